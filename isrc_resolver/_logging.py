@@ -1,0 +1,73 @@
+"""Logging set-up for the CLI: text or JSON lines on stderr, with secrets redacted.
+
+Every secret the process handles (the client secret, each access token) is registered here
+as it appears, and a filter replaces it in every record, whatever the verbosity: a last
+line of defence behind the rule that no code logs a secret in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+__all__ = ["configure_logging", "redact", "register_secret"]
+
+_SECRETS: set[str] = set()
+_MASK = "***"
+
+
+def register_secret(value: str) -> None:
+    """Never let ``value`` reach a log line (values under 6 characters are ignored)."""
+    if value and len(value) >= 6:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = redact(message), None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        event = getattr(record, "event", None)
+        if event:
+            entry["event"] = event
+            entry.update(getattr(record, "fields", {}))
+        if record.exc_text:
+            entry["traceback"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(*, verbose: bool, quiet: bool, json_format: bool) -> logging.Logger:
+    logger = logging.getLogger("isrc_resolver")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RedactingFilter())
+    handler.setFormatter(
+        _JsonFormatter() if json_format else logging.Formatter("%(levelname)s: %(message)s")
+    )
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    return logger

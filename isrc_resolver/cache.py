@@ -1,0 +1,208 @@
+"""The persistent cache: what makes nightly reruns cost only what is new or stale.
+
+One SQLite file (standard library ``sqlite3``, WAL mode) holds:
+
+* ``results``: one row per (normalised ISRC, variant), the variant being everything that
+  changes the answer (market, match preference). Found and not-found answers are kept,
+  with when they were fetched; errors and rate-limited rows are never cached.
+* ``meta``: the cooldown after a quota stop (the time before which no search is sent).
+
+All calls are synchronous and meant to run off the event loop (the resolver runs them in a
+single worker thread). Two processes may share one file: WAL lets readers proceed while
+one writes, and a generous busy timeout makes a writer wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_cache_path
+
+from .models import Result, Status, Track
+
+__all__ = ["Cache", "CacheInfo", "default_cache_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    isrc TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    status TEXT NOT NULL,
+    track TEXT,
+    match_count INTEGER,
+    fetched_at REAL NOT NULL,
+    PRIMARY KEY (isrc, variant)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_LOOKUP_BATCH = 500  # under SQLite's default limit of host parameters
+
+
+def default_cache_path() -> Path:
+    """``~/.cache/isrc-resolver/cache.sqlite3`` or the platform's equivalent."""
+    return user_cache_path("isrc-resolver", appauthor=False) / "cache.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    path: Path
+    entries: int
+    found: int
+    not_found: int
+    oldest: float | None
+    newest: float | None
+    cooldown_until: float | None
+    size_bytes: int
+
+
+class Cache:
+    """Results by ISRC and variant, with ages; plus the quota cooldown."""
+
+    def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self._clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+        self._db = sqlite3.connect(
+            self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+        )
+        if fresh:
+            os.chmod(self.path, 0o600)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.path)!r})"
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- results ---------------------------------------------------------------------
+
+    def lookup(
+        self,
+        isrcs: Sequence[str],
+        variant: str,
+        *,
+        max_age: float,
+        not_found_max_age: float,
+    ) -> dict[str, Result]:
+        """Fresh cached results for those of ``isrcs`` that have one."""
+        now = self._clock()
+        found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
+        out: dict[str, Result] = {}
+        for start in range(0, len(isrcs), _LOOKUP_BATCH):
+            batch = isrcs[start : start + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"SELECT isrc, status, track, match_count, fetched_at FROM results "  # noqa: S608 - only placeholders are interpolated
+                f"WHERE variant = ? AND isrc IN ({marks})",
+                (variant, *batch),
+            ).fetchall()
+            for isrc, status, track, match_count, fetched_at in rows:
+                cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
+                if fetched_at < cutoff:
+                    continue
+                out[isrc] = Result(
+                    isrc=isrc,
+                    status=Status(status),
+                    track=Track.from_json(json.loads(track)) if track else None,
+                    match_count=match_count,
+                )
+        return out
+
+    def store(self, results: Iterable[Result], variant: str) -> int:
+        """Save settled results (found / not found) in one transaction; returns how many."""
+        now = self._clock()
+        rows = [
+            (
+                r.isrc,
+                variant,
+                r.status.value,
+                json.dumps(r.track.to_json(), ensure_ascii=False) if r.track else None,
+                r.match_count,
+                now,
+            )
+            for r in results
+            if r.status in (Status.FOUND, Status.NOT_FOUND)
+        ]
+        if rows:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)", rows
+                )
+        return len(rows)
+
+    # -- cooldown --------------------------------------------------------------------
+
+    def cooldown_until(self) -> float | None:
+        """Unix time before which no search should be sent, if a quota stop set one."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'cooldown_until'").fetchone()
+        if row is None:
+            return None
+        until = float(row[0])
+        return until if until > self._clock() else None
+
+    def set_cooldown(self, until: float) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('cooldown_until', ?)", (repr(until),)
+            )
+
+    def clear_cooldown(self) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM meta WHERE key = 'cooldown_until'")
+
+    # -- housekeeping ----------------------------------------------------------------
+
+    def info(self) -> CacheInfo:
+        counts: dict[str, Any] = dict(
+            self._db.execute("SELECT status, COUNT(*) FROM results GROUP BY status").fetchall()
+        )
+        oldest, newest = self._db.execute(
+            "SELECT MIN(fetched_at), MAX(fetched_at) FROM results"
+        ).fetchone()
+        return CacheInfo(
+            path=self.path,
+            entries=sum(counts.values()),
+            found=counts.get(Status.FOUND.value, 0),
+            not_found=counts.get(Status.NOT_FOUND.value, 0),
+            oldest=oldest,
+            newest=newest,
+            cooldown_until=self.cooldown_until(),
+            size_bytes=self.path.stat().st_size if self.path.exists() else 0,
+        )
+
+    def clear(self) -> int:
+        """Delete every cached result and the cooldown; returns how many results went."""
+        with self._transaction():
+            count: int = self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            self._db.execute("DELETE FROM results")
+            self._db.execute("DELETE FROM meta")
+        self._db.execute("VACUUM")
+        return count
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: take the write lock up front, so two processes queue
+    on the busy timeout rather than deadlocking on a lock upgrade."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

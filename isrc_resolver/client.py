@@ -1,0 +1,347 @@
+"""The HTTP seam: the only module that talks to the network (and imports aiohttp).
+
+:class:`SpotifyClient` sends every request through one :class:`RateGate`, with one shared
+:class:`TokenProvider`, and retries what is worth retrying:
+
+* 401: the token is dropped and renewed once, then the request is repeated;
+* 429: every worker pauses until Retry-After has passed (the gate), then it is repeated;
+  a Retry-After over ``max_wait`` or a quota 429 raises :class:`RateLimitStop`;
+* 5xx, timeouts, dropped connections and non-JSON bodies: exponential backoff with jitter;
+* 403 raises :class:`ForbiddenError`; other 4xx raise :class:`RequestError` at once.
+
+aiohttp's exceptions never leave this module: they become the library's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from .auth import AccessToken, Secret, TokenProvider, TokenStore
+from .errors import (
+    ConfigurationError,
+    CredentialsError,
+    ForbiddenError,
+    RateLimitStop,
+    RequestError,
+)
+from .ratelimit import RateGate
+from .retry import RetryPolicy, Throttled, Transient, parse_retry_after
+
+__all__ = ["DEFAULT_API_URL", "DEFAULT_TOKEN_URL", "ClientStats", "SpotifyClient"]
+
+log = logging.getLogger("isrc_resolver")
+
+DEFAULT_API_URL = "https://api.spotify.com/v1"
+DEFAULT_TOKEN_URL = "https://accounts.spotify.com/api/token"
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _Unauthorized(Exception):
+    """401 on an API call: renew the token and repeat, once."""
+
+
+@dataclass
+class ClientStats:
+    """What the client did, for the run summary and the benchmarks."""
+
+    requests: Counter[str] = field(default_factory=Counter)  # by endpoint
+    statuses: Counter[int] = field(default_factory=Counter)
+    throttled: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+
+class SpotifyClient:
+    """Authenticated, rate-limited, retrying access to the Spotify Web API.
+
+    Use as an async context manager, inside a running event loop.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str | Secret,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        token_url: str = DEFAULT_TOKEN_URL,
+        rate: float = 20.0,
+        adaptive: bool = True,
+        concurrency: int = 8,
+        policy: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        token_store: TokenStore | None = None,
+        sleep: Sleep = asyncio.sleep,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not client_id or not client_secret:
+            raise ConfigurationError("a Spotify client id and client secret are required")
+        self._client_id = client_id
+        self._secret = client_secret if isinstance(client_secret, Secret) else Secret(client_secret)
+        self.api_url = api_url.rstrip("/")
+        self.token_url = token_url
+        self.policy = policy or RetryPolicy()
+        self.stats = ClientStats()
+        self._rate = rate
+        self._adaptive = adaptive
+        self._concurrency = concurrency
+        self._timeout = timeout
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self.tokens = TokenProvider(self._fetch_token, store=token_store, clock=wall_clock)
+        self._session: aiohttp.ClientSession | None = None
+        self._gate: RateGate | None = None
+
+    def __repr__(self) -> str:
+        return f"SpotifyClient(api_url={self.api_url!r}, client_id={self._client_id!r})"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> SpotifyClient:
+        if self._session is not None:
+            raise RuntimeError("SpotifyClient is already open; use one `async with` per client")
+        self._gate = RateGate(self._rate, adaptive=self._adaptive, sleep=self._sleep)
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            connector=aiohttp.TCPConnector(limit=max(self._concurrency, 1) + 2),
+            raise_for_status=False,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def gate(self) -> RateGate:
+        if self._gate is None:
+            raise RuntimeError("SpotifyClient is not open; use `async with SpotifyClient(...)`")
+        return self._gate
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("SpotifyClient is not open; use `async with SpotifyClient(...)`")
+        return self._session
+
+    # -- API calls -------------------------------------------------------------------
+
+    async def search_isrc(
+        self, isrc: str, *, market: str | None = None, limit: int = 10
+    ) -> Mapping[str, Any]:
+        """The ``tracks`` paging object of ``GET /search?q=isrc:ISRC&type=track``."""
+        params = {"q": f"isrc:{isrc}", "type": "track", "limit": str(min(max(limit, 1), 10))}
+        if market:
+            params["market"] = market
+        body = await self.get_json("search", params, label=isrc)
+        tracks = body.get("tracks") if isinstance(body, dict) else None
+        if not isinstance(tracks, dict):
+            raise RequestError("search answered without a 'tracks' object", status=200)
+        return tracks
+
+    async def get_json(
+        self, path: str, params: Mapping[str, str] | None = None, *, label: str = ""
+    ) -> Any:
+        """GET ``{api_url}/{path}`` with every protection; returns the parsed JSON body."""
+        url = f"{self.api_url}/{path.lstrip('/')}"
+        endpoint = path.split("/")[0].split("?")[0]
+        kinds: Counter[str] = Counter()
+        policy = self.policy
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Unauthorized):
+                return kinds["unauthorized"] > 1
+            if isinstance(exc, Throttled):
+                return kinds["throttled"] >= policy.max_throttled
+            return kinds["transient"] > policy.max_retries
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, Transient):
+                delay = policy.backoff(kinds["transient"])
+                log.debug("retry %s %s in %.2f s: %s", endpoint, label, delay, exc.reason)
+                return delay
+            return 0.0  # 401: renew now; 429: the gate holds everyone until Retry-After
+
+        def count(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            kind = {_Unauthorized: "unauthorized", Throttled: "throttled"}.get(
+                type(exc), "transient"
+            )
+            kinds[kind] += 1
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((Transient, Throttled, _Unauthorized)),
+            stop=stop,
+            wait=wait,
+            sleep=self._sleep,
+            after=count,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.stats.retries += 1
+                    return await self._attempt(url, params, endpoint, label)
+        except Transient as exc:
+            raise RequestError(
+                f"{exc.reason} (gave up after {policy.max_retries} retries)", status=exc.status
+            ) from None
+        except Throttled:
+            raise RequestError(f"still rate limited after {policy.max_throttled} waits") from None
+        except _Unauthorized:
+            raise RequestError("401 again with a new token; check the app's credentials") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self, url: str, params: Mapping[str, str] | None, endpoint: str, label: str
+    ) -> Any:
+        gate = self.gate
+        await gate.wait()
+        token = await self.tokens.get()
+        self.stats.requests[endpoint] += 1
+        started = time.perf_counter()
+        try:
+            async with self.session.get(
+                url, params=params, headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
+                status = resp.status
+                headers = resp.headers
+                body = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.stats.transport_errors += 1
+            log.debug("%s %s: %s", endpoint, label, type(exc).__name__)
+            raise Transient(f"connection failed ({type(exc).__name__})") from None
+        self.stats.statuses[status] += 1
+        log.debug(
+            "%s %s -> %d in %.0f ms", endpoint, label, status, (time.perf_counter() - started) * 1e3
+        )
+        if status == 200:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise Transient("200 with a body that is not JSON", status=status) from None
+            gate.record_success()
+            return data
+        if status == 401:
+            self.tokens.invalidate(token)
+            raise _Unauthorized()
+        if status == 429:
+            self.stats.throttled += 1
+            retry_after = parse_retry_after(headers)
+            quota = _error_reason(body) == "QUOTA_EXCEEDED"
+            gate.pause(retry_after)
+            throttled = Throttled(retry_after, quota=quota)
+            log.debug("%s %s: %s", endpoint, label, throttled)
+            if self.policy.stops_run(throttled):
+                resume_at = datetime.fromtimestamp(self._wall_clock(), UTC) + timedelta(
+                    seconds=retry_after
+                )
+                raise RateLimitStop(retry_after, quota=quota, resume_at=resume_at)
+            raise throttled
+        if status >= 500 or status == 408:
+            raise Transient(f"HTTP {status}", status=status)
+        message = _error_message(body) or f"HTTP {status}"
+        if status == 403:
+            raise ForbiddenError(f"403 {message}", status=403)
+        raise RequestError(f"{status} {message}", status=status)
+
+    # -- token -----------------------------------------------------------------------
+
+    async def _fetch_token(self) -> AccessToken:
+        """POST the client credentials; retry transient failures, never a rejection."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Transient),
+            stop=lambda s: s.attempt_number > self.policy.max_retries,
+            wait=lambda s: self.policy.backoff(s.attempt_number),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._token_attempt()
+        except Transient as exc:
+            raise RequestError(f"token request failed: {exc.reason}", status=exc.status) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _token_attempt(self) -> AccessToken:
+        auth = aiohttp.BasicAuth(self._client_id, self._secret.reveal())
+        self.stats.requests["token"] += 1
+        try:
+            async with self.session.post(
+                self.token_url, data={"grant_type": "client_credentials"}, auth=auth
+            ) as resp:
+                status = resp.status
+                body = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.stats.transport_errors += 1
+            raise Transient(f"connection failed ({type(exc).__name__})") from None
+        log.debug("token -> %d", status)
+        if status >= 500 or status == 429:
+            raise Transient(f"HTTP {status}", status=status)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            if status == 200:
+                raise Transient("token answer is not JSON", status=status) from None
+            data = {}
+        if status != 200:
+            error = data.get("error") if isinstance(data, dict) else None
+            if error == "invalid_client":
+                raise CredentialsError(
+                    "Spotify rejected the client id or secret (invalid_client); check "
+                    "SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET"
+                )
+            raise ConfigurationError(
+                f"token request refused: HTTP {status} {error or ''}".rstrip()
+                + f"; check --token-url ({self.token_url})"
+            )
+        token = data.get("access_token") if isinstance(data, dict) else None
+        token_type = str(data.get("token_type", "")) if isinstance(data, dict) else ""
+        if not isinstance(token, str) or token_type.lower() != "bearer":
+            raise ConfigurationError(
+                f"the token endpoint {self.token_url} did not answer with a bearer token"
+            )
+        expires_in = float(data.get("expires_in") or 3600)
+        return AccessToken(token, self._wall_clock() + expires_in)
+
+
+def _error_object(body: bytes) -> Mapping[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _error_reason(body: bytes) -> str | None:
+    reason = _error_object(body).get("reason")
+    return reason if isinstance(reason, str) else None
+
+
+def _error_message(body: bytes) -> str | None:
+    message = _error_object(body).get("message")
+    return message if isinstance(message, str) else None

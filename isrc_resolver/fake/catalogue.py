@@ -1,0 +1,329 @@
+"""The local server's catalogue: every ISRC has a fixed answer, derived from a seed.
+
+Any syntactically valid ISRC can be searched. Its matches (none, one, or several releases
+of the same recording: single, album, compilation) are generated from a hash of the seed
+and the ISRC, so they are the same in every run and every process. Fixed entries (the
+built-in ones below and an optional JSON file) take precedence; they make the sample data
+answer as Spotify does where that is known.
+
+Generated names deliberately include commas, double quotes, newlines, non-Latin scripts
+and emoji, and release dates of day, month and year precision: what breaks naive CSV
+writers and date parsers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Catalogue", "FakeAlbum", "FakeTrack"]
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def spotify_id(*parts: object) -> str:
+    """A 22-character base-62 id, stable for the same parts."""
+    n = int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:17], "big")
+    out = []
+    for _ in range(22):
+        n, r = divmod(n, 62)
+        out.append(_B62[r])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class FakeArtist:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FakeAlbum:
+    id: str
+    name: str
+    album_type: str  # album, single or compilation
+    release_date: str
+    release_date_precision: str  # day, month or year
+    total_tracks: int
+    artists: tuple[FakeArtist, ...]
+    label: str
+    upc: str
+    genres: tuple[str, ...] = ()
+    popularity: int = 0
+
+
+@dataclass(frozen=True)
+class FakeTrack:
+    id: str
+    name: str
+    isrc: str  # what Spotify has in external_ids (not always the ISRC searched for)
+    duration_ms: int
+    explicit: bool
+    track_number: int
+    disc_number: int
+    artists: tuple[FakeArtist, ...]
+    album: FakeAlbum
+    popularity: int = 0
+    markets: tuple[str, ...] = field(default=())  # empty: everywhere
+
+
+_WORDS = [
+    "midnight", "river", "gold", "echo", "paper", "hearts", "neon", "summer", "ghost",
+    "velvet", "static", "honey", "thunder", "glass", "wild", "ocean", "satellite", "ember",
+    "lovers", "city", "violet", "fever", "silver", "horizon",
+]
+_ODD_TITLES = [
+    'Hello, "World"',
+    "Line one\nLine two",
+    "Comma, Separated, Values",
+    "夜に駆ける",
+    "Песня о тревожной молодости",
+    "أغنية الصيف",
+    "Fire 🔥 & Ice ❄️",
+    "It's \"Complicated\", Really",
+    "Tab\there",
+    "  leading and trailing spaces  ",
+]
+_ARTISTS = [
+    "The Paper Kites", "Nova Lane", "DJ Ample", "María José", "김하늘", "Ólafur & Friends",
+    "Beyoncé-ish", "The \"Quoted\" Band", "Smith, Jones & Co.", "Δέλτα", "MC 🐍", "Kira",
+]
+_LABELS = ["Independent", "Northern Lights Records", "Big Label Music", "Tiny Tapes"]
+_GENRES = ["pop", "indie", "hip hop", "electronic", "folk", "k-pop"]
+
+
+class Catalogue:
+    """Deterministic answers for ISRC searches, album and audio-feature look-ups."""
+
+    def __init__(self, seed: int = 0, fixtures: Path | None = None) -> None:
+        self.seed = seed
+        self._fixed: dict[str, list[FakeTrack]] = {}
+        self._tracks: dict[str, FakeTrack] = {}
+        self._albums: dict[str, FakeAlbum] = {}
+        for entry in _BUILTIN:
+            self._add_fixed(entry)
+        if fixtures is not None:
+            data = json.loads(Path(fixtures).read_text(encoding="utf-8"))
+            for entry in data.get("tracks", data) if isinstance(data, dict) else data:
+                self._add_fixed(entry)
+
+    # -- look-ups --------------------------------------------------------------------
+
+    def search(self, isrc: str, market: str | None = None) -> list[FakeTrack]:
+        """Every track carrying ``isrc``, in the order Spotify would list them."""
+        isrc = isrc.upper()
+        tracks = self._fixed.get(isrc)
+        if tracks is None:
+            tracks = self._generate(isrc)
+        for t in tracks:
+            self._tracks.setdefault(t.id, t)
+            self._albums.setdefault(t.album.id, t.album)
+        if market:
+            tracks = [t for t in tracks if not t.markets or market.upper() in t.markets]
+        return tracks
+
+    def album(self, album_id: str) -> FakeAlbum | None:
+        """An album the server has shown in a search answer (else unknown)."""
+        return self._albums.get(album_id)
+
+    def track(self, track_id: str) -> FakeTrack | None:
+        return self._tracks.get(track_id)
+
+    def album_tracks(self, album: FakeAlbum) -> list[FakeTrack]:
+        return [t for t in self._tracks.values() if t.album.id == album.id]
+
+    def audio_features(self, track: FakeTrack) -> dict[str, Any]:
+        rng = random.Random(f"{self.seed}:features:{track.id}")
+        return {
+            "danceability": round(rng.random(), 3),
+            "energy": round(rng.random(), 3),
+            "key": rng.randint(-1, 11),
+            "loudness": round(rng.uniform(-30, 0), 3),
+            "mode": rng.randint(0, 1),
+            "speechiness": round(rng.random(), 4),
+            "acousticness": round(rng.random(), 5),
+            "instrumentalness": round(rng.random(), 6),
+            "liveness": round(rng.random(), 4),
+            "valence": round(rng.random(), 3),
+            "tempo": round(rng.uniform(60, 200), 3),
+            "time_signature": rng.choice([3, 4, 4, 4, 5]),
+        }
+
+    # -- generation ------------------------------------------------------------------
+
+    def _generate(self, isrc: str) -> list[FakeTrack]:
+        rng = random.Random(f"{self.seed}:{isrc}")
+        roll = rng.random()
+        if roll < 0.12:
+            return []
+        count = 1 if roll < 0.75 else rng.randint(2, 6)
+        artists = tuple(
+            FakeArtist(spotify_id(self.seed, "artist", n), n)
+            for n in rng.sample(_ARTISTS, rng.choice([1, 1, 1, 2, 3]))
+        )
+        title = self._title(rng)
+        duration = rng.randint(95_000, 420_000)
+        explicit = rng.random() < 0.2
+        year = 1960 + int(isrc[5:7]) % 66 if isrc[5:7].isdigit() else 2020
+        kinds = ["single", "album"] + ["compilation"] * max(0, count - 2)
+        kinds = kinds[:count]
+        if count > 2 and rng.random() < 0.3:
+            rng.shuffle(kinds)  # relevance order does not always put the original first
+        tracks = []
+        for variant, kind in enumerate(kinds):
+            album = self._album(rng, isrc, variant, kind, title, artists, year)
+            # Now and then a label reports a release under a neighbouring code; Spotify
+            # still returns it for the search, with the other code in external_ids.
+            reported = isrc
+            if variant == 0 and count > 1 and rng.random() < 0.15:
+                reported = isrc[:-1] + str((int(isrc[-1]) + 1) % 10) if isrc[-1].isdigit() else isrc
+            tracks.append(
+                FakeTrack(
+                    id=spotify_id(self.seed, "track", isrc, variant),
+                    name=title,
+                    isrc=reported,
+                    duration_ms=duration,
+                    explicit=explicit,
+                    track_number=1 if kind == "single" else rng.randint(1, album.total_tracks),
+                    disc_number=1,
+                    artists=artists,
+                    album=album,
+                    popularity=rng.randint(0, 100),
+                )
+            )
+        return tracks
+
+    def _title(self, rng: random.Random) -> str:
+        if rng.random() < 0.15:
+            return rng.choice(_ODD_TITLES)
+        words = rng.sample(_WORDS, rng.randint(1, 3))
+        return " ".join(words).title()
+
+    def _album(
+        self,
+        rng: random.Random,
+        isrc: str,
+        variant: int,
+        kind: str,
+        title: str,
+        artists: tuple[FakeArtist, ...],
+        year: int,
+    ) -> FakeAlbum:
+        precision = rng.choices(["day", "month", "year"], weights=[8, 1, 1])[0]
+        year += variant if kind == "compilation" else 0
+        date = {
+            "day": f"{year:04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "month": f"{year:04d}-{rng.randint(1, 12):02d}",
+            "year": f"{year:04d}",
+        }[precision]
+        if kind == "single":
+            name, total = title, rng.randint(1, 3)
+        elif kind == "album":
+            name, total = " ".join(rng.sample(_WORDS, 2)).title(), rng.randint(8, 18)
+        else:
+            name, total = f"Best of {year}, Vol. {variant}", rng.randint(20, 60)
+        album_artists = artists if kind != "compilation" else (
+            FakeArtist(spotify_id(self.seed, "artist", "Various Artists"), "Various Artists"),
+        )
+        return FakeAlbum(
+            id=spotify_id(self.seed, "album", isrc, variant),
+            name=name,
+            album_type=kind,
+            release_date=date,
+            release_date_precision=precision,
+            total_tracks=total,
+            artists=album_artists,
+            label=rng.choice(_LABELS),
+            upc=str(rng.randint(10**11, 10**12 - 1)),
+            genres=tuple(rng.sample(_GENRES, rng.randint(0, 2))),
+            popularity=rng.randint(0, 100),
+        )
+
+    def _add_fixed(self, entry: dict[str, Any]) -> None:
+        isrc = str(entry["isrc"]).upper()
+        existing = self._fixed.setdefault(isrc, [])
+        variant = len(existing)
+        artists = tuple(
+            FakeArtist(spotify_id("artist", n), n) for n in entry.get("artists") or ["Unknown"]
+        )
+        a = entry.get("album") or {}
+        album = FakeAlbum(
+            id=a.get("id") or spotify_id("album", isrc, variant),
+            name=a.get("name", entry.get("name", "")),
+            album_type=a.get("album_type", "single"),
+            release_date=a.get("release_date", "2024"),
+            release_date_precision=a.get("release_date_precision", "year"),
+            total_tracks=int(a.get("total_tracks", 1)),
+            artists=tuple(
+                FakeArtist(spotify_id("artist", n), n) for n in a.get("artists") or []
+            )
+            or artists,
+            label=a.get("label", ""),
+            upc=a.get("upc", ""),
+            genres=tuple(a.get("genres", ())),
+        )
+        existing.append(
+            FakeTrack(
+                id=entry.get("id") or spotify_id("track", isrc, variant),
+                name=entry["name"],
+                isrc=entry.get("reported_isrc", isrc),
+                duration_ms=int(entry.get("duration_ms", 180_000)),
+                explicit=bool(entry.get("explicit", False)),
+                track_number=int(entry.get("track_number", 1)),
+                disc_number=int(entry.get("disc_number", 1)),
+                artists=artists,
+                album=album,
+                markets=tuple(entry.get("markets", ())),
+            )
+        )
+
+
+def _artemas(album: str, kind: str, date: str, total: int, artists: list[str]) -> dict[str, Any]:
+    return {
+        "isrc": "QZJ842400387",
+        "name": "i like the way you kiss me",
+        "artists": ["Artemas"],
+        "duration_ms": 142_514,
+        "explicit": False,
+        "album": {
+            "name": album,
+            "album_type": kind,
+            "release_date": date,
+            "release_date_precision": "day",
+            "total_tracks": total,
+            "artists": artists,
+        },
+    }
+
+
+# Entries known from Spotify itself; the sample data relies on them.
+_BUILTIN: list[dict[str, Any]] = [
+    {
+        "isrc": "QZ7XS2400012",
+        "name": "CARNIVAL",
+        "artists": ["¥$", "Kanye West", "Ty Dolla $ign", "Rich The Kid", "Playboi Carti"],
+        "duration_ms": 264_000,
+        "explicit": True,
+        "track_number": 12,
+        "album": {
+            "name": "VULTURES 1",
+            "album_type": "album",
+            "release_date": "2024-02-10",
+            "release_date_precision": "day",
+            "total_tracks": 16,
+            "artists": ["¥$", "Kanye West", "Ty Dolla $ign"],
+            "label": "YZY",
+        },
+    },
+    _artemas("i like the way you kiss me", "single", "2024-03-19", 1, ["Artemas"]),
+    _artemas("yustyna", "album", "2024-07-26", 12, ["Artemas"]),
+    _artemas("Today's Top Hits 2024", "compilation", "2024-06-07", 50, ["Various Artists"]),
+    _artemas("Viral Hits, Vol. 2", "compilation", "2024-05-03", 40, ["Various Artists"]),
+    _artemas("Pop Rising \"Summer\" 24", "compilation", "2024-08-02", 45, ["Various Artists"]),
+    _artemas("NOW That's What I Call Music! 117", "compilation", "2024-04-12", 46,
+             ["Various Artists"]),
+]

@@ -1,0 +1,391 @@
+"""Tables in and out: CSV, TSV and Parquet, streamed in chunks. The only pandas import.
+
+Input cells are read as text, exactly as written (no ``NA`` or ``null`` guessing, leading
+zeros kept). Output is written to a temporary file beside the target and moved into place
+only when complete, so an existing output is replaced by a whole one or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import InputError
+from .isrc import is_valid_isrc, normalize_isrc
+from .models import OUTPUT_COLUMNS, Result, Status
+
+__all__ = [
+    "InputSource",
+    "OutputSink",
+    "column_values",
+    "detect_format",
+    "open_input",
+    "open_output",
+    "with_results",
+]
+
+FORMATS = ("csv", "tsv", "parquet")
+_PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
+_TYPED: Mapping[str, pa.DataType] = {
+    "duration_ms": pa.int64(),
+    "explicit": pa.bool_(),
+    "match_count": pa.int64(),
+}
+_PANDAS_TYPES = {"duration_ms": "Int64", "explicit": "boolean", "match_count": "Int64"}
+
+
+def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> str:
+    """``csv``, ``tsv`` or ``parquet``: ``explicit`` if given, else from the file suffix."""
+    if explicit:
+        if explicit not in FORMATS:
+            raise InputError(f"unknown format {explicit!r}; use one of: {', '.join(FORMATS)}")
+        return explicit
+    suffix = Path(str(path)).suffix.lower()
+    if suffix in _PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in {".tsv", ".tab"}:
+        return "tsv"
+    return "csv"
+
+
+# -- DataFrames (library) ----------------------------------------------------------------
+
+
+def column_values(df: pd.DataFrame, column: str) -> list[str]:
+    """The ISRC column of ``df`` as strings (missing values as empty strings)."""
+    if column not in df.columns:
+        raise InputError(
+            f"column {column!r} not found in the DataFrame; columns are: "
+            f"{', '.join(map(str, df.columns))}"
+        )
+    return ["" if _missing(v) else str(v) for v in df[column].tolist()]
+
+
+def with_results(df: pd.DataFrame, results: Sequence[Result]) -> pd.DataFrame:
+    """A copy of ``df`` with the output columns of ``results`` (one per row) added."""
+    names = output_names(list(map(str, df.columns)))
+    out = df.copy()
+    rows = [r.as_row() for r in results]
+    for column, name in zip(OUTPUT_COLUMNS, names, strict=True):
+        out[name] = _series([row[column] for row in rows], column, df.index)
+    return out
+
+
+def output_names(input_columns: Sequence[str]) -> list[str]:
+    """Output column names, prefixed ``spotify_`` where the input already has the name."""
+    taken = set(input_columns)
+    return [f"spotify_{c}" if c in taken else c for c in OUTPUT_COLUMNS]
+
+
+def _series(values: list[Any], column: str, index: pd.Index) -> pd.Series:
+    dtype = _PANDAS_TYPES.get(column, "object")
+    return pd.Series(pd.array(values, dtype=dtype), index=index)  # type: ignore[call-overload]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+# -- input -------------------------------------------------------------------------------
+
+
+class InputSource:
+    """One input table, readable in chunks as many times as needed."""
+
+    def __init__(self, path: Path, display: str, fmt: str, column: str | None, chunk_rows: int):
+        self.path = path
+        self.display = display
+        self.format = fmt
+        self.chunk_rows = chunk_rows
+        self.delimiter = ","
+        if fmt == "parquet":
+            try:
+                self._parquet = pq.ParquetFile(path)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{display} is not a readable Parquet file: {exc}") from None
+            self.schema: pa.Schema = self._parquet.schema_arrow
+            self.columns = list(self.schema.names)
+        else:
+            self.delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(path, display)
+            self.columns = self._csv_header()
+            self.schema = pa.schema([(name, pa.string()) for name in self.columns])
+        self.column = self._find_column(column)
+
+    def _csv_header(self) -> list[str]:
+        with _text(self.path, self.display) as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise InputError(
+                    f"{self.display} is empty; it needs a header row naming its columns"
+                ) from None
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise InputError(f"{self.display}: cannot read the header row ({exc})") from None
+        if len(set(header)) != len(header):
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            raise InputError(
+                f"{self.display} has duplicate column names: {', '.join(dupes)}; "
+                "rename them so each column has its own name"
+            )
+        return header
+
+    def _find_column(self, wanted: str | None) -> str:
+        listing = ", ".join(self.columns) or "(none)"
+        if wanted is not None:
+            if wanted in self.columns:
+                return wanted
+            raise InputError(
+                f"column {wanted!r} not found in {self.display}; columns are: {listing}"
+            )
+        named = [c for c in self.columns if c.strip().lower() == "isrc"]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise InputError(
+                f"{self.display} has several ISRC columns ({', '.join(named)}); "
+                "choose one with --column"
+            )
+        raise InputError(
+            f"no column named 'isrc' in {self.display}; columns are: {listing}. "
+            "Use --column NAME"
+        )
+
+    def isrc_chunks(self) -> Iterator[list[str]]:
+        """The ISRC column, chunk by chunk, as strings."""
+        if self.format == "parquet":
+            for batch in self._parquet.iter_batches(self.chunk_rows, columns=[self.column]):
+                yield ["" if v is None else str(v) for v in batch.column(0).to_pylist()]
+            return
+        for chunk in self._read_csv(usecols=[self.column]):
+            yield chunk[self.column].tolist()
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """Whole rows, chunk by chunk (text columns for CSV, typed for Parquet)."""
+        if self.format == "parquet":
+            for batch in self._parquet.iter_batches(self.chunk_rows):
+                yield batch.to_pandas()
+            return
+        yield from self._read_csv()
+
+    def _read_csv(self, usecols: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        try:
+            reader = pd.read_csv(
+                self.path,
+                sep=self.delimiter,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                encoding="utf-8-sig",
+                chunksize=self.chunk_rows,
+                usecols=usecols,
+                quoting=csv.QUOTE_MINIMAL,
+                engine="c",
+            )
+            with reader:
+                yield from reader
+        except UnicodeDecodeError as exc:
+            raise InputError(_not_utf8(self.display, exc)) from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise InputError(f"{self.display} is not valid CSV: {exc}") from None
+
+
+def _sniff_delimiter(path: Path, display: str) -> str:
+    with _text(path, display) as fh:
+        try:
+            sample = fh.read(64 * 1024)
+        except UnicodeDecodeError as exc:
+            raise InputError(_not_utf8(display, exc)) from None
+    first_line = sample.split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(first_line, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","  # one column, or nothing to tell by: commas it is
+
+
+@contextlib.contextmanager
+def _text(path: Path, display: str) -> Iterator[IO[str]]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            yield fh
+    except FileNotFoundError:
+        raise InputError(f"{display} not found; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{display} is a directory, not a file") from None
+    except PermissionError:
+        raise InputError(f"{display} cannot be read (permission denied)") from None
+
+
+def _not_utf8(display: str, exc: UnicodeDecodeError) -> str:
+    return (
+        f"{display} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at "
+        f"offset {exc.start}); save it as 'CSV UTF-8' or convert it, e.g. with "
+        "iconv -f latin1 -t utf-8"
+    )
+
+
+@contextlib.contextmanager
+def open_input(
+    path: str | os.PathLike[str],
+    *,
+    column: str | None = None,
+    input_format: str | None = None,
+    chunk_rows: int = 50_000,
+) -> Iterator[InputSource]:
+    """Open ``path`` (or ``-`` for standard input, spooled to a temporary file)."""
+    if str(path) == "-":
+        with tempfile.NamedTemporaryFile(prefix="isrc-stdin-", suffix=".csv") as spool:
+            shutil.copyfileobj(sys.stdin.buffer, spool)
+            spool.flush()
+            yield InputSource(
+                Path(spool.name), "standard input", detect_format("-", input_format), column,
+                chunk_rows,
+            )
+        return
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p} not found; check the path")
+    if p.is_dir():
+        raise InputError(f"{p} is a directory, not a file")
+    yield InputSource(p, str(p), detect_format(p, input_format), column, chunk_rows)
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+class OutputSink:
+    """Writes chunks with the output columns added, to a temporary file until complete."""
+
+    def __init__(self, target: str, source: InputSource, fmt: str, stream: IO[str] | None):
+        self.target = target
+        self.format = fmt
+        self.source = source
+        self.names = output_names(source.columns)
+        self._stream = stream
+        self._tmp: str | None = None
+        self._fh: IO[str] | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._header_written = False
+        self._invalid: dict[str, tuple[Any, ...]] = {}
+        if stream is None:
+            directory = os.path.dirname(os.path.abspath(target))
+            fd, self._tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(target)}.", suffix=".partial", dir=directory
+            )
+            os.close(fd)
+        if fmt == "parquet":
+            fields = list(source.schema)
+            fields += [pa.field(n, _TYPED.get(c, pa.string()))
+                       for c, n in zip(OUTPUT_COLUMNS, self.names, strict=True)]
+            self.schema = pa.schema(fields)
+            self._parquet = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        else:
+            self._fh = stream or open(  # noqa: SIM115 - closed in close()
+                self._tmp or "", "w", encoding="utf-8", newline=""
+            )
+
+    def write(self, chunk: pd.DataFrame, results: Mapping[str, tuple[Any, ...]]) -> Counter[Status]:
+        """Append ``chunk`` with its results; returns the rows' statuses."""
+        values = chunk[self.source.column].tolist()
+        rows = [self._row(value, results) for value in values]
+        statuses: Counter[Status] = Counter(Status(r[1]) for r in rows)
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in OUTPUT_COLUMNS]
+        out = chunk.copy() if self.format == "parquet" else chunk
+        for i, (column, name) in enumerate(zip(OUTPUT_COLUMNS, self.names, strict=True)):
+            out[name] = _series(list(columns[i]), column, chunk.index)
+        self._write_frame(out)
+        return statuses
+
+    def _row(self, value: object, results: Mapping[str, tuple[Any, ...]]) -> tuple[Any, ...]:
+        isrc = normalize_isrc("" if _missing(value) else str(value))
+        row = results.get(isrc)
+        if row is not None:
+            return row
+        row = self._invalid.get(isrc)
+        if row is None:
+            status = Status.INVALID if not is_valid_isrc(isrc) else Status.PENDING
+            error = (
+                "not an ISRC (expected 2 letters, 3 letters or digits, 7 digits)"
+                if status is Status.INVALID
+                else "not attempted"
+            )
+            row = tuple(Result(isrc, status, error=error).as_row().values())
+            self._invalid[isrc] = row
+        return row
+
+    def _write_frame(self, frame: pd.DataFrame) -> None:
+        if self._parquet is not None:
+            table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+            self._parquet.write_table(table)
+            return
+        assert self._fh is not None
+        frame.to_csv(
+            self._fh,
+            sep="\t" if self.format == "tsv" else ",",
+            header=not self._header_written,
+            index=False,
+            lineterminator="\n",
+        )
+        self._header_written = True
+
+    def close(self, *, complete: bool) -> None:
+        if complete and not self._header_written and self._parquet is None:
+            empty = pd.DataFrame(columns=[*self.source.columns, *self.names])
+            self._write_frame(empty)
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._fh is not None:
+            if self._stream is None:
+                self._fh.close()
+            else:
+                self._fh.flush()
+        if self._tmp is None:
+            return
+        if complete:
+            os.chmod(self._tmp, 0o644 & ~_umask())
+            os.replace(self._tmp, self.target)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def open_output(
+    target: str | os.PathLike[str], source: InputSource, *, output_format: str | None = None
+) -> Iterator[OutputSink]:
+    """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
+    target = str(target)
+    if target == "-":
+        fmt = output_format or "csv"
+        if fmt == "parquet":
+            raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
+        sink = OutputSink(target, source, fmt, sys.stdout)
+    else:
+        directory = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(directory):
+            raise InputError(f"cannot write {target}: folder {directory} does not exist")
+        sink = OutputSink(target, source, detect_format(target, output_format), None)
+    try:
+        yield sink
+    except BaseException:
+        sink.close(complete=False)
+        raise
+    sink.close(complete=True)

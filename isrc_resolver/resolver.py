@@ -1,0 +1,544 @@
+"""The pipeline: normalise, de-duplicate, consult the cache, search, choose, record.
+
+:class:`Resolver` is the library's entry point and the engine behind the CLI. It works on
+plain values (ISRC strings in, :class:`~isrc_resolver.models.Result` out); tables and files
+go through :mod:`isrc_resolver.io`, imported only when a table or file is asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from tqdm import tqdm
+
+from .auth import Secret, TokenStore
+from .cache import Cache, default_cache_path
+from .client import DEFAULT_API_URL, DEFAULT_TOKEN_URL, SpotifyClient
+from .errors import ConfigurationError, RateLimitStop, RequestError, format_time
+from .isrc import is_valid_isrc, normalize_isrc
+from .models import MatchPreference, Result, Status, Track
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DAY", "RunReport", "Resolver", "choose_match", "resolve_file"]
+
+log = logging.getLogger("isrc_resolver")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+DAY = 86_400.0
+DEFAULT_RATE = 10.0
+DEFAULT_CONCURRENCY = 8
+_FLUSH_EVERY = 200  # results per cache commit ...
+_FLUSH_SECONDS = 1.0  # ... or this often, whichever comes first
+_INTERRUPT_GRACE = 3.0  # seconds in-flight requests get to finish after Ctrl-C
+
+
+def choose_match(
+    items: Sequence[Mapping[str, Any]], isrc: str, prefer: MatchPreference = MatchPreference.EXACT
+) -> Mapping[str, Any]:
+    """Pick one of Spotify's tracks for ``isrc``, deterministically.
+
+    ``exact``: the first item whose ``external_ids.isrc`` is the ISRC asked for, else the
+    first item (Spotify's own order). ``original``: among the exact matches (or all items
+    when none is exact), albums and singles before compilations, then the earliest release
+    date, then Spotify's order.
+    """
+    if not items:
+        raise ValueError("no items to choose from")
+    exact = [it for it in items if _item_isrc(it) == isrc]
+    if prefer is MatchPreference.EXACT:
+        return exact[0] if exact else items[0]
+    candidates = exact or list(items)
+    ranked = sorted(
+        enumerate(candidates),
+        key=lambda pair: (
+            (pair[1].get("album") or {}).get("album_type") == "compilation",
+            _date_key((pair[1].get("album") or {}).get("release_date")),
+            pair[0],
+        ),
+    )
+    return ranked[0][1]
+
+
+def _item_isrc(item: Mapping[str, Any]) -> str | None:
+    value = (item.get("external_ids") or {}).get("isrc")
+    return normalize_isrc(value) if isinstance(value, str) else None
+
+
+def _date_key(value: object) -> str:
+    # "2024", "2024-03" and "2024-03-19" compare correctly once padded; unknown sorts last.
+    return str(value)[:10].ljust(10, "~") if value else "~"
+
+
+@dataclass
+class RunReport:
+    """What a run did. ``statuses`` counts rows; ``unique`` counts distinct valid ISRCs."""
+
+    rows: int = 0
+    unique: int = 0
+    statuses: Counter[Status] = field(default_factory=Counter)
+    cache_hits: int = 0
+    requests: int = 0
+    throttled: int = 0
+    elapsed: float = 0.0
+    stop: RateLimitStop | None = None
+    interrupted: str | None = None  # the signal's name, when a signal ended the run
+
+    @property
+    def exit_code(self) -> int:
+        """0 all settled, 1 some errors, 3 stopped by rate limit, 130/143 interrupted."""
+        if self.interrupted:
+            return 143 if self.interrupted == "SIGTERM" else 130
+        if self.stop is not None or self.statuses[Status.RATE_LIMITED]:
+            return 3
+        if self.statuses[Status.ERROR]:
+            return 1
+        return 0
+
+    def summary(self) -> str:
+        s = self.statuses
+        line = (
+            f"rows={self.rows} unique={self.unique} found={s[Status.FOUND]} "
+            f"not_found={s[Status.NOT_FOUND]} invalid={s[Status.INVALID]} "
+            f"errors={s[Status.ERROR]} rate_limited={s[Status.RATE_LIMITED]} "
+            f"pending={s[Status.PENDING]} cached={self.cache_hits} requests={self.requests} "
+            f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
+        )
+        return line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "unique": self.unique,
+            **{status.value: self.statuses[status] for status in Status},
+            "cached": self.cache_hits,
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "elapsed": round(self.elapsed, 3),
+            "resume_at": format_time(self.stop.resume_at) if self.stop else None,
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+        }
+
+
+class Resolver:
+    """Resolve ISRCs to Spotify tracks. Use as ``async with Resolver(...) as r``.
+
+    Credentials default to ``SPOTIFY_CLIENT_ID`` / ``SPOTIFY_CLIENT_SECRET`` in the
+    environment. ``cache`` is a :class:`Cache`, a path, ``True`` for the default location,
+    or ``None`` (the default for the library) for no cache and nothing on disk.
+    """
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        token_url: str = DEFAULT_TOKEN_URL,
+        market: str | None = None,
+        prefer: MatchPreference | str = MatchPreference.EXACT,
+        limit: int = 10,
+        rate: float = DEFAULT_RATE,
+        adaptive: bool = True,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_retries: int = 5,
+        max_wait: float = 120.0,
+        timeout: float = 30.0,
+        cache: Cache | str | os.PathLike[str] | bool | None = None,
+        max_age: float = 30 * DAY,
+        not_found_max_age: float = 7 * DAY,
+        refresh: bool = False,
+        ignore_cooldown: bool = False,
+        progress: bool = False,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        client_id = client_id or os.environ.get("SPOTIFY_CLIENT_ID")
+        client_secret = client_secret or os.environ.get("SPOTIFY_CLIENT_SECRET")
+        if not client_id or not client_secret:
+            missing = "SPOTIFY_CLIENT_ID" if not client_id else "SPOTIFY_CLIENT_SECRET"
+            raise ConfigurationError(
+                f"{missing} is not set: pass client_id/client_secret or set it in the environment"
+            )
+        if not 1 <= limit <= 10:
+            raise ConfigurationError(f"limit must be between 1 and 10 (Spotify's maximum), not {limit}")
+        if rate <= 0 or concurrency < 1:
+            raise ConfigurationError("rate must be positive and concurrency at least 1")
+        self.market = market.upper() if market else None
+        self.prefer = MatchPreference(prefer)
+        self.limit = limit
+        self.concurrency = concurrency
+        self.max_age = max_age
+        self.not_found_max_age = not_found_max_age
+        self.refresh = refresh
+        self.ignore_cooldown = ignore_cooldown
+        self.progress = progress
+        self._clock = clock
+        self._cache_arg = cache
+        self.cache: Cache | None = None
+        self._db_thread: ThreadPoolExecutor | None = None
+        self._client_args: dict[str, Any] = dict(
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            api_url=api_url,
+            token_url=token_url,
+            rate=rate,
+            adaptive=adaptive,
+            concurrency=concurrency,
+            policy=RetryPolicy(max_retries=max_retries, max_wait=max_wait),
+            timeout=timeout,
+            sleep=sleep,
+            wall_clock=clock,
+        )
+        self._client: SpotifyClient | None = None
+        self._halt: asyncio.Event | None = None
+        self.stopped: RateLimitStop | None = None
+        self.interrupted: str | None = None
+        self.cache_hits = 0
+
+    def __repr__(self) -> str:
+        return f"Resolver(api_url={self._client_args['api_url']!r}, cache={self.cache!r})"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Resolver:
+        if self._client is not None:
+            raise RuntimeError("this Resolver is already open")
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isrc-cache")
+        token_store = None
+        if self._cache_arg is not None and self._cache_arg is not False:
+            if isinstance(self._cache_arg, Cache):
+                self.cache = self._cache_arg
+            else:
+                path = default_cache_path() if self._cache_arg is True else Path(self._cache_arg)  # type: ignore[arg-type]
+                self.cache = await self._db(Cache, path, clock=self._clock)
+            token_store = TokenStore(
+                self.cache.path.with_name("tokens.json"),
+                self._client_args["client_id"],
+                clock=self._clock,
+            )
+        self._client = SpotifyClient(**self._client_args, token_store=token_store)
+        await self._client.__aenter__()
+        self._halt = asyncio.Event()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self.cache is not None and not isinstance(self._cache_arg, Cache):
+            await self._db(self.cache.close)
+            self.cache = None
+        if self._db_thread is not None:
+            self._db_thread.shutdown(wait=True)
+            self._db_thread = None
+
+    @property
+    def client(self) -> SpotifyClient:
+        if self._client is None:
+            raise RuntimeError("the Resolver is not open; use `async with Resolver(...) as r`")
+        return self._client
+
+    def interrupt(self, reason: str = "SIGINT") -> None:
+        """Stop sending; results in flight get a few seconds, the rest end up ``pending``.
+
+        Safe to call from a signal handler installed with ``loop.add_signal_handler``.
+        """
+        self.interrupted = reason
+        if self._halt is not None:
+            self._halt.set()
+
+    async def _db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a cache call on the single cache thread (never on the event loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread, lambda: fn(*args, **kwargs))
+
+    @property
+    def variant(self) -> str:
+        """The part of the cache key that changes Spotify's answer or our choice."""
+        return f"market={self.market or '-'};prefer={self.prefer.value}"
+
+    # -- single values and streams ---------------------------------------------------
+
+    async def resolve(self, isrc: str) -> Result:
+        """Resolve one ISRC (in any common spelling)."""
+        async for result in self.resolve_many([isrc]):
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def resolve_many(self, isrcs: Iterable[str]) -> AsyncIterator[Result]:
+        """Yield one :class:`Result` per input value, in input order.
+
+        Duplicates (after normalising) are requested once; invalid values are never sent.
+        """
+        normalized = [normalize_isrc(value) for value in isrcs]
+        unique = list(dict.fromkeys(n for n in normalized if is_valid_isrc(n)))
+        loop = asyncio.get_running_loop()
+        futures: dict[str, asyncio.Future[Result]] = {u: loop.create_future() for u in unique}
+        task = asyncio.create_task(
+            self._resolve_unique(unique, lambda r: futures[r.isrc].set_result(r))
+        )
+        try:
+            for isrc in normalized:
+                future = futures.get(isrc)
+                if future is None:
+                    yield _invalid(isrc)
+                    continue
+                if not future.done():
+                    await asyncio.wait({future, task}, return_when=asyncio.FIRST_COMPLETED)
+                if not future.done():
+                    task.result()  # the pipeline failed: raise its error here
+                yield future.result()
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    # -- tables and files ------------------------------------------------------------
+
+    async def resolve_dataframe(self, df: pd.DataFrame, column: str = "isrc") -> pd.DataFrame:
+        """``df`` with the output columns added (see README, "Output columns")."""
+        from . import io
+
+        values = io.column_values(df, column)
+        results = await self.resolve_values(values)
+        return io.with_results(df, [results[normalize_isrc(v)] for v in values])
+
+    async def resolve_values(self, values: Iterable[str]) -> dict[str, Result]:
+        """Results keyed by normalised value, for every distinct value (invalid included)."""
+        results: dict[str, Result] = {}
+        unique: list[str] = []
+        for value in values:
+            isrc = normalize_isrc(value)
+            if isrc in results or isrc in unique:
+                continue
+            if is_valid_isrc(isrc):
+                unique.append(isrc)
+            else:
+                results[isrc] = _invalid(isrc)
+        unique = list(dict.fromkeys(unique))
+        await self._resolve_unique(unique, lambda r: results.__setitem__(r.isrc, r))
+        return results
+
+    async def resolve_file(
+        self,
+        input: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        *,
+        column: str | None = None,
+        output_format: str | None = None,
+        chunk_rows: int = 50_000,
+    ) -> RunReport:
+        """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
+
+        Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
+        grows with the number of distinct ISRCs, not with the rows.
+        """
+        from . import io
+
+        started = time.perf_counter()
+        report = RunReport()
+        client = self.client
+        requests_before, throttled_before = client.stats.total_requests, client.stats.throttled
+        hits_before = self.cache_hits
+        with io.open_input(input, column=column, chunk_rows=chunk_rows) as source:
+            unique: dict[str, None] = {}
+            for values in source.isrc_chunks():
+                report.rows += len(values)
+                for value in values:
+                    isrc = normalize_isrc(value)
+                    if is_valid_isrc(isrc):
+                        unique[isrc] = None
+            report.unique = len(unique)
+            rows: dict[str, tuple[Any, ...]] = {}
+
+            def keep(result: Result) -> None:
+                rows[result.isrc] = tuple(result.as_row().values())
+
+            try:
+                await self._resolve_unique(list(unique), keep)
+            finally:
+                unique.clear()
+                report.requests = client.stats.total_requests - requests_before
+                report.throttled = client.stats.throttled - throttled_before
+                report.cache_hits = self.cache_hits - hits_before
+                report.stop = self.stopped
+                report.interrupted = self.interrupted
+            with io.open_output(output, source, output_format=output_format) as sink:
+                for chunk in source.chunks():
+                    statuses = sink.write(chunk, rows)
+                    report.statuses.update(statuses)
+        report.elapsed = time.perf_counter() - started
+        return report
+
+    # -- the engine ------------------------------------------------------------------
+
+    async def _resolve_unique(self, isrcs: Sequence[str], emit: Callable[[Result], None]) -> None:
+        """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
+        pending: Sequence[str] = isrcs
+        if self.cache is not None and not self.refresh and pending:
+            cached = await self._db(
+                self.cache.lookup,
+                pending,
+                self.variant,
+                max_age=self.max_age,
+                not_found_max_age=self.not_found_max_age,
+            )
+            for isrc, result in cached.items():
+                emit(result)
+            self.cache_hits += len(cached)
+            pending = [isrc for isrc in pending if isrc not in cached]
+            log.info("cache: %d fresh, %d to look up", len(cached), len(pending))
+        if not pending:
+            return
+        if self.stopped is None and self.cache is not None and not self.ignore_cooldown:
+            until = await self._db(self.cache.cooldown_until)
+            if until is not None:
+                resume_at = datetime.fromtimestamp(until, UTC)
+                self.stopped = RateLimitStop(until - self._clock(), quota=True, resume_at=resume_at)
+                log.warning(
+                    "cooling down after a quota stop: no requests until %s "
+                    "(--ignore-cooldown to override)", format_time(resume_at)
+                )
+        if self.stopped is not None or self.interrupted:
+            for isrc in pending:
+                emit(self._unfinished(isrc))
+            return
+        await self._run_workers(pending, emit)
+
+    async def _run_workers(self, isrcs: Sequence[str], emit: Callable[[Result], None]) -> None:
+        assert self._halt is not None
+        done: set[str] = set()
+        buffer: list[Result] = []
+        last_flush = time.monotonic()
+        work = iter(isrcs)
+        bar = tqdm(
+            total=len(isrcs), disable=not self.progress, file=sys.stderr, unit="isrc",
+            desc="resolving", leave=False,
+        )
+
+        async def flush() -> None:
+            nonlocal last_flush
+            if self.cache is not None and buffer:
+                batch = buffer[:]
+                buffer.clear()
+                await self._db(self.cache.store, batch, self.variant)
+            last_flush = time.monotonic()
+
+        async def worker() -> None:
+            for isrc in work:
+                if self._halt is not None and self._halt.is_set():
+                    return
+                try:
+                    result = await self._search(isrc)
+                except RateLimitStop as stop:
+                    self._on_stop(stop)
+                    return
+                done.add(isrc)
+                emit(result)
+                bar.update()
+                if self.cache is not None and result.status.settled:
+                    buffer.append(result)
+                    if len(buffer) >= _FLUSH_EVERY or time.monotonic() - last_flush > _FLUSH_SECONDS:
+                        await flush()
+
+        tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(isrcs)))]
+        everything = asyncio.gather(*tasks)
+        halted = asyncio.create_task(self._halt.wait())
+        try:
+            await asyncio.wait({everything, halted}, return_when=asyncio.FIRST_COMPLETED)
+            if halted.done() and not everything.done():
+                # A rate-limit stop leaves nothing worth waiting for (the gate is paused);
+                # an interrupt lets requests already sent finish, briefly.
+                grace = _INTERRUPT_GRACE if self.stopped is None else 0.0
+                if grace:
+                    await asyncio.wait(tasks, timeout=grace)
+            for task in tasks:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(
+                    outcome, asyncio.CancelledError
+                ):
+                    raise outcome
+        finally:
+            halted.cancel()
+            everything.cancel()
+            bar.close()
+            await asyncio.shield(flush())
+            if self.stopped is not None and self.cache is not None:
+                until = self.stopped.resume_at.timestamp()
+                await asyncio.shield(self._db(self.cache.set_cooldown, until))
+        for isrc in isrcs:
+            if isrc not in done:
+                emit(self._unfinished(isrc))
+
+    async def _search(self, isrc: str) -> Result:
+        try:
+            page = await self.client.search_isrc(isrc, market=self.market, limit=self.limit)
+            items = page.get("items") or []
+            total = page.get("total")
+            count = total if isinstance(total, int) else len(items)
+            if not items:
+                return Result(isrc, Status.NOT_FOUND, match_count=count)
+            track = Track.from_api(choose_match(items, isrc, self.prefer))
+            return Result(isrc, Status.FOUND, track=track, match_count=count)
+        except RequestError as exc:
+            log.warning("%s: %s", isrc, exc)
+            return Result(isrc, Status.ERROR, error=str(exc))
+        except (KeyError, TypeError, AttributeError) as exc:
+            return Result(isrc, Status.ERROR, error=f"unexpected answer shape ({exc!r})")
+
+    def _on_stop(self, stop: RateLimitStop) -> None:
+        if self.stopped is None:
+            self.stopped = stop
+            log.warning("%s", stop)
+        if self._halt is not None:
+            self._halt.set()
+
+    def _unfinished(self, isrc: str) -> Result:
+        if self.stopped is not None:
+            return Result(isrc, Status.RATE_LIMITED, error=str(self.stopped))
+        return Result(isrc, Status.PENDING, error="not attempted: the run was interrupted")
+
+
+def _invalid(isrc: str) -> Result:
+    return Result(
+        isrc, Status.INVALID,
+        error="not an ISRC (expected 2 letters, 3 letters or digits, 7 digits)",
+    )
+
+
+async def resolve_file(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    column: str | None = None,
+    output_format: str | None = None,
+    **options: Any,
+) -> RunReport:
+    """Open a :class:`Resolver` with ``options``, resolve one file, close it."""
+    async with Resolver(**options) as resolver:
+        return await resolver.resolve_file(
+            input, output, column=column, output_format=output_format
+        )
