@@ -1,7 +1,7 @@
 """isrc-resolver: turn ISRCs into Spotify tracks, albums and artists.
 
-    async with Resolver(client_id=..., client_secret=...) as r:
-        result = await r.resolve("USRC17607839")
+async with Resolver(client_id=..., client_secret=...) as r:
+    result = await r.resolve("USRC17607839")
 """
 
 from .cache import Cache, CacheInfo, default_cache_path

@@ -77,24 +77,26 @@ class TokenProvider:
         self._store = store
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._token: AccessToken | None = store.load() if store else None
-        if self._token is not None:
-            register_secret(self._token.value)
+        self._token: AccessToken | None = None
+        self._refresh_at = 0.0
         self.fetches = 0
+        if store is not None and (stored := store.load()) is not None:
+            self._set(stored)
 
     def __repr__(self) -> str:
         return f"TokenProvider(fetches={self.fetches})"
 
-    def _usable(self, token: AccessToken | None) -> bool:
-        # A token that would expire within the margin is renewed now rather than risking a
-        # 401 mid-request. Short-lived tokens (as the local server can issue) get a margin
-        # of at most a fifth of their life so they are still used.
-        if token is None:
-            return False
-        return self._clock() < token.expires_at - self._margin_for(token)
+    def _set(self, token: AccessToken) -> None:
+        # Renew ``refresh_margin`` before expiry rather than risk a 401 mid-request. Short
+        # lives (the local server can issue 5 s tokens) get at most a fifth of their life
+        # as margin, so a token is still used for most of it.
+        register_secret(token.value)
+        life = max(0.0, token.expires_at - self._clock())
+        self._token = token
+        self._refresh_at = token.expires_at - min(self._margin, life / 5)
 
-    def _margin_for(self, token: AccessToken) -> float:
-        return min(self._margin, max(0.0, (token.expires_at - self._clock()) / 5))
+    def _usable(self, token: AccessToken | None) -> bool:
+        return token is not None and token is self._token and self._clock() < self._refresh_at
 
     async def get(self) -> str:
         """A token that is valid now."""
@@ -105,9 +107,8 @@ class TokenProvider:
             token = self._token
             if token is None or not self._usable(token):
                 token = await self._fetch()
-                register_secret(token.value)
                 self.fetches += 1
-                self._token = token
+                self._set(token)
                 if self._store:
                     await asyncio.to_thread(self._store.save, token)
             return token.value

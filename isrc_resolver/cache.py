@@ -103,7 +103,7 @@ class Cache:
             batch = isrcs[start : start + _LOOKUP_BATCH]
             marks = ",".join("?" * len(batch))
             rows = self._db.execute(
-                f"SELECT isrc, status, track, match_count, fetched_at FROM results "  # noqa: S608 - only placeholders are interpolated
+                f"SELECT isrc, status, track, match_count, fetched_at FROM results "
                 f"WHERE variant = ? AND isrc IN ({marks})",
                 (variant, *batch),
             ).fetchall()

@@ -41,9 +41,12 @@ EXIT_CODES = {
     143: "terminated (SIGTERM); output written with unattempted rows 'pending'",
 }
 
-_EPILOG = """\
+_EPILOG = (
+    """\
 exit codes:
-""" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()) + """
+"""
+    + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
+    + """
 
 credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET, in the environment or
 a .env file (see --env-file). Try it without any: isrc-resolve --demo INPUT -o OUTPUT
@@ -52,6 +55,7 @@ cache commands:
   isrc-resolve cache info [--cache PATH]    entries, hits and misses, ages, cooldown
   isrc-resolve cache clear [--cache PATH]   delete every cached result and the cooldown
 """
+)
 
 
 def _positive(kind: type[float] | type[int]) -> Any:
@@ -84,71 +88,152 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="CSV, TSV or Parquet file to read, or - for standard input")
-    p.add_argument("-o", "--output", required=True,
-                   help="file to write (.csv, .tsv or .parquet), or - for CSV on standard output")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="file to write (.csv, .tsv or .parquet), or - for CSV on standard output",
+    )
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix)")
-    p.add_argument("--input-format", choices=FORMATS,
-                   help="input format (default: from the input's suffix)")
-    p.add_argument("--column", metavar="NAME",
-                   help="the ISRC column (default: the one column named 'isrc', any case)")
+    p.add_argument(
+        "--input-format", choices=FORMATS, help="input format (default: from the input's suffix)"
+    )
+    p.add_argument(
+        "--column",
+        metavar="NAME",
+        help="the ISRC column (default: the one column named 'isrc', any case)",
+    )
 
     api = p.add_argument_group("Spotify")
-    api.add_argument("--env-file", type=Path, metavar="PATH",
-                     help="read credentials from this file (default: ./.env if present)")
+    api.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="read credentials from this file (default: ./.env if present)",
+    )
     api.add_argument("--api-url", help=f"API base URL (env SPOTIFY_API_URL; {DEFAULT_API_URL})")
-    api.add_argument("--token-url",
-                     help=f"token endpoint (env SPOTIFY_TOKEN_URL; {DEFAULT_TOKEN_URL})")
-    api.add_argument("--market", type=_market, metavar="CC",
-                     help="search in this market (ISO country code); default: Spotify's own")
-    api.add_argument("--prefer", choices=[m.value for m in MatchPreference], default="exact",
-                     help="which of several matches to keep (default: %(default)s; see README)")
-    api.add_argument("--demo", action="store_true",
-                     help="run against the bundled local Spotify with demo credentials")
+    api.add_argument(
+        "--token-url", help=f"token endpoint (env SPOTIFY_TOKEN_URL; {DEFAULT_TOKEN_URL})"
+    )
+    api.add_argument(
+        "--market",
+        type=_market,
+        metavar="CC",
+        help="search in this market (ISO country code); default: Spotify's own",
+    )
+    api.add_argument(
+        "--prefer",
+        choices=[m.value for m in MatchPreference],
+        default="exact",
+        help="which of several matches to keep (default: %(default)s; see README)",
+    )
+    api.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against the bundled local Spotify with demo credentials",
+    )
 
     pace = p.add_argument_group("pace and retries")
-    pace.add_argument("--rate", type=_positive(float), default=DEFAULT_RATE,
-                      help="ceiling in requests per second (default: %(default)s)")
-    pace.add_argument("--no-adaptive", action="store_true",
-                      help="hold --rate instead of backing off after 429s and probing back up")
-    pace.add_argument("--concurrency", type=_positive(int), default=DEFAULT_CONCURRENCY,
-                      help="requests in flight at once (default: %(default)s)")
-    pace.add_argument("--max-retries", type=int, default=5,
-                      help="retries of a failed request: 5xx, timeouts, resets (default: %(default)s)")
-    pace.add_argument("--max-wait", type=_positive(float), default=120.0, metavar="SECONDS",
-                      help="longest Retry-After to sit out; longer ones stop the run with exit 3 "
-                      "(default: %(default)s)")
-    pace.add_argument("--timeout", type=_positive(float), default=30.0, metavar="SECONDS",
-                      help="per-request timeout (default: %(default)s)")
+    pace.add_argument(
+        "--rate",
+        type=_positive(float),
+        default=DEFAULT_RATE,
+        help="ceiling in requests per second (default: %(default)s)",
+    )
+    pace.add_argument(
+        "--no-adaptive",
+        action="store_true",
+        help="hold --rate instead of backing off after 429s and probing back up",
+    )
+    pace.add_argument(
+        "--concurrency",
+        type=_positive(int),
+        default=DEFAULT_CONCURRENCY,
+        help="requests in flight at once (default: %(default)s)",
+    )
+    pace.add_argument(
+        "--max-retries",
+        type=int,
+        default=5,
+        help="retries of a failed request: 5xx, timeouts, resets (default: %(default)s)",
+    )
+    pace.add_argument(
+        "--max-wait",
+        type=_positive(float),
+        default=120.0,
+        metavar="SECONDS",
+        help="longest Retry-After to sit out; longer ones stop the run with exit 3 "
+        "(default: %(default)s)",
+    )
+    pace.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="per-request timeout (default: %(default)s)",
+    )
 
     cache = p.add_argument_group("cache (nightly runs)")
-    cache.add_argument("--cache", type=Path, metavar="PATH",
-                       help=f"cache file (default: {default_cache_path()})")
-    cache.add_argument("--no-cache", action="store_true",
-                       help="use no cache and keep nothing on disk (no token file either)")
-    cache.add_argument("--max-age", type=_positive(float), default=30.0, metavar="DAYS",
-                       help="ask again for hits older than this (default: %(default)s)")
-    cache.add_argument("--not-found-max-age", type=_positive(float), default=7.0, metavar="DAYS",
-                       help="ask again for misses older than this (default: %(default)s)")
+    cache.add_argument(
+        "--cache", type=Path, metavar="PATH", help=f"cache file (default: {default_cache_path()})"
+    )
+    cache.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="use no cache and keep nothing on disk (no token file either)",
+    )
+    cache.add_argument(
+        "--max-age",
+        type=_positive(float),
+        default=30.0,
+        metavar="DAYS",
+        help="ask again for hits older than this (default: %(default)s)",
+    )
+    cache.add_argument(
+        "--not-found-max-age",
+        type=_positive(float),
+        default=7.0,
+        metavar="DAYS",
+        help="ask again for misses older than this (default: %(default)s)",
+    )
     cache.add_argument("--refresh", action="store_true", help="ignore cached results")
-    cache.add_argument("--ignore-cooldown", action="store_true",
-                       help="send requests even before a quota stop's resume time")
+    cache.add_argument(
+        "--ignore-cooldown",
+        action="store_true",
+        help="send requests even before a quota stop's resume time",
+    )
 
     out = p.add_argument_group("output and logs")
-    out.add_argument("-q", "--quiet", action="store_true",
-                     help="no progress bar, no summary; warnings and errors only")
-    out.add_argument("-v", "--verbose", action="store_true",
-                     help="debug logs: each request's ISRC, status and wait (never a secret)")
-    out.add_argument("--log-format", choices=["text", "json"], default="text",
-                     help="json: one JSON object per line, for schedulers")
+    out.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar, no summary; warnings and errors only",
+    )
+    out.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logs: each request's ISRC, status and wait (never a secret)",
+    )
+    out.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON object per line, for schedulers",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
 
 def build_cache_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="isrc-resolve cache", description="Inspect or clear the cache.")
+    p = argparse.ArgumentParser(
+        prog="isrc-resolve cache", description="Inspect or clear the cache."
+    )
     p.add_argument("action", choices=["info", "clear"])
-    p.add_argument("--cache", type=Path, metavar="PATH",
-                   help=f"cache file (default: {default_cache_path()})")
+    p.add_argument(
+        "--cache", type=Path, metavar="PATH", help=f"cache file (default: {default_cache_path()})"
+    )
     return p
 
 
@@ -169,9 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: a clean message, no secret
-        log.error("internal error: %s: %s", type(exc).__name__, redact(str(exc)),
-                  exc_info=args.verbose)
+    except Exception as exc:
+        log.error(
+            "internal error: %s: %s", type(exc).__name__, redact(str(exc)), exc_info=args.verbose
+        )
         return 1
 
 
@@ -181,14 +267,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if env_file is not None and not env_file.is_file():
         raise ConfigurationError(f"--env-file {env_file} not found")
     env_path = env_file or Path(".env")
-    from_file = {k: v for k, v in dotenv_values(env_path).items() if v} if env_path.is_file() else {}
+    from_file = (
+        {k: v for k, v in dotenv_values(env_path).items() if v} if env_path.is_file() else {}
+    )
 
     def lookup(name: str) -> str | None:
         return os.environ.get(name) or from_file.get(name)
 
     where = f"the environment and {env_path.resolve()}"
     settings: dict[str, Any] = {}
-    for name, key in (("SPOTIFY_CLIENT_ID", "client_id"), ("SPOTIFY_CLIENT_SECRET", "client_secret")):
+    for name, key in (
+        ("SPOTIFY_CLIENT_ID", "client_id"),
+        ("SPOTIFY_CLIENT_SECRET", "client_secret"),
+    ):
         value = lookup(name)
         if not value:
             raise ConfigurationError(
@@ -220,11 +311,9 @@ async def _endpoints(args: argparse.Namespace) -> AsyncIterator[dict[str, Any]]:
 
 async def _run(args: argparse.Namespace) -> int:
     # The demo keeps its made-up answers out of the real cache unless told otherwise.
-    cache: Path | bool | None
-    if args.no_cache or (args.demo and args.cache is None):
-        cache = None
-    else:
-        cache = args.cache or True
+    cache: Path | bool | None = (
+        None if args.no_cache or (args.demo and args.cache is None) else (args.cache or True)
+    )
     progress = not args.quiet and sys.stderr.isatty()
     async with _endpoints(args) as endpoints:
         resolver = Resolver(

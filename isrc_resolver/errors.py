@@ -66,7 +66,9 @@ class RateLimitStop(ResolverError):
         self.retry_after = retry_after
         self.quota = quota
         self.resume_at = resume_at
-        why = "the daily quota is used up" if quota else f"Spotify asked to wait {retry_after:.0f} s"
+        why = (
+            "the daily quota is used up" if quota else f"Spotify asked to wait {retry_after:.0f} s"
+        )
         super().__init__(f"stopped: {why}; run again after {format_time(resume_at)}")
 
 

@@ -116,7 +116,7 @@ class InputSource:
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{display} is not a readable Parquet file: {exc}") from None
             self.schema: pa.Schema = self._parquet.schema_arrow
-            self.columns = list(self.schema.names)
+            self.columns: list[str] = [str(name) for name in self.schema.names]
         else:
             self.delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(path, display)
             self.columns = self._csv_header()
@@ -159,8 +159,7 @@ class InputSource:
                 "choose one with --column"
             )
         raise InputError(
-            f"no column named 'isrc' in {self.display}; columns are: {listing}. "
-            "Use --column NAME"
+            f"no column named 'isrc' in {self.display}; columns are: {listing}. Use --column NAME"
         )
 
     def isrc_chunks(self) -> Iterator[list[str]]:
@@ -210,7 +209,7 @@ def _sniff_delimiter(path: Path, display: str) -> str:
             raise InputError(_not_utf8(display, exc)) from None
     first_line = sample.split("\n", 1)[0]
     try:
-        return csv.Sniffer().sniff(first_line, delimiters=",;\t").delimiter
+        return str(csv.Sniffer().sniff(first_line, delimiters=",;\t").delimiter)
     except csv.Error:
         return ","  # one column, or nothing to tell by: commas it is
 
@@ -230,7 +229,7 @@ def _text(path: Path, display: str) -> Iterator[IO[str]]:
 
 def _not_utf8(display: str, exc: UnicodeDecodeError) -> str:
     return (
-        f"{display} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at "
+        f"{display} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
         f"offset {exc.start}); save it as 'CSV UTF-8' or convert it, e.g. with "
         "iconv -f latin1 -t utf-8"
     )
@@ -250,7 +249,10 @@ def open_input(
             shutil.copyfileobj(sys.stdin.buffer, spool)
             spool.flush()
             yield InputSource(
-                Path(spool.name), "standard input", detect_format("-", input_format), column,
+                Path(spool.name),
+                "standard input",
+                detect_format("-", input_format),
+                column,
                 chunk_rows,
             )
         return
@@ -287,8 +289,10 @@ class OutputSink:
             os.close(fd)
         if fmt == "parquet":
             fields = list(source.schema)
-            fields += [pa.field(n, _TYPED.get(c, pa.string()))
-                       for c, n in zip(OUTPUT_COLUMNS, self.names, strict=True)]
+            fields += [
+                pa.field(n, _TYPED.get(c, pa.string()))
+                for c, n in zip(OUTPUT_COLUMNS, self.names, strict=True)
+            ]
             self.schema = pa.schema(fields)
             self._parquet = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         else:

@@ -33,7 +33,7 @@ from .retry import RetryPolicy
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DAY", "RunReport", "Resolver", "choose_match", "resolve_file"]
+__all__ = ["DAY", "Resolver", "RunReport", "choose_match", "resolve_file"]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -177,7 +177,9 @@ class Resolver:
                 f"{missing} is not set: pass client_id/client_secret or set it in the environment"
             )
         if not 1 <= limit <= 10:
-            raise ConfigurationError(f"limit must be between 1 and 10 (Spotify's maximum), not {limit}")
+            raise ConfigurationError(
+                f"limit must be between 1 and 10 (Spotify's maximum), not {limit}"
+            )
         if rate <= 0 or concurrency < 1:
             raise ConfigurationError("rate must be positive and concurrency at least 1")
         self.market = market.upper() if market else None
@@ -226,7 +228,7 @@ class Resolver:
             if isinstance(self._cache_arg, Cache):
                 self.cache = self._cache_arg
             else:
-                path = default_cache_path() if self._cache_arg is True else Path(self._cache_arg)  # type: ignore[arg-type]
+                path = default_cache_path() if self._cache_arg is True else Path(self._cache_arg)
                 self.cache = await self._db(Cache, path, clock=self._clock)
             token_store = TokenStore(
                 self.cache.path.with_name("tokens.json"),
@@ -304,7 +306,8 @@ class Resolver:
                     yield _invalid(isrc)
                     continue
                 if not future.done():
-                    await asyncio.wait({future, task}, return_when=asyncio.FIRST_COMPLETED)
+                    waiters: set[asyncio.Future[Any]] = {future, task}
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 if not future.done():
                     task.result()  # the pipeline failed: raise its error here
                 yield future.result()
@@ -404,7 +407,7 @@ class Resolver:
                 max_age=self.max_age,
                 not_found_max_age=self.not_found_max_age,
             )
-            for isrc, result in cached.items():
+            for result in cached.values():
                 emit(result)
             self.cache_hits += len(cached)
             pending = [isrc for isrc in pending if isrc not in cached]
@@ -418,7 +421,8 @@ class Resolver:
                 self.stopped = RateLimitStop(until - self._clock(), quota=True, resume_at=resume_at)
                 log.warning(
                     "cooling down after a quota stop: no requests until %s "
-                    "(--ignore-cooldown to override)", format_time(resume_at)
+                    "(--ignore-cooldown to override)",
+                    format_time(resume_at),
                 )
         if self.stopped is not None or self.interrupted:
             for isrc in pending:
@@ -433,8 +437,12 @@ class Resolver:
         last_flush = time.monotonic()
         work = iter(isrcs)
         bar = tqdm(
-            total=len(isrcs), disable=not self.progress, file=sys.stderr, unit="isrc",
-            desc="resolving", leave=False,
+            total=len(isrcs),
+            disable=not self.progress,
+            file=sys.stderr,
+            unit="isrc",
+            desc="resolving",
+            leave=False,
         )
 
         async def flush() -> None:
@@ -459,14 +467,18 @@ class Resolver:
                 bar.update()
                 if self.cache is not None and result.status.settled:
                     buffer.append(result)
-                    if len(buffer) >= _FLUSH_EVERY or time.monotonic() - last_flush > _FLUSH_SECONDS:
+                    if (
+                        len(buffer) >= _FLUSH_EVERY
+                        or time.monotonic() - last_flush > _FLUSH_SECONDS
+                    ):
                         await flush()
 
         tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(isrcs)))]
         everything = asyncio.gather(*tasks)
         halted = asyncio.create_task(self._halt.wait())
         try:
-            await asyncio.wait({everything, halted}, return_when=asyncio.FIRST_COMPLETED)
+            first: set[asyncio.Future[Any]] = {everything, halted}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
             if halted.done() and not everything.done():
                 # A rate-limit stop leaves nothing worth waiting for (the gate is paused);
                 # an interrupt lets requests already sent finish, briefly.
@@ -524,7 +536,8 @@ class Resolver:
 
 def _invalid(isrc: str) -> Result:
     return Result(
-        isrc, Status.INVALID,
+        isrc,
+        Status.INVALID,
         error="not an ISRC (expected 2 letters, 3 letters or digits, 7 digits)",
     )
 

@@ -15,7 +15,9 @@ def _window(text: str) -> tuple[int, float]:
     try:
         return int(count), float(seconds or 30)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N/SECONDS such as 100/30, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected N/SECONDS such as 100/30, got {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,24 +28,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--client-id", default=DEMO_CLIENT_ID, help="accepted client id (%(default)s)")
-    p.add_argument("--client-secret", default=DEMO_CLIENT_SECRET,
-                   help="accepted client secret (the demo value by default)")
+    p.add_argument(
+        "--client-secret",
+        default=DEMO_CLIENT_SECRET,
+        help="accepted client secret (the demo value by default)",
+    )
     p.add_argument("--seed", type=int, default=0, help="catalogue and fault seed")
     p.add_argument("--fixtures", type=Path, help="JSON file of fixed catalogue entries")
     p.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds")
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
     p.add_argument("--jitter", type=float, default=0.0, help="± seconds around --latency")
-    p.add_argument("--window", type=_window, metavar="N/SECONDS",
-                   help="rolling-window rate limit, e.g. 100/30")
+    p.add_argument(
+        "--window", type=_window, metavar="N/SECONDS", help="rolling-window rate limit, e.g. 100/30"
+    )
     p.add_argument("--daily-quota", type=int, help="API requests before QUOTA_EXCEEDED 429s")
     p.add_argument("--quota-retry-after", type=int, default=50_000)
     p.add_argument("--fault-5xx", type=float, default=0.0, help="probability of a 500/502/503")
     p.add_argument("--fault-html", type=float, default=0.0, help="probability of an HTML 502")
-    p.add_argument("--fault-drop", type=float, default=0.0, help="probability of a dropped connection")
+    p.add_argument(
+        "--fault-drop", type=float, default=0.0, help="probability of a dropped connection"
+    )
     p.add_argument("--fault-slow", type=float, default=0.0, help="probability of a slow answer")
     p.add_argument("--slow-seconds", type=float, default=5.0)
-    p.add_argument("--extended-quota", action="store_true",
-                   help="serve fields Spotify removed for Development Mode apps")
+    p.add_argument(
+        "--extended-quota",
+        action="store_true",
+        help="serve fields Spotify removed for Development Mode apps",
+    )
     p.add_argument("--forbid-album", action="store_true", help="403 on /albums/{id}")
     p.add_argument("--forbid-albums", action="store_true", help="403 on /albums?ids=")
     p.add_argument("--forbid-audio-features", action="store_true", help="403 on /audio-features")
@@ -53,14 +64,26 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> FakeConfig:
     limit, seconds = args.window if args.window else (None, 30.0)
     return FakeConfig(
-        client_id=args.client_id, client_secret=args.client_secret, seed=args.seed,
-        fixtures=args.fixtures, token_lifetime=args.token_lifetime, latency=args.latency,
-        jitter=args.jitter, window_limit=limit, window_seconds=seconds,
-        daily_quota=args.daily_quota, quota_retry_after=args.quota_retry_after,
-        fault_5xx=args.fault_5xx, fault_html=args.fault_html, fault_drop=args.fault_drop,
-        fault_slow=args.fault_slow, slow_seconds=args.slow_seconds,
-        extended_quota=args.extended_quota, forbid_album=args.forbid_album,
-        forbid_albums=args.forbid_albums, forbid_audio_features=args.forbid_audio_features,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        seed=args.seed,
+        fixtures=args.fixtures,
+        token_lifetime=args.token_lifetime,
+        latency=args.latency,
+        jitter=args.jitter,
+        window_limit=limit,
+        window_seconds=seconds,
+        daily_quota=args.daily_quota,
+        quota_retry_after=args.quota_retry_after,
+        fault_5xx=args.fault_5xx,
+        fault_html=args.fault_html,
+        fault_drop=args.fault_drop,
+        fault_slow=args.fault_slow,
+        slow_seconds=args.slow_seconds,
+        extended_quota=args.extended_quota,
+        forbid_album=args.forbid_album,
+        forbid_albums=args.forbid_albums,
+        forbid_audio_features=args.forbid_audio_features,
     )
 
 

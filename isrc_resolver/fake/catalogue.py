@@ -72,9 +72,30 @@ class FakeTrack:
 
 
 _WORDS = [
-    "midnight", "river", "gold", "echo", "paper", "hearts", "neon", "summer", "ghost",
-    "velvet", "static", "honey", "thunder", "glass", "wild", "ocean", "satellite", "ember",
-    "lovers", "city", "violet", "fever", "silver", "horizon",
+    "midnight",
+    "river",
+    "gold",
+    "echo",
+    "paper",
+    "hearts",
+    "neon",
+    "summer",
+    "ghost",
+    "velvet",
+    "static",
+    "honey",
+    "thunder",
+    "glass",
+    "wild",
+    "ocean",
+    "satellite",
+    "ember",
+    "lovers",
+    "city",
+    "violet",
+    "fever",
+    "silver",
+    "horizon",
 ]
 _ODD_TITLES = [
     'Hello, "World"',
@@ -84,13 +105,23 @@ _ODD_TITLES = [
     "Песня о тревожной молодости",
     "أغنية الصيف",
     "Fire 🔥 & Ice ❄️",
-    "It's \"Complicated\", Really",
+    'It\'s "Complicated", Really',
     "Tab\there",
     "  leading and trailing spaces  ",
 ]
 _ARTISTS = [
-    "The Paper Kites", "Nova Lane", "DJ Ample", "María José", "김하늘", "Ólafur & Friends",
-    "Beyoncé-ish", "The \"Quoted\" Band", "Smith, Jones & Co.", "Δέλτα", "MC 🐍", "Kira",
+    "The Paper Kites",
+    "Nova Lane",
+    "DJ Ample",
+    "María José",
+    "김하늘",
+    "Ólafur & Friends",
+    "Beyoncé-ish",
+    'The "Quoted" Band',
+    "Smith, Jones & Co.",
+    "Δέλτα",
+    "MC 🐍",
+    "Kira",
 ]
 _LABELS = ["Independent", "Northern Lights Records", "Big Label Music", "Tiny Tapes"]
 _GENRES = ["pop", "indie", "hip hop", "electronic", "folk", "k-pop"]
@@ -226,8 +257,12 @@ class Catalogue:
             name, total = " ".join(rng.sample(_WORDS, 2)).title(), rng.randint(8, 18)
         else:
             name, total = f"Best of {year}, Vol. {variant}", rng.randint(20, 60)
-        album_artists = artists if kind != "compilation" else (
-            FakeArtist(spotify_id(self.seed, "artist", "Various Artists"), "Various Artists"),
+        album_artists = (
+            artists
+            if kind != "compilation"
+            else (
+                FakeArtist(spotify_id(self.seed, "artist", "Various Artists"), "Various Artists"),
+            )
         )
         return FakeAlbum(
             id=spotify_id(self.seed, "album", isrc, variant),
@@ -258,9 +293,7 @@ class Catalogue:
             release_date=a.get("release_date", "2024"),
             release_date_precision=a.get("release_date_precision", "year"),
             total_tracks=int(a.get("total_tracks", 1)),
-            artists=tuple(
-                FakeArtist(spotify_id("artist", n), n) for n in a.get("artists") or []
-            )
+            artists=tuple(FakeArtist(spotify_id("artist", n), n) for n in a.get("artists") or [])
             or artists,
             label=a.get("label", ""),
             upc=a.get("upc", ""),
@@ -323,7 +356,8 @@ _BUILTIN: list[dict[str, Any]] = [
     _artemas("yustyna", "album", "2024-07-26", 12, ["Artemas"]),
     _artemas("Today's Top Hits 2024", "compilation", "2024-06-07", 50, ["Various Artists"]),
     _artemas("Viral Hits, Vol. 2", "compilation", "2024-05-03", 40, ["Various Artists"]),
-    _artemas("Pop Rising \"Summer\" 24", "compilation", "2024-08-02", 45, ["Various Artists"]),
-    _artemas("NOW That's What I Call Music! 117", "compilation", "2024-04-12", 46,
-             ["Various Artists"]),
+    _artemas('Pop Rising "Summer" 24', "compilation", "2024-08-02", 45, ["Various Artists"]),
+    _artemas(
+        "NOW That's What I Call Music! 117", "compilation", "2024-04-12", 46, ["Various Artists"]
+    ),
 ]

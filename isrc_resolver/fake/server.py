@@ -100,8 +100,9 @@ class _Stats:
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": {"status": status, "message": message, **extra}},
-                             status=status)
+    return web.json_response(
+        {"error": {"status": status, "message": message, **extra}}, status=status
+    )
 
 
 class FakeSpotify:
@@ -139,9 +140,11 @@ class FakeSpotify:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # noqa: S101 - set by start()
-        bound_port = server.sockets[0].getsockname()[1]
+        # TCPSite does not expose the bound port; with port 0 the OS chose it.
+        sockets = getattr(site._server, "sockets", None)
+        if not sockets:
+            raise RuntimeError("the local Spotify server did not bind a socket")
+        bound_port = sockets[0].getsockname()[1]
         self.base_url = f"http://{host}:{bound_port}"
         return self
 
@@ -226,12 +229,15 @@ class FakeSpotify:
         roll -= cfg.fault_drop
         if roll < cfg.fault_5xx:
             status = self._rng.choice([500, 502, 503])
-            return _error(status, {500: "Server error", 502: "Bad gateway",
-                                   503: "Service unavailable"}[status])
+            return _error(
+                status,
+                {500: "Server error", 502: "Bad gateway", 503: "Service unavailable"}[status],
+            )
         roll -= cfg.fault_5xx
         if roll < cfg.fault_html:
             return web.Response(
-                status=502, content_type="text/html",
+                status=502,
+                content_type="text/html",
                 text="<html><body><h1>502 Bad Gateway</h1></body></html>",
             )
         # Authentication comes before the rate limit, as on Spotify.
@@ -245,14 +251,13 @@ class FakeSpotify:
         now = time.monotonic()
         if now < self._penalty_until:
             self._stats.during_penalty += 1
-        if cfg.daily_quota is not None:
-            if self._quota_used >= cfg.daily_quota:
-                self._stats.throttled += 1
-                self._stats.quota_exceeded += 1
-                response = _error(429, "Too many requests", reason="QUOTA_EXCEEDED")
-                response.headers["Retry-After"] = str(cfg.quota_retry_after)
-                self._penalty_until = max(self._penalty_until, now + cfg.quota_retry_after)
-                return response
+        if cfg.daily_quota is not None and self._quota_used >= cfg.daily_quota:
+            self._stats.throttled += 1
+            self._stats.quota_exceeded += 1
+            response = _error(429, "Too many requests", reason="QUOTA_EXCEEDED")
+            response.headers["Retry-After"] = str(cfg.quota_retry_after)
+            self._penalty_until = max(self._penalty_until, now + cfg.quota_retry_after)
+            return response
         if cfg.window_limit is not None:
             window = self._window
             while window and window[0] <= now - cfg.window_seconds:
@@ -285,7 +290,10 @@ class FakeSpotify:
     async def _token(self, request: web.Request) -> web.Response:
         self._stats.token_requests += 1
         form = await request.post()
-        client_id, client_secret = str(form.get("client_id", "")), str(form.get("client_secret", ""))
+        client_id, client_secret = (
+            str(form.get("client_id", "")),
+            str(form.get("client_secret", "")),
+        )
         header = request.headers.get("Authorization", "")
         if header.lower().startswith("basic "):
             try:
@@ -295,8 +303,10 @@ class FakeSpotify:
                 client_id = client_secret = ""
         if form.get("grant_type") != "client_credentials":
             return web.json_response(
-                {"error": "unsupported_grant_type",
-                 "error_description": "grant_type parameter is missing"},
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant_type parameter is missing",
+                },
                 status=400,
             )
         if not (
@@ -311,7 +321,7 @@ class FakeSpotify:
         self._tokens[token] = time.monotonic() + lifetime
         self._stats.tokens_issued += 1
         return web.json_response(
-            {"access_token": token, "token_type": "Bearer", "expires_in": int(math.ceil(lifetime))}
+            {"access_token": token, "token_type": "Bearer", "expires_in": math.ceil(lifetime)}
         )
 
     # -- search ----------------------------------------------------------------------
@@ -347,11 +357,21 @@ class FakeSpotify:
             # Without a market, a client-credentials search looks in one default market.
             found = self.catalogue.search(isrc, market or "US")
         body: dict[str, Any] = {}
-        plural = {"track": "tracks", "album": "albums", "artist": "artists",
-                  "playlist": "playlists", "show": "shows", "episode": "episodes",
-                  "audiobook": "audiobooks"}
+        plural = {
+            "track": "tracks",
+            "album": "albums",
+            "artist": "artists",
+            "playlist": "playlists",
+            "show": "shows",
+            "episode": "episodes",
+            "audiobook": "audiobooks",
+        }
         for kind in types:
-            items = [self._track_json(t) for t in found[offset:offset + limit]] if kind == "track" else []
+            items = (
+                [self._track_json(t) for t in found[offset : offset + limit]]
+                if kind == "track"
+                else []
+            )
             total = len(found) if kind == "track" else 0
             body[plural[kind]] = self._paging(request, items, total, limit, offset)
         return web.json_response(body)
@@ -413,15 +433,17 @@ class FakeSpotify:
             if track is None:
                 out.append(None)
                 continue
-            out.append({
-                **self.catalogue.audio_features(track),
-                "type": "audio_features",
-                "id": track.id,
-                "uri": f"spotify:track:{track.id}",
-                "track_href": f"{self.api_url}/tracks/{track.id}",
-                "analysis_url": f"{self.api_url}/audio-analysis/{track.id}",
-                "duration_ms": track.duration_ms,
-            })
+            out.append(
+                {
+                    **self.catalogue.audio_features(track),
+                    "type": "audio_features",
+                    "id": track.id,
+                    "uri": f"spotify:track:{track.id}",
+                    "track_href": f"{self.api_url}/tracks/{track.id}",
+                    "analysis_url": f"{self.api_url}/audio-analysis/{track.id}",
+                    "duration_ms": track.duration_ms,
+                }
+            )
         return web.json_response({"audio_features": out})
 
     # -- stats -----------------------------------------------------------------------
@@ -469,12 +491,16 @@ class FakeSpotify:
             tracks = self.catalogue.album_tracks(album)
             body["tracks"] = {
                 "href": f"{self.api_url}/albums/{album.id}/tracks?offset=0&limit=50",
-                "limit": 50, "next": None, "offset": 0, "previous": None,
+                "limit": 50,
+                "next": None,
+                "offset": 0,
+                "previous": None,
                 "total": len(tracks),
                 "items": [self._track_json(t, simplified=True) for t in tracks],
             }
-            body["copyrights"] = [{"text": f"(P) {album.release_date[:4]} {album.label}",
-                                   "type": "P"}]
+            body["copyrights"] = [
+                {"text": f"(P) {album.release_date[:4]} {album.label}", "type": "P"}
+            ]
             body["external_ids"] = {"upc": album.upc}
             if self.config.extended_quota:
                 body["genres"] = list(album.genres)

@@ -1,0 +1,164 @@
+"""Test helpers: the local Spotify on a background thread, expected answers, input files."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import random
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from isrc_resolver import MatchPreference, choose_match, normalize_isrc
+from isrc_resolver.fake import Catalogue, FakeSpotify
+
+
+class ServerThread:
+    """A FakeSpotify serving from its own thread and loop, so that code under test can run
+    ``asyncio.run`` (the CLI) or live in another process while the server keeps answering."""
+
+    def __init__(self, **config: Any) -> None:
+        self.server = FakeSpotify(**config)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._call(self.server.start())
+
+    def _call(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout=30)
+
+    def _sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        async def run() -> Any:
+            return fn(*args, **kwargs)
+
+        return self._call(run())
+
+    @property
+    def api_url(self) -> str:
+        return self.server.api_url
+
+    @property
+    def token_url(self) -> str:
+        return self.server.token_url
+
+    def stats(self) -> dict[str, Any]:
+        return self._sync(self.server.stats)  # type: ignore[no-any-return]
+
+    def reset_stats(self) -> None:
+        self._sync(self.server.reset_stats)
+
+    def reconfigure(self, **changes: Any) -> None:
+        self._sync(self.server.reconfigure, **changes)
+
+    def expire_tokens(self) -> None:
+        self._sync(self.server.expire_tokens)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SPOTIFY_CLIENT_ID": self.server.config.client_id,
+            "SPOTIFY_CLIENT_SECRET": self.server.config.client_secret,
+            "SPOTIFY_API_URL": self.api_url,
+            "SPOTIFY_TOKEN_URL": self.token_url,
+        }
+
+    def close(self) -> None:
+        self._call(self.server.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+def expected(
+    isrc: str, *, seed: int = 0, market: str = "US", prefer: str = "exact"
+) -> tuple[str, str | None, int]:
+    """(status, track id, match count) the resolver must produce for ``isrc``."""
+    tracks = Catalogue(seed).search(isrc, market)
+    if not tracks:
+        return "not_found", None, 0
+    items = [
+        {
+            "id": t.id,
+            "external_ids": {"isrc": t.isrc},
+            "album": {"album_type": t.album.album_type, "release_date": t.album.release_date},
+        }
+        for t in tracks[:10]
+    ]
+    chosen = choose_match(items, isrc, MatchPreference(prefer))
+    return "found", chosen["id"], len(tracks)
+
+
+def random_isrc(rng: random.Random) -> str:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    alnum = letters + "0123456789"
+    return (
+        rng.choice(["US", "GB", "DE", "FR", "SE", "QZ", "KR", "JP"])
+        + "".join(rng.choice(alnum) for _ in range(3))
+        + f"{rng.randint(0, 99):02d}{rng.randint(0, 99999):05d}"
+    )
+
+
+def messy(isrc: str, rng: random.Random) -> str:
+    """The same ISRC as people type it in spreadsheets."""
+    form = rng.randrange(6)
+    if form == 0:
+        return f"{isrc[:2]}-{isrc[2:5]}-{isrc[5:7]}-{isrc[7:]}"
+    if form == 1:
+        return isrc.lower()
+    if form == 2:
+        return f"  {isrc} "
+    if form == 3:
+        return f"ISRC {isrc}"
+    return isrc
+
+
+def catalogue_rows(count: int, *, seed: int = 1, unique: int | None = None) -> list[dict[str, str]]:
+    """Real-looking catalogue rows: duplicates, messy and invalid ISRCs, awkward names."""
+    rng = random.Random(seed)
+    pool = [random_isrc(rng) for _ in range(unique or max(1, count * 4 // 5))]
+    invalid = ["", "n/a", "NA", "null", "USRC1760783", "US-RC1-7A-07839", "1234567890AB", "ISRC"]
+    rows = []
+    for i in range(count):
+        if rng.random() < 0.03:
+            value = rng.choice(invalid)
+        else:
+            value = messy(rng.choice(pool), rng)
+        title = rng.choice(['Plain', 'With, comma', 'Say "hi"', "Two\nlines", "Ünïcödé 🎵"])
+        rows.append({"code": f"{i:06d}", "isrc": value, "title": title, "note": rng.choice(["", "NA", "null", "0042"])})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], *, delimiter: str = ",") -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def check_rows(
+    inputs: list[dict[str, str]], outputs: list[dict[str, str]], *, column: str = "isrc"
+) -> None:
+    """Every input row is in the output, in order, unchanged, with the right answer."""
+    assert len(outputs) == len(inputs)
+    for source, row in zip(inputs, outputs, strict=True):
+        for key, value in source.items():
+            assert row[key] == value, (key, value, row[key])
+        isrc = normalize_isrc(source[column])
+        assert row["isrc_normalized"] == isrc
+        if row["status"] == "invalid":
+            continue
+        status, track_id, count = expected(isrc)
+        assert (row["status"], row["spotify_track_id"] or None) == (status, track_id), (isrc, row)
+        assert int(row["match_count"]) == count
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    yield from (line for line in text.splitlines() if line.strip())
