@@ -15,6 +15,7 @@ aiohttp's exceptions never leave this module: they become the library's own.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
@@ -229,7 +230,7 @@ class SpotifyClient:
                 status = resp.status
                 headers = resp.headers
                 body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.stats.transport_errors += 1
             log.debug("%s %s: %s", endpoint, label, type(exc).__name__)
             raise Transient(f"connection failed ({type(exc).__name__})") from None
@@ -287,15 +288,16 @@ class SpotifyClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _token_attempt(self) -> AccessToken:
-        auth = aiohttp.BasicAuth(self._client_id, self._secret.reveal())
+        credentials = f"{self._client_id}:{self._secret.reveal()}".encode()
+        headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
         self.stats.requests["token"] += 1
         try:
             async with self.session.post(
-                self.token_url, data={"grant_type": "client_credentials"}, auth=auth
+                self.token_url, data={"grant_type": "client_credentials"}, headers=headers
             ) as resp:
                 status = resp.status
                 body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.stats.transport_errors += 1
             raise Transient(f"connection failed ({type(exc).__name__})") from None
         log.debug("token -> %d", status)
