@@ -339,6 +339,7 @@ def test_the_validator_can_fail() -> None:
 
 def test_spotipy_reads_track_album_and_artist(spotify_thread: Any) -> None:
     spotipy = pytest.importorskip("spotipy")
+    from spotipy.cache_handler import MemoryCacheHandler
     from spotipy.oauth2 import SpotifyClientCredentials
 
     server = spotify_thread()
@@ -347,7 +348,11 @@ def test_spotipy_reads_track_album_and_artist(spotify_thread: Any) -> None:
         OAUTH_TOKEN_URL = server.token_url
 
     sp = spotipy.Spotify(
-        auth_manager=LocalCredentials(client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET),
+        auth_manager=LocalCredentials(
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            cache_handler=MemoryCacheHandler(),  # not its default .cache file in the cwd
+        ),
         retries=0,
     )
     sp.prefix = server.api_url + "/"
