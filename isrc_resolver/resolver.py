@@ -474,28 +474,25 @@ class Resolver:
                         await flush()
 
         tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(isrcs)))]
-        everything = asyncio.gather(*tasks)
         halted = asyncio.create_task(self._halt.wait())
         try:
-            first: set[asyncio.Future[Any]] = {everything, halted}
-            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-            if halted.done() and not everything.done():
-                # A rate-limit stop leaves nothing worth waiting for (the gate is paused);
-                # an interrupt lets requests already sent finish, briefly.
-                grace = _INTERRUPT_GRACE if self.stopped is None else 0.0
-                if grace:
-                    await asyncio.wait(tasks, timeout=grace)
-            for task in tasks:
-                task.cancel()
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException) and not isinstance(
-                    outcome, asyncio.CancelledError
-                ):
-                    raise outcome
+            running: set[asyncio.Task[Any]] = set(tasks)
+            while running and not halted.done():
+                finished, running = await asyncio.wait(
+                    running | {halted}, return_when=asyncio.FIRST_COMPLETED
+                )
+                running.discard(halted)
+                for task in finished:
+                    if task is not halted and (error := task.exception()) is not None:
+                        raise error
+            # A rate-limit stop leaves nothing worth waiting for (the gate is paused); an
+            # interrupt lets requests already sent finish, briefly.
+            if running and self.stopped is None:
+                await asyncio.wait(running, timeout=_INTERRUPT_GRACE)
         finally:
-            halted.cancel()
-            everything.cancel()
+            for task in (*tasks, halted):
+                task.cancel()
+            await asyncio.gather(*tasks, halted, return_exceptions=True)
             bar.close()
             await asyncio.shield(flush())
             if self.stopped is not None and self.cache is not None:
