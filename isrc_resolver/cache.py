@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_cache_path
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from .models import Result, Status, Track
 
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _LOOKUP_BATCH = 500  # under SQLite's default limit of host parameters
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 def default_cache_path() -> Path:
@@ -75,9 +80,19 @@ class Cache:
         )
         if fresh:
             os.chmod(self.path, 0o600)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # Switching a new file to WAL takes an exclusive lock that SQLite may refuse at once
+        # ("database is locked") instead of waiting on the busy timeout, when another run
+        # opens the same new cache at the same moment. Retrying briefly settles it.
+        for attempt in Retrying(
+            retry=retry_if_exception(_locked),
+            stop=stop_after_delay(30),
+            wait=wait_random(0.01, 0.2),
+            reraise=True,
+        ):
+            with attempt:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r})"

@@ -8,12 +8,13 @@ go through :mod:`isrc_resolver.io`, imported only when a table or file is asked 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -283,11 +284,12 @@ class Resolver:
 
     async def resolve(self, isrc: str) -> Result:
         """Resolve one ISRC (in any common spelling)."""
-        async for result in self.resolve_many([isrc]):
-            return result
+        async with contextlib.aclosing(self.resolve_many([isrc])) as results:
+            async for result in results:
+                return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def resolve_many(self, isrcs: Iterable[str]) -> AsyncIterator[Result]:
+    async def resolve_many(self, isrcs: Iterable[str]) -> AsyncGenerator[Result, None]:
         """Yield one :class:`Result` per input value, in input order.
 
         Duplicates (after normalising) are requested once; invalid values are never sent.
@@ -494,10 +496,10 @@ class Resolver:
                 task.cancel()
             await asyncio.gather(*tasks, halted, return_exceptions=True)
             bar.close()
-            await asyncio.shield(flush())
+            await _finish(flush())
             if self.stopped is not None and self.cache is not None:
                 until = self.stopped.resume_at.timestamp()
-                await asyncio.shield(self._db(self.cache.set_cooldown, until))
+                await _finish(self._db(self.cache.set_cooldown, until))
         for isrc in isrcs:
             if isrc not in done:
                 emit(self._unfinished(isrc))
@@ -529,6 +531,19 @@ class Resolver:
         if self.stopped is not None:
             return Result(isrc, Status.RATE_LIMITED, error=str(self.stopped))
         return Result(isrc, Status.PENDING, error="not attempted: the run was interrupted")
+
+
+async def _finish(work: Awaitable[None]) -> None:
+    """Run ``work`` to the end even if we are cancelled meanwhile (then re-raise).
+
+    Results already paid for in requests must reach the cache however the run ends.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def _invalid(isrc: str) -> Result:

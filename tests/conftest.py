@@ -33,7 +33,12 @@ def spotify(spotify_thread: Callable[..., ServerThread]) -> ServerThread:
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Callable[[ServerThread], None]:
     """Point the CLI at a server through the environment; run in an empty folder."""
     monkeypatch.chdir(tmp_path)
-    for name in ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_API_URL", "SPOTIFY_TOKEN_URL"):
+    for name in (
+        "SPOTIFY_CLIENT_ID",
+        "SPOTIFY_CLIENT_SECRET",
+        "SPOTIFY_API_URL",
+        "SPOTIFY_TOKEN_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     def apply(server: ServerThread) -> None:

@@ -121,12 +121,16 @@ def catalogue_rows(count: int, *, seed: int = 1, unique: int | None = None) -> l
     invalid = ["", "n/a", "NA", "null", "USRC1760783", "US-RC1-7A-07839", "1234567890AB", "ISRC"]
     rows = []
     for i in range(count):
-        if rng.random() < 0.03:
-            value = rng.choice(invalid)
-        else:
-            value = messy(rng.choice(pool), rng)
-        title = rng.choice(['Plain', 'With, comma', 'Say "hi"', "Two\nlines", "Ünïcödé 🎵"])
-        rows.append({"code": f"{i:06d}", "isrc": value, "title": title, "note": rng.choice(["", "NA", "null", "0042"])})
+        value = rng.choice(invalid) if rng.random() < 0.03 else messy(rng.choice(pool), rng)
+        title = rng.choice(["Plain", "With, comma", 'Say "hi"', "Two\nlines", "Ünïcödé 🎵"])
+        rows.append(
+            {
+                "code": f"{i:06d}",
+                "isrc": value,
+                "title": title,
+                "note": rng.choice(["", "NA", "null", "0042"]),
+            }
+        )
     return rows
 
 
@@ -144,7 +148,11 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def check_rows(
-    inputs: list[dict[str, str]], outputs: list[dict[str, str]], *, column: str = "isrc", seed: int = 0
+    inputs: list[dict[str, str]],
+    outputs: list[dict[str, str]],
+    *,
+    column: str = "isrc",
+    seed: int = 0,
 ) -> None:
     """Every input row is in the output, in order, unchanged, with the right answer."""
     assert len(outputs) == len(inputs)
@@ -162,3 +170,9 @@ def check_rows(
 
 def iter_lines(text: str) -> Iterator[str]:
     yield from (line for line in text.splitlines() if line.strip())
+
+
+def a_missing_isrc(seed: int = 0) -> str:
+    """A valid ISRC that the local catalogue (with ``seed``) has no track for."""
+    catalogue = Catalogue(seed)
+    return next(i for n in range(1000) if not catalogue.search(i := f"USAAA24{n:05d}"))

@@ -15,7 +15,12 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spotify-openapi" / "fixed-spotify-open-api.yml"
+SPEC = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "spotify-openapi"
+    / "fixed-spotify-open-api.yml"
+)
 _URI = "urn:spotify-openapi"
 
 
@@ -47,7 +52,9 @@ def _relax(node: Any, deprecated: set[str]) -> None:
 def _registry() -> Registry:
     spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
     _relax(spec, _deprecated_names(spec, set()))
-    return Registry().with_resource(_URI, Resource.from_contents(spec, default_specification=DRAFT4))
+    return Registry().with_resource(
+        _URI, Resource.from_contents(spec, default_specification=DRAFT4)
+    )
 
 
 def validate_response(name: str, body: Any) -> None:
@@ -58,4 +65,6 @@ def validate_response(name: str, body: Any) -> None:
 
 def validate_schema(name: str, body: Any) -> None:
     """Validate ``body`` against ``components.schemas.<name>``."""
-    OAS30Validator({"$ref": f"{_URI}#/components/schemas/{name}"}, registry=_registry()).validate(body)
+    OAS30Validator({"$ref": f"{_URI}#/components/schemas/{name}"}, registry=_registry()).validate(
+        body
+    )

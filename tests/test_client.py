@@ -52,15 +52,23 @@ async def no_sleep(_: float) -> None:
 @pytest.fixture
 async def client() -> AsyncIterator[SpotifyClient]:
     async with SpotifyClient(
-        "my-id", "my-secret", api_url=API, token_url=TOKEN, rate=1000,
-        policy=RetryPolicy(max_retries=2, max_wait=60), sleep=no_sleep,
+        "my-id",
+        "my-secret",
+        api_url=API,
+        token_url=TOKEN,
+        rate=1000,
+        policy=RetryPolicy(max_retries=2, max_wait=60),
+        sleep=no_sleep,
     ) as c:
         yield c
 
 
 def token_ok(m: aioresponses, value: str = "tok-1", repeat: bool = False) -> None:
-    m.post(TOKEN, payload={"access_token": value, "token_type": "bearer", "expires_in": 3600},
-           repeat=repeat)
+    m.post(
+        TOKEN,
+        payload={"access_token": value, "token_type": "bearer", "expires_in": 3600},
+        repeat=repeat,
+    )
 
 
 def gets(m: aioresponses) -> list[Any]:
@@ -69,8 +77,17 @@ def gets(m: aioresponses) -> list[Any]:
 
 
 def page(*items: dict[str, Any], total: int | None = None) -> dict[str, Any]:
-    return {"tracks": {"href": "", "limit": 10, "next": None, "offset": 0, "previous": None,
-                       "total": len(items) if total is None else total, "items": list(items)}}
+    return {
+        "tracks": {
+            "href": "",
+            "limit": 10,
+            "next": None,
+            "offset": 0,
+            "previous": None,
+            "total": len(items) if total is None else total,
+            "items": list(items),
+        }
+    }
 
 
 SEARCH = f"{API}/search?q=isrc:USRC17607839&type=track&limit=10"
@@ -88,7 +105,9 @@ async def test_exact_requests(client: SpotifyClient) -> None:
         assert base64.b64decode(basic.split()[1]) == b"my-id:my-secret"
         (search_call,) = gets(m)
         assert search_call.kwargs["params"] == {
-            "q": "isrc:USRC17607839", "type": "track", "limit": "10"
+            "q": "isrc:USRC17607839",
+            "type": "track",
+            "limit": "10",
         }
         assert search_call.kwargs["headers"] == {"Authorization": "Bearer tok-1"}
 
@@ -106,7 +125,11 @@ async def test_401_renews_the_token_once_and_repeats(client: SpotifyClient) -> N
     with aioresponses() as m:
         token_ok(m, "old")
         token_ok(m, "new")
-        m.get(SEARCH, status=401, payload={"error": {"status": 401, "message": "The access token expired"}})
+        m.get(
+            SEARCH,
+            status=401,
+            payload={"error": {"status": 401, "message": "The access token expired"}},
+        )
         m.get(SEARCH, payload=page(total=0))
         await client.search_isrc("USRC17607839")
         calls = gets(m)
@@ -117,7 +140,12 @@ async def test_401_renews_the_token_once_and_repeats(client: SpotifyClient) -> N
 async def test_persistent_401_is_an_error_not_a_loop(client: SpotifyClient) -> None:
     with aioresponses() as m:
         token_ok(m, repeat=True)
-        m.get(SEARCH, status=401, payload={"error": {"status": 401, "message": "Invalid access token"}}, repeat=True)
+        m.get(
+            SEARCH,
+            status=401,
+            payload={"error": {"status": 401, "message": "Invalid access token"}},
+            repeat=True,
+        )
         with pytest.raises(RequestError, match="401 again"):
             await client.search_isrc("USRC17607839")
         assert len(gets(m)) == 2
@@ -129,7 +157,7 @@ async def test_transient_failures_are_retried_then_given_up(client: SpotifyClien
         m.get(SEARCH, status=503, payload={"error": {"status": 503, "message": "x"}})
         m.get(SEARCH, status=502, body="<html>Bad gateway</html>", content_type="text/html")
         m.get(SEARCH, status=200, body="not json")
-        with pytest.raises(RequestError, match="not JSON.*gave up after 2 retries"):
+        with pytest.raises(RequestError, match=r"not JSON.*gave up after 2 retries"):
             await client.search_isrc("USRC17607839")
         assert len(gets(m)) == 3
         assert client.stats.retries == 2
@@ -166,8 +194,12 @@ async def test_403_is_forbidden(client: SpotifyClient) -> None:
 async def test_429_pauses_the_gate_then_retries(client: SpotifyClient) -> None:
     with aioresponses() as m:
         token_ok(m)
-        m.get(SEARCH, status=429, headers={"retry-after": "3"},
-              payload={"error": {"status": 429, "message": "API rate limit exceeded"}})
+        m.get(
+            SEARCH,
+            status=429,
+            headers={"retry-after": "3"},
+            payload={"error": {"status": 429, "message": "API rate limit exceeded"}},
+        )
         m.get(SEARCH, payload=page(total=0))
         # The gate's own pausing is tested on a virtual clock (test_retry); here only
         # that the client hands it the Retry-After.
@@ -181,8 +213,12 @@ async def test_429_pauses_the_gate_then_retries(client: SpotifyClient) -> None:
 async def test_long_retry_after_stops_at_once(client: SpotifyClient) -> None:
     with aioresponses() as m:
         token_ok(m)
-        m.get(SEARCH, status=429, headers={"Retry-After": "50000"},
-              payload={"error": {"status": 429, "message": "API rate limit exceeded"}})
+        m.get(
+            SEARCH,
+            status=429,
+            headers={"Retry-After": "50000"},
+            payload={"error": {"status": 429, "message": "API rate limit exceeded"}},
+        )
         with pytest.raises(RateLimitStop) as info:
             await client.search_isrc("USRC17607839")
         assert info.value.retry_after == 50000 and not info.value.quota
@@ -192,8 +228,14 @@ async def test_long_retry_after_stops_at_once(client: SpotifyClient) -> None:
 async def test_quota_exceeded_stops_even_with_a_short_wait(client: SpotifyClient) -> None:
     with aioresponses() as m:
         token_ok(m)
-        m.get(SEARCH, status=429, headers={"Retry-After": "10"},
-              payload={"error": {"status": 429, "message": "Too many requests", "reason": "QUOTA_EXCEEDED"}})
+        m.get(
+            SEARCH,
+            status=429,
+            headers={"Retry-After": "10"},
+            payload={
+                "error": {"status": 429, "message": "Too many requests", "reason": "QUOTA_EXCEEDED"}
+            },
+        )
         with pytest.raises(RateLimitStop) as info:
             await client.search_isrc("USRC17607839")
         assert info.value.quota
@@ -201,7 +243,11 @@ async def test_quota_exceeded_stops_even_with_a_short_wait(client: SpotifyClient
 
 async def test_invalid_client_stops_without_retry(client: SpotifyClient) -> None:
     with aioresponses() as m:
-        m.post(TOKEN, status=400, payload={"error": "invalid_client", "error_description": "Invalid client"})
+        m.post(
+            TOKEN,
+            status=400,
+            payload={"error": "invalid_client", "error_description": "Invalid client"},
+        )
         with pytest.raises(CredentialsError, match="rejected the client id or secret") as info:
             await client.search_isrc("USRC17607839")
         assert "my-secret" not in str(info.value)

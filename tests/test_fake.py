@@ -67,28 +67,48 @@ async def get(
         return resp.status, body, resp.headers
 
 
-async def search(http: aiohttp.ClientSession, server: FakeSpotify, tok: str, isrc: str, **params: str) -> tuple[int, Any, Any]:
-    return await get(http, f"{server.api_url}/search", tok, q=f"isrc:{isrc}", type="track", **params)
+async def search(
+    http: aiohttp.ClientSession, server: FakeSpotify, tok: str, isrc: str, **params: str
+) -> tuple[int, Any, Any]:
+    return await get(
+        http, f"{server.api_url}/search", tok, q=f"isrc:{isrc}", type="track", **params
+    )
 
 
 # -- token endpoint ----------------------------------------------------------------------
 
 
-async def test_token_by_basic_auth_and_by_form_fields(start: ServerFactory, http: aiohttp.ClientSession) -> None:
+async def test_token_by_basic_auth_and_by_form_fields(
+    start: ServerFactory, http: aiohttp.ClientSession
+) -> None:
     server = await start()
     assert await token(http, server)
-    form = {"grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": DEMO_CLIENT_SECRET,
+    }
     async with http.post(server.token_url, data=form) as resp:
         assert resp.status == 200
     assert server.stats()["tokens_issued"] == 2
 
 
-async def test_token_errors_use_the_oauth_shape(start: ServerFactory, http: aiohttp.ClientSession) -> None:
+async def test_token_errors_use_the_oauth_shape(
+    start: ServerFactory, http: aiohttp.ClientSession
+) -> None:
     server = await start()
-    async with http.post(server.token_url, data={"grant_type": "client_credentials"},
-                         headers=basic(DEMO_CLIENT_ID, "wrong")) as resp:
-        assert (resp.status, await resp.json()) == (400, {"error": "invalid_client", "error_description": "Invalid client"})
-    async with http.post(server.token_url, data={}, headers=basic(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)) as resp:
+    async with http.post(
+        server.token_url,
+        data={"grant_type": "client_credentials"},
+        headers=basic(DEMO_CLIENT_ID, "wrong"),
+    ) as resp:
+        assert (resp.status, await resp.json()) == (
+            400,
+            {"error": "invalid_client", "error_description": "Invalid client"},
+        )
+    async with http.post(
+        server.token_url, data={}, headers=basic(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+    ) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"] == "unsupported_grant_type"
     assert server.stats()["token_requests"] == 2 and server.stats()["tokens_issued"] == 0
@@ -108,12 +128,18 @@ async def test_tokens_really_expire(start: ServerFactory, http: aiohttp.ClientSe
 # -- search ------------------------------------------------------------------------------
 
 
-async def test_known_isrcs_answer_as_spotify_does(start: ServerFactory, http: aiohttp.ClientSession) -> None:
+async def test_known_isrcs_answer_as_spotify_does(
+    start: ServerFactory, http: aiohttp.ClientSession
+) -> None:
     server = await start()
     tok = await token(http, server)
     _, body, _ = await search(http, server, tok, "QZ7XS2400012", limit="10")
     (track,) = body["tracks"]["items"]
-    assert (track["name"], track["album"]["name"], track["artists"][0]["name"]) == ("CARNIVAL", "VULTURES 1", "¥$")
+    assert (track["name"], track["album"]["name"], track["artists"][0]["name"]) == (
+        "CARNIVAL",
+        "VULTURES 1",
+        "¥$",
+    )
     _, body, _ = await search(http, server, tok, "QZJ842400387", limit="10")
     assert body["tracks"]["total"] == 6
     assert {t["artists"][0]["name"] for t in body["tracks"]["items"]} == {"Artemas"}
@@ -144,7 +170,9 @@ async def test_paging_links_and_totals(start: ServerFactory, http: aiohttp.Clien
         ({"market": "usa"}, "Invalid market code"),
     ],
 )
-async def test_search_rejects_bad_parameters(start: ServerFactory, http: aiohttp.ClientSession, params: dict[str, str], message: str) -> None:
+async def test_search_rejects_bad_parameters(
+    start: ServerFactory, http: aiohttp.ClientSession, params: dict[str, str], message: str
+) -> None:
     server = await start()
     tok = await token(http, server)
     status, body, _ = await search(http, server, tok, "QZ7XS2400012", **params)
@@ -154,16 +182,28 @@ async def test_search_rejects_bad_parameters(start: ServerFactory, http: aiohttp
 async def test_or_queries_find_nothing(start: ServerFactory, http: aiohttp.ClientSession) -> None:
     server = await start()
     tok = await token(http, server)
-    status, body, _ = await get(http, f"{server.api_url}/search", tok, q="isrc:QZ7XS2400012 OR isrc:QZJ842400387", type="track")
+    status, body, _ = await get(
+        http,
+        f"{server.api_url}/search",
+        tok,
+        q="isrc:QZ7XS2400012 OR isrc:QZJ842400387",
+        type="track",
+    )
     assert (status, body["tracks"]["total"]) == (200, 0)
 
 
-async def test_market_filters_region_locked_tracks(start: ServerFactory, http: aiohttp.ClientSession, tmp_path: Any) -> None:
+async def test_market_filters_region_locked_tracks(
+    start: ServerFactory, http: aiohttp.ClientSession, tmp_path: Any
+) -> None:
     fixtures = tmp_path / "fixed.json"
-    fixtures.write_text('{"tracks": [{"isrc": "SEAAA2400001", "name": "Bara i Sverige", "markets": ["SE"]}]}')
+    fixtures.write_text(
+        '{"tracks": [{"isrc": "SEAAA2400001", "name": "Bara i Sverige", "markets": ["SE"]}]}'
+    )
     server = await start(fixtures=fixtures)
     tok = await token(http, server)
-    assert (await search(http, server, tok, "SEAAA2400001"))[1]["tracks"]["total"] == 0  # default market US
+    assert (await search(http, server, tok, "SEAAA2400001"))[1]["tracks"][
+        "total"
+    ] == 0  # default market US
     assert (await search(http, server, tok, "SEAAA2400001", market="SE"))[1]["tracks"]["total"] == 1
 
 
@@ -196,7 +236,9 @@ async def test_daily_quota(start: ServerFactory, http: aiohttp.ClientSession) ->
     tok = await token(http, server)
     statuses = [(await search(http, server, tok, "QZ7XS2400012"))[:3] for _ in range(4)]
     assert [s[0] for s in statuses] == [200, 200, 200, 429]
-    assert statuses[3][1] == {"error": {"status": 429, "message": "Too many requests", "reason": "QUOTA_EXCEEDED"}}
+    assert statuses[3][1] == {
+        "error": {"status": 429, "message": "Too many requests", "reason": "QUOTA_EXCEEDED"}
+    }
     assert statuses[3][2]["Retry-After"] == "50000"
     assert (await stats(http, server))["quota_exceeded"] == 1
 
@@ -204,11 +246,16 @@ async def test_daily_quota(start: ServerFactory, http: aiohttp.ClientSession) ->
 @pytest.mark.parametrize(
     ("switch", "check"),
     [
-        ("fault_5xx", lambda status, body: status in (500, 502, 503) and body["error"]["status"] == status),
+        (
+            "fault_5xx",
+            lambda status, body: status in (500, 502, 503) and body["error"]["status"] == status,
+        ),
         ("fault_html", lambda status, body: status == 502 and body.startswith("<html>")),
     ],
 )
-async def test_error_faults(start: ServerFactory, http: aiohttp.ClientSession, switch: str, check: Any) -> None:
+async def test_error_faults(
+    start: ServerFactory, http: aiohttp.ClientSession, switch: str, check: Any
+) -> None:
     server = await start(**{switch: 1.0})
     tok = await token(http, server)
     status, body, _ = await search(http, server, tok, "QZ7XS2400012")
@@ -236,7 +283,9 @@ async def test_faults_are_seeded(start: ServerFactory, http: aiohttp.ClientSessi
     assert outcomes[0] == outcomes[1] and 200 in outcomes[0] and len(set(outcomes[0])) > 1
 
 
-async def test_latency_slow_answers_and_in_flight_count(start: ServerFactory, http: aiohttp.ClientSession) -> None:
+async def test_latency_slow_answers_and_in_flight_count(
+    start: ServerFactory, http: aiohttp.ClientSession
+) -> None:
     server = await start(latency=0.1)
     tok = await token(http, server)
     started = time.perf_counter()
@@ -250,25 +299,39 @@ async def test_latency_slow_answers_and_in_flight_count(start: ServerFactory, ht
     assert time.perf_counter() - started >= 0.2
 
 
-async def test_enrichment_endpoints_and_their_403_switches(start: ServerFactory, http: aiohttp.ClientSession) -> None:
+async def test_enrichment_endpoints_and_their_403_switches(
+    start: ServerFactory, http: aiohttp.ClientSession
+) -> None:
     server = await start()
     tok = await token(http, server)
     _, body, _ = await search(http, server, tok, "QZJ842400387", limit="10")
     track_ids = [t["id"] for t in body["tracks"]["items"]]
     album_ids = [t["album"]["id"] for t in body["tracks"]["items"]]
-    status, albums, _ = await get(http, f"{server.api_url}/albums", tok, ids=",".join([*album_ids, "unknown"]))
-    assert status == 200 and [a["id"] for a in albums["albums"][:-1]] == album_ids and albums["albums"][-1] is None
+    status, albums, _ = await get(
+        http, f"{server.api_url}/albums", tok, ids=",".join([*album_ids, "unknown"])
+    )
+    assert (
+        status == 200
+        and [a["id"] for a in albums["albums"][:-1]] == album_ids
+        and albums["albums"][-1] is None
+    )
     status, album, _ = await get(http, f"{server.api_url}/albums/{album_ids[0]}", tok)
     assert status == 200 and album["name"] == "i like the way you kiss me"
-    status, features, _ = await get(http, f"{server.api_url}/audio-features", tok, ids=",".join(track_ids))
+    status, features, _ = await get(
+        http, f"{server.api_url}/audio-features", tok, ids=",".join(track_ids)
+    )
     assert status == 200 and [f["id"] for f in features["audio_features"]] == track_ids
     assert (await get(http, f"{server.api_url}/albums", tok, ids=",".join(["x"] * 21)))[0] == 400
-    assert (await get(http, f"{server.api_url}/audio-features", tok, ids=",".join(["x"] * 101)))[0] == 400
+    assert (await get(http, f"{server.api_url}/audio-features", tok, ids=",".join(["x"] * 101)))[
+        0
+    ] == 400
 
     server.reconfigure(forbid_album=True, forbid_albums=True, forbid_audio_features=True)
-    for url, params in [(f"{server.api_url}/albums", {"ids": album_ids[0]}),
-                        (f"{server.api_url}/albums/{album_ids[0]}", {}),
-                        (f"{server.api_url}/audio-features", {"ids": track_ids[0]})]:
+    for url, params in [
+        (f"{server.api_url}/albums", {"ids": album_ids[0]}),
+        (f"{server.api_url}/albums/{album_ids[0]}", {}),
+        (f"{server.api_url}/audio-features", {"ids": track_ids[0]}),
+    ]:
         status, body, _ = await get(http, url, tok, **params)
         assert (status, body["error"]["status"]) == (403, 403)
     s = await stats(http, server)
@@ -276,12 +339,16 @@ async def test_enrichment_endpoints_and_their_403_switches(start: ServerFactory,
     assert s["requests"]["audio-features"]["403"] == 1
 
 
-async def test_catalogue_is_deterministic_and_varied(start: ServerFactory, http: aiohttp.ClientSession) -> None:
+async def test_catalogue_is_deterministic_and_varied(
+    start: ServerFactory, http: aiohttp.ClientSession
+) -> None:
     from isrc_resolver.fake import Catalogue
 
     a, b = Catalogue(seed=3), Catalogue(seed=3)
     isrcs = [f"USAAA24{n:05d}" for n in range(400)]
-    assert [[t.id for t in a.search(i)] for i in isrcs] == [[t.id for t in b.search(i)] for i in isrcs]
+    assert [[t.id for t in a.search(i)] for i in isrcs] == [
+        [t.id for t in b.search(i)] for i in isrcs
+    ]
     counts = [len(a.search(i)) for i in isrcs]
     assert 0 in counts and 1 in counts and max(counts) >= 3
     tracks = [t for i in isrcs for t in a.search(i)]
@@ -296,7 +363,9 @@ async def test_catalogue_is_deterministic_and_varied(start: ServerFactory, http:
 
 @needs_spec
 @pytest.mark.parametrize("extended", [False, True])
-async def test_every_body_matches_the_openapi_description(start: ServerFactory, http: aiohttp.ClientSession, extended: bool) -> None:
+async def test_every_body_matches_the_openapi_description(
+    start: ServerFactory, http: aiohttp.ClientSession, extended: bool
+) -> None:
     server = await start(extended_quota=extended)
     tok = await token(http, server)
     all_tracks = []
@@ -308,9 +377,20 @@ async def test_every_body_matches_the_openapi_description(start: ServerFactory, 
     for name in ("QZ7XS2400012", "QZJ842400387"):
         validate_response("SearchItems", (await search(http, server, tok, name))[1])
     album_ids = list({t["album"]["id"] for t in all_tracks})[:20]
-    validate_response("ManyAlbums", (await get(http, f"{server.api_url}/albums", tok, ids=",".join(album_ids)))[1])
-    validate_response("OneAlbum", (await get(http, f"{server.api_url}/albums/{album_ids[0]}", tok))[1])
-    features = (await get(http, f"{server.api_url}/audio-features", tok, ids=",".join(t["id"] for t in all_tracks[:100])))[1]
+    validate_response(
+        "ManyAlbums", (await get(http, f"{server.api_url}/albums", tok, ids=",".join(album_ids)))[1]
+    )
+    validate_response(
+        "OneAlbum", (await get(http, f"{server.api_url}/albums/{album_ids[0]}", tok))[1]
+    )
+    features = (
+        await get(
+            http,
+            f"{server.api_url}/audio-features",
+            tok,
+            ids=",".join(t["id"] for t in all_tracks[:100]),
+        )
+    )[1]
     validate_response("ManyAudioFeatures", features)
     validate_response("BadRequest", (await search(http, server, tok, "X", limit="11"))[1])
     validate_response("Unauthorized", (await search(http, server, "nope", "X"))[1])
@@ -358,5 +438,9 @@ def test_spotipy_reads_track_album_and_artist(spotify_thread: Any) -> None:
     sp.prefix = server.api_url + "/"
     result = sp.search(q="isrc:QZ7XS2400012", type="track", limit=10)
     track = result["tracks"]["items"][0]
-    assert (track["name"], track["album"]["name"], track["artists"][0]["name"]) == ("CARNIVAL", "VULTURES 1", "¥$")
+    assert (track["name"], track["album"]["name"], track["artists"][0]["name"]) == (
+        "CARNIVAL",
+        "VULTURES 1",
+        "¥$",
+    )
     assert server.stats()["search_requests"] == 1

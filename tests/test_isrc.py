@@ -27,7 +27,14 @@ def test_normalize(raw: str, normalized: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["USRC17607839", "GBUM71400001", "QZ7XS2400012", "QZJ842400387", "ISRC12300001", "DE1234500001"],
+    [
+        "USRC17607839",
+        "GBUM71400001",
+        "QZ7XS2400012",
+        "QZJ842400387",
+        "ISRC12300001",
+        "DE1234500001",
+    ],
 )
 def test_valid(value: str) -> None:
     assert is_valid_isrc(value)

@@ -19,7 +19,11 @@ from .helpers import catalogue_rows, check_rows, expected, read_csv, write_csv
 def resolver_for(server: FakeSpotify, **options: Any) -> Resolver:
     options.setdefault("rate", 1000)
     return Resolver(
-        DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_url=server.api_url, token_url=server.token_url, **options
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        api_url=server.api_url,
+        token_url=server.token_url,
+        **options,
     )
 
 
@@ -28,8 +32,14 @@ async def test_resolve_one() -> None:
         result = await r.resolve("qz-7xs-24-00012")
     assert result.status is Status.FOUND and result.isrc == "QZ7XS2400012"
     assert result.track is not None
-    assert (result.track.name, result.track.album.name, result.track.artists[0].name) == ("CARNIVAL", "VULTURES 1", "¥$")
-    assert result.as_row()["artists"] == "¥$; Kanye West; Ty Dolla $ign; Rich The Kid; Playboi Carti"
+    assert (result.track.name, result.track.album.name, result.track.artists[0].name) == (
+        "CARNIVAL",
+        "VULTURES 1",
+        "¥$",
+    )
+    assert (
+        result.as_row()["artists"] == "¥$; Kanye West; Ty Dolla $ign; Rich The Kid; Playboi Carti"
+    )
 
 
 async def test_resolve_many_keeps_order_and_asks_once_per_isrc() -> None:
@@ -61,10 +71,17 @@ async def test_chaos_2000_rows_come_out_complete_and_correct(tmp_path: Path) -> 
     source = write_csv(tmp_path / "in.csv", rows)
     out = tmp_path / "out.csv"
     async with FakeSpotify(
-        fault_5xx=0.05, fault_drop=0.01, window_limit=300, window_seconds=1, token_lifetime=2, seed=5
+        fault_5xx=0.05,
+        fault_drop=0.01,
+        window_limit=300,
+        window_seconds=1,
+        token_lifetime=2,
+        seed=5,
     ) as server:
+
         async def expire_midway() -> None:
-            while server.stats()["search_requests"] < 700:
+            # Polls the server's own counter: there is no event to wait on from outside.
+            while server.stats()["search_requests"] < 700:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             server.expire_tokens()
 
@@ -100,12 +117,16 @@ async def test_a_429_storm_pauses_every_worker_together(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("quota", [False, True])
-async def test_long_retry_after_or_quota_stops_in_seconds_with_valid_output(tmp_path: Path, quota: bool) -> None:
+async def test_long_retry_after_or_quota_stops_in_seconds_with_valid_output(
+    tmp_path: Path, quota: bool
+) -> None:
     rows = catalogue_rows(200, seed=4, unique=150)
     source = write_csv(tmp_path / "in.csv", rows)
     out = tmp_path / "out.csv"
     config: dict[str, Any] = (
-        {"daily_quota": 20, "quota_retry_after": 30_000} if quota else {"window_limit": 20, "window_seconds": 50_000}
+        {"daily_quota": 20, "quota_retry_after": 30_000}
+        if quota
+        else {"window_limit": 20, "window_seconds": 50_000}
     )
     started = time.perf_counter()
     async with FakeSpotify(**config) as server:
@@ -118,12 +139,16 @@ async def test_long_retry_after_or_quota_stops_in_seconds_with_valid_output(tmp_
     written = read_csv(out)
     assert len(written) == len(rows)
     statuses = {row["status"] for row in written}
-    assert statuses <= {"found", "not_found", "invalid", "rate_limited"} and "rate_limited" in statuses
+    assert (
+        statuses <= {"found", "not_found", "invalid", "rate_limited"} and "rate_limited" in statuses
+    )
     # Rows that did get an answer keep it; the rest say why they have none.
     done = [r for r in written if r["status"] in ("found", "not_found")]
     assert 0 < len({r["isrc_normalized"] for r in done}) <= 20
     for row in done:
-        assert (row["status"], row["spotify_track_id"] or None) == expected(row["isrc_normalized"])[:2]
+        assert (row["status"], row["spotify_track_id"] or None) == expected(row["isrc_normalized"])[
+            :2
+        ]
     assert stats["requests_during_penalty"] <= 8  # only what was in flight at the 429
 
 
@@ -139,8 +164,12 @@ async def test_module_level_resolve_file(tmp_path: Path) -> None:
     source = write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}, {"isrc": "x"}])
     async with FakeSpotify() as server:
         report = await resolve_file(
-            source, tmp_path / "out.parquet", client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
-            api_url=server.api_url, token_url=server.token_url,
+            source,
+            tmp_path / "out.parquet",
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+            api_url=server.api_url,
+            token_url=server.token_url,
         )
     frame = pd.read_parquet(tmp_path / "out.parquet")
     assert list(frame["status"]) == ["found", "invalid"] and report.rows == 2

@@ -5,7 +5,9 @@ import pytest
 from isrc_resolver import MatchPreference, Track, choose_match
 
 
-def item(id_: str, isrc: str, album_type: str = "album", date: str = "2020-01-01") -> dict[str, Any]:
+def item(
+    id_: str, isrc: str, album_type: str = "album", date: str = "2020-01-01"
+) -> dict[str, Any]:
     return {
         "id": id_,
         "name": f"track {id_}",

@@ -1,4 +1,5 @@
 import asyncio
+import itertools
 import random
 
 import pytest
@@ -37,7 +38,13 @@ def test_backoff_grows_exponentially_with_full_jitter_and_a_cap() -> None:
 
 @pytest.mark.parametrize(
     ("retry_after", "quota", "stops"),
-    [(5, False, False), (120, False, False), (121, False, True), (50_000, False, True), (1, True, True)],
+    [
+        (5, False, False),
+        (120, False, False),
+        (121, False, True),
+        (50_000, False, True),
+        (1, True, True),
+    ],
 )
 def test_long_waits_and_quota_stop_the_run(retry_after: float, quota: bool, stops: bool) -> None:
     policy = RetryPolicy(max_wait=120)
@@ -54,7 +61,7 @@ def test_gate_spaces_requests_without_a_start_burst(virtual_loop: VirtualClockLo
         return times
 
     times = virtual_loop.run_until_complete(scenario())
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(gap == pytest.approx(0.1, abs=1e-5) for gap in gaps)
 
 
@@ -79,7 +86,9 @@ def test_a_429_pauses_every_worker_until_retry_after(virtual_loop: VirtualClockL
     assert max(sent) - min(sent) == pytest.approx(7 / 1000, abs=1e-4)  # then paced, no burst
 
 
-def test_adaptive_rate_halves_once_per_pause_then_creeps_back(virtual_loop: VirtualClockLoop) -> None:
+def test_adaptive_rate_halves_once_per_pause_then_creeps_back(
+    virtual_loop: VirtualClockLoop,
+) -> None:
     async def scenario() -> tuple[float, float, float, int]:
         gate = RateGate(100, adaptive=True, increase_every=10, increase_step=0.1)
         await gate.wait()
