@@ -212,6 +212,7 @@ class Resolver:
         self._client: SpotifyClient | None = None
         self._halt: asyncio.Event | None = None
         self.stopped: RateLimitStop | None = None
+        self._cooldown_saved = False
         self.interrupted: str | None = None
         self.cache_hits = 0
 
@@ -421,6 +422,7 @@ class Resolver:
             if until is not None:
                 resume_at = datetime.fromtimestamp(until, UTC)
                 self.stopped = RateLimitStop(until - self._clock(), quota=True, resume_at=resume_at)
+                self._cooldown_saved = True
                 log.warning(
                     "cooling down after a quota stop: no requests until %s "
                     "(--ignore-cooldown to override)",
@@ -433,11 +435,9 @@ class Resolver:
         await self._run_workers(pending, emit)
 
     async def _run_workers(self, isrcs: Sequence[str], emit: Callable[[Result], None]) -> None:
-        assert self._halt is not None
         done: set[str] = set()
         buffer: list[Result] = []
         last_flush = time.monotonic()
-        work = iter(isrcs)
         bar = tqdm(
             total=len(isrcs),
             disable=not self.progress,
@@ -455,27 +455,44 @@ class Resolver:
                 await self._db(self.cache.store, batch, self.variant)
             last_flush = time.monotonic()
 
+        async def search(isrc: str) -> None:
+            result = await self._search(isrc)
+            done.add(isrc)
+            emit(result)
+            bar.update()
+            if self.cache is not None and result.status.settled:
+                buffer.append(result)
+                if len(buffer) >= _FLUSH_EVERY or time.monotonic() - last_flush > _FLUSH_SECONDS:
+                    await flush()
+
+        try:
+            await self._pool(isrcs, search)
+        finally:
+            bar.close()
+            await _finish(flush())
+        for isrc in isrcs:
+            if isrc not in done:
+                emit(self._unfinished(isrc))
+
+    async def _pool(self, items: Sequence[T], work: Callable[[T], Awaitable[None]]) -> None:
+        """Run ``work`` over ``items`` with ``concurrency`` workers, until all are done,
+        a rate-limit stop, or an interrupt. Items not reached are simply not worked on."""
+        assert self._halt is not None
+        if self.stopped is not None or self.interrupted:
+            return
+        queue = iter(items)
+
         async def worker() -> None:
-            for isrc in work:
+            for item in queue:
                 if self._halt is not None and self._halt.is_set():
                     return
                 try:
-                    result = await self._search(isrc)
+                    await work(item)
                 except RateLimitStop as stop:
                     self._on_stop(stop)
                     return
-                done.add(isrc)
-                emit(result)
-                bar.update()
-                if self.cache is not None and result.status.settled:
-                    buffer.append(result)
-                    if (
-                        len(buffer) >= _FLUSH_EVERY
-                        or time.monotonic() - last_flush > _FLUSH_SECONDS
-                    ):
-                        await flush()
 
-        tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(isrcs)))]
+        tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(items)))]
         halted = asyncio.create_task(self._halt.wait())
         try:
             running: set[asyncio.Task[Any]] = set(tasks)
@@ -495,14 +512,10 @@ class Resolver:
             for task in (*tasks, halted):
                 task.cancel()
             await asyncio.gather(*tasks, halted, return_exceptions=True)
-            bar.close()
-            await _finish(flush())
-            if self.stopped is not None and self.cache is not None:
+            if self.stopped is not None and self.cache is not None and not self._cooldown_saved:
+                self._cooldown_saved = True
                 until = self.stopped.resume_at.timestamp()
                 await _finish(self._db(self.cache.set_cooldown, until))
-        for isrc in isrcs:
-            if isrc not in done:
-                emit(self._unfinished(isrc))
 
     async def _search(self, isrc: str) -> Result:
         try:
