@@ -6,6 +6,7 @@ async with Resolver(client_id=..., client_secret=...) as r:
 
 from .cache import Cache, CacheInfo, default_cache_path
 from .client import DEFAULT_API_URL, DEFAULT_TOKEN_URL, ClientStats, SpotifyClient
+from .enrich import AlbumDetails, AudioFeatures, Enrichment
 from .errors import (
     ConfigurationError,
     CredentialsError,
@@ -27,12 +28,15 @@ __all__ = [
     "DEFAULT_TOKEN_URL",
     "OUTPUT_COLUMNS",
     "Album",
+    "AlbumDetails",
     "Artist",
+    "AudioFeatures",
     "Cache",
     "CacheInfo",
     "ClientStats",
     "ConfigurationError",
     "CredentialsError",
+    "Enrichment",
     "ForbiddenError",
     "InputError",
     "MatchPreference",

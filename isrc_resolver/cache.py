@@ -6,6 +6,7 @@ One SQLite file (standard library ``sqlite3``, WAL mode) holds:
   changes the answer (market, match preference). Found and not-found answers are kept,
   with when they were fetched; errors and rate-limited rows are never cached.
 * ``meta``: the cooldown after a quota stop (the time before which no search is sent).
+* ``details``: enrichment by kind (``album``, ``audio-features``) and Spotify id, as JSON.
 
 All calls are synchronous and meant to run off the event loop (the resolver runs them in a
 single worker thread). Two processes may share one file: WAL lets readers proceed while
@@ -18,7 +19,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,13 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (isrc, variant)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS details (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    fetched_at REAL NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
 """
 _LOOKUP_BATCH = 500  # under SQLite's default limit of host parameters
 
@@ -156,6 +164,33 @@ class Cache:
                 )
         return len(rows)
 
+    # -- enrichment details -----------------------------------------------------------
+
+    def lookup_details(
+        self, kind: str, ids: Sequence[str], *, max_age: float
+    ) -> dict[str, dict[str, Any]]:
+        """Fresh cached details of ``kind`` for those of ``ids`` that have them."""
+        cutoff = self._clock() - max_age
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), _LOOKUP_BATCH):
+            batch = ids[start : start + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(batch))
+            # Only "?" placeholders are interpolated into the SQL.
+            rows = self._db.execute(
+                f"SELECT id, data FROM details WHERE kind = ? AND fetched_at >= ? "
+                f"AND id IN ({marks})",
+                (kind, cutoff, *batch),
+            ).fetchall()
+            out.update((row_id, json.loads(data)) for row_id, data in rows)
+        return out
+
+    def store_details(self, kind: str, items: Mapping[str, Mapping[str, Any]]) -> None:
+        now = self._clock()
+        rows = [(kind, i, json.dumps(d, ensure_ascii=False), now) for i, d in items.items()]
+        if rows:
+            with self._transaction():
+                self._db.executemany("INSERT OR REPLACE INTO details VALUES (?, ?, ?, ?)", rows)
+
     # -- cooldown --------------------------------------------------------------------
 
     def cooldown_until(self) -> float | None:
@@ -201,6 +236,7 @@ class Cache:
         with self._transaction():
             count: int = self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
             self._db.execute("DELETE FROM results")
+            self._db.execute("DELETE FROM details")
             self._db.execute("DELETE FROM meta")
         self._db.execute("VACUUM")
         return count

@@ -23,6 +23,7 @@ from . import __version__
 from ._logging import configure_logging, redact
 from .cache import Cache, default_cache_path
 from .client import DEFAULT_API_URL, DEFAULT_TOKEN_URL
+from .enrich import Enrichment
 from .errors import ConfigurationError, InputError, ResolverError, format_time
 from .io import FORMATS
 from .models import MatchPreference
@@ -126,6 +127,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[m.value for m in MatchPreference],
         default="exact",
         help="which of several matches to keep (default: %(default)s; see README)",
+    )
+    api.add_argument(
+        "--with",
+        dest="with_",
+        action="append",
+        default=[],
+        metavar="WHAT",
+        choices=[e.value for e in Enrichment],
+        help="add columns: 'album' (label, UPC, total tracks, genres) or 'audio-features'; "
+        "repeat for both. Costs extra requests, batched",
+    )
+    api.add_argument(
+        "--allow-per-album",
+        action="store_true",
+        help="with --with album: if the batch endpoint answers 403, fetch albums one at a "
+        "time, one request each",
     )
     api.add_argument(
         "--demo",
@@ -332,6 +349,8 @@ async def _run(args: argparse.Namespace) -> int:
             refresh=args.refresh,
             ignore_cooldown=args.ignore_cooldown,
             progress=progress,
+            with_=args.with_,
+            allow_per_album=args.allow_per_album,
         )
         async with resolver:
             _install_signal_handlers(resolver)

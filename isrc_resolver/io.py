@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .enrich import AUDIO_FEATURE_COLUMNS, INTEGER_COLUMNS
 from .errors import InputError
 from .isrc import is_valid_isrc, normalize_isrc
 from .models import OUTPUT_COLUMNS, Result, Status
@@ -38,12 +39,24 @@ __all__ = [
 
 FORMATS = ("csv", "tsv", "parquet")
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
-_TYPED: Mapping[str, pa.DataType] = {
-    "duration_ms": pa.int64(),
-    "explicit": pa.bool_(),
-    "match_count": pa.int64(),
-}
-_PANDAS_TYPES = {"duration_ms": "Int64", "explicit": "boolean", "match_count": "Int64"}
+_INTEGERS = frozenset({"duration_ms", "match_count"} | INTEGER_COLUMNS)
+_FLOATS = frozenset(AUDIO_FEATURE_COLUMNS) - INTEGER_COLUMNS
+
+
+def _arrow_type(column: str) -> pa.DataType:
+    if column in _INTEGERS:
+        return pa.int64()
+    if column in _FLOATS:
+        return pa.float64()
+    return pa.bool_() if column == "explicit" else pa.string()
+
+
+def _pandas_type(column: str) -> str:
+    if column in _INTEGERS:
+        return "Int64"
+    if column in _FLOATS:
+        return "Float64"
+    return "boolean" if column == "explicit" else "object"
 
 
 def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> str:
@@ -73,25 +86,28 @@ def column_values(df: pd.DataFrame, column: str) -> list[str]:
     return ["" if _missing(v) else str(v) for v in df[column].tolist()]
 
 
-def with_results(df: pd.DataFrame, results: Sequence[Result]) -> pd.DataFrame:
-    """A copy of ``df`` with the output columns of ``results`` (one per row) added."""
-    names = output_names(list(map(str, df.columns)))
+def with_results(
+    df: pd.DataFrame, rows: Sequence[tuple[Any, ...]], columns: Sequence[str]
+) -> pd.DataFrame:
+    """A copy of ``df`` with ``columns`` added, from ``rows`` (one tuple per row of ``df``)."""
+    names = output_names(list(map(str, df.columns)), columns)
     out = df.copy()
-    rows = [r.as_row() for r in results]
-    for column, name in zip(OUTPUT_COLUMNS, names, strict=True):
-        out[name] = _series([row[column] for row in rows], column, df.index)
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    for i, (column, name) in enumerate(zip(columns, names, strict=True)):
+        out[name] = _series(list(values[i]), column, df.index)
     return out
 
 
-def output_names(input_columns: Sequence[str]) -> list[str]:
+def output_names(
+    input_columns: Sequence[str], columns: Sequence[str] = OUTPUT_COLUMNS
+) -> list[str]:
     """Output column names, prefixed ``spotify_`` where the input already has the name."""
     taken = set(input_columns)
-    return [f"spotify_{c}" if c in taken else c for c in OUTPUT_COLUMNS]
+    return [f"spotify_{c}" if c in taken else c for c in columns]
 
 
 def _series(values: list[Any], column: str, index: pd.Index) -> pd.Series:
-    dtype = _PANDAS_TYPES.get(column, "object")
-    return pd.Series(pd.array(values, dtype=dtype), index=index)  # type: ignore[call-overload]
+    return pd.Series(pd.array(values, dtype=_pandas_type(column)), index=index)  # type: ignore[call-overload]
 
 
 def _missing(value: object) -> bool:
@@ -270,11 +286,20 @@ def open_input(
 class OutputSink:
     """Writes chunks with the output columns added, to a temporary file until complete."""
 
-    def __init__(self, target: str, source: InputSource, fmt: str, stream: IO[str] | None):
+    def __init__(
+        self,
+        target: str,
+        source: InputSource,
+        fmt: str,
+        stream: IO[str] | None,
+        extra_columns: Sequence[str] = (),
+    ):
         self.target = target
         self.format = fmt
         self.source = source
-        self.names = output_names(source.columns)
+        self.columns = [*OUTPUT_COLUMNS, *extra_columns]
+        self._padding = (None,) * len(extra_columns)
+        self.names = output_names(source.columns, self.columns)
         self._stream = stream
         self._tmp: str | None = None
         self._fh: IO[str] | None = None
@@ -290,8 +315,7 @@ class OutputSink:
         if fmt == "parquet":
             fields = list(source.schema)
             fields += [
-                pa.field(n, _TYPED.get(c, pa.string()))
-                for c, n in zip(OUTPUT_COLUMNS, self.names, strict=True)
+                pa.field(n, _arrow_type(c)) for c, n in zip(self.columns, self.names, strict=True)
             ]
             self.schema = pa.schema(fields)
             self._parquet = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
@@ -305,9 +329,9 @@ class OutputSink:
         values = chunk[self.source.column].tolist()
         rows = [self._row(value, results) for value in values]
         statuses: Counter[Status] = Counter(Status(r[1]) for r in rows)
-        columns = list(zip(*rows, strict=True)) if rows else [() for _ in OUTPUT_COLUMNS]
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.columns]
         out = chunk.copy() if self.format == "parquet" else chunk
-        for i, (column, name) in enumerate(zip(OUTPUT_COLUMNS, self.names, strict=True)):
+        for i, (column, name) in enumerate(zip(self.columns, self.names, strict=True)):
             out[name] = _series(list(columns[i]), column, chunk.index)
         self._write_frame(out)
         return statuses
@@ -325,7 +349,7 @@ class OutputSink:
                 if status is Status.INVALID
                 else "not attempted"
             )
-            row = tuple(Result(isrc, status, error=error).as_row().values())
+            row = tuple(Result(isrc, status, error=error).as_row().values()) + self._padding
             self._invalid[isrc] = row
         return row
 
@@ -373,7 +397,11 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def open_output(
-    target: str | os.PathLike[str], source: InputSource, *, output_format: str | None = None
+    target: str | os.PathLike[str],
+    source: InputSource,
+    *,
+    output_format: str | None = None,
+    extra_columns: Sequence[str] = (),
 ) -> Iterator[OutputSink]:
     """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
     target = str(target)
@@ -381,12 +409,12 @@ def open_output(
         fmt = output_format or "csv"
         if fmt == "parquet":
             raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
-        sink = OutputSink(target, source, fmt, sys.stdout)
+        sink = OutputSink(target, source, fmt, sys.stdout, extra_columns)
     else:
         directory = os.path.dirname(os.path.abspath(target))
         if not os.path.isdir(directory):
             raise InputError(f"cannot write {target}: folder {directory} does not exist")
-        sink = OutputSink(target, source, detect_format(target, output_format), None)
+        sink = OutputSink(target, source, detect_format(target, output_format), None, extra_columns)
     try:
         yield sink
     except BaseException:

@@ -26,9 +26,17 @@ from tqdm import tqdm
 from .auth import Secret, TokenStore
 from .cache import Cache, default_cache_path
 from .client import DEFAULT_API_URL, DEFAULT_TOKEN_URL, SpotifyClient
-from .errors import ConfigurationError, RateLimitStop, RequestError, format_time
+from .enrich import (
+    ALBUMS_PER_REQUEST,
+    FEATURES_PER_REQUEST,
+    AlbumDetails,
+    AudioFeatures,
+    Enrichment,
+    batches,
+)
+from .errors import ConfigurationError, ForbiddenError, RateLimitStop, RequestError, format_time
 from .isrc import is_valid_isrc, normalize_isrc
-from .models import MatchPreference, Result, Status, Track
+from .models import OUTPUT_COLUMNS, MatchPreference, Result, Status, Track
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -167,6 +175,8 @@ class Resolver:
         refresh: bool = False,
         ignore_cooldown: bool = False,
         progress: bool = False,
+        with_: Iterable[Enrichment | str] = (),
+        allow_per_album: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -192,6 +202,14 @@ class Resolver:
         self.refresh = refresh
         self.ignore_cooldown = ignore_cooldown
         self.progress = progress
+        try:
+            self.enrichments = tuple(dict.fromkeys(Enrichment(kind) for kind in with_))
+        except ValueError:
+            choices = ", ".join(e.value for e in Enrichment)
+            raise ConfigurationError(f"with_ takes {choices}; got {tuple(with_)!r}") from None
+        self.allow_per_album = allow_per_album
+        self._details_memo: dict[Enrichment, dict[str, dict[str, Any] | None]] = {}
+        self._closed: set[Enrichment] = set()
         self._clock = clock
         self._cache_arg = cache
         self.cache: Cache | None = None
@@ -322,13 +340,27 @@ class Resolver:
 
     # -- tables and files ------------------------------------------------------------
 
-    async def resolve_dataframe(self, df: pd.DataFrame, column: str = "isrc") -> pd.DataFrame:
-        """``df`` with the output columns added (see README, "Output columns")."""
+    async def resolve_dataframe(
+        self,
+        df: pd.DataFrame,
+        column: str = "isrc",
+        *,
+        with_: Iterable[Enrichment | str] | None = None,
+    ) -> pd.DataFrame:
+        """``df`` with the output columns added (see README, "Output columns").
+
+        ``with_`` (default: the Resolver's own) adds enrichment columns: ``"album"``,
+        ``"audio-features"``.
+        """
         from . import io
 
+        kinds = self.enrichments if with_ is None else tuple(Enrichment(k) for k in with_)
         values = io.column_values(df, column)
         results = await self.resolve_values(values)
-        return io.with_results(df, [results[normalize_isrc(v)] for v in values])
+        rows = {isrc: tuple(r.as_row().values()) for isrc, r in results.items()}
+        await self._enrich_rows(rows, kinds)
+        columns = [*OUTPUT_COLUMNS, *(c for kind in kinds for c in kind.columns)]
+        return io.with_results(df, [rows[normalize_isrc(v)] for v in values], columns)
 
     async def resolve_values(self, values: Iterable[str]) -> dict[str, Result]:
         """Results keyed by normalised value, for every distinct value (invalid included)."""
@@ -383,6 +415,7 @@ class Resolver:
 
             try:
                 await self._resolve_unique(list(unique), keep)
+                await self._enrich_rows(rows, self.enrichments)
             finally:
                 unique.clear()
                 report.requests = client.stats.total_requests - requests_before
@@ -390,12 +423,165 @@ class Resolver:
                 report.cache_hits = self.cache_hits - hits_before
                 report.stop = self.stopped
                 report.interrupted = self.interrupted
-            with io.open_output(output, source, output_format=output_format) as sink:
+            extra = [c for kind in self.enrichments for c in kind.columns]
+            with io.open_output(
+                output, source, output_format=output_format, extra_columns=extra
+            ) as sink:
                 for chunk in source.chunks():
                     statuses = sink.write(chunk, rows)
                     report.statuses.update(statuses)
         report.elapsed = time.perf_counter() - started
         return report
+
+    # -- enrichment ------------------------------------------------------------------
+
+    async def albums(self, ids: Iterable[str]) -> dict[str, AlbumDetails]:
+        """Album details by album id (label, UPC, total tracks, genres).
+
+        Ids Spotify does not know, and all of them when the endpoint is closed to this app
+        (403, reported once), are missing from the answer.
+        """
+        found = await self._details(Enrichment.ALBUM, ids)
+        return {i: AlbumDetails.from_json(d) for i, d in found.items()}
+
+    async def audio_features(self, track_ids: Iterable[str]) -> dict[str, AudioFeatures]:
+        """Audio features by track id; empty when Spotify closed the endpoint to this app."""
+        found = await self._details(Enrichment.AUDIO_FEATURES, track_ids)
+        return {i: AudioFeatures.from_json(d) for i, d in found.items()}
+
+    async def _enrich_rows(
+        self, rows: dict[str, tuple[Any, ...]], kinds: Sequence[Enrichment]
+    ) -> None:
+        """Append each kind's columns to every row (empty where there is nothing)."""
+        if not kinds or self.interrupted:
+            return
+        key_column = {
+            Enrichment.ALBUM: OUTPUT_COLUMNS.index("album_id"),
+            Enrichment.AUDIO_FEATURES: OUTPUT_COLUMNS.index("spotify_track_id"),
+        }
+        found: dict[Enrichment, Mapping[str, AlbumDetails | AudioFeatures]] = {}
+        for kind in kinds:
+            ids = [row[key_column[kind]] for row in rows.values() if row[key_column[kind]]]
+            found[kind] = (
+                await self.albums(ids)
+                if kind is Enrichment.ALBUM
+                else await self.audio_features(ids)
+            )
+        for isrc, row in rows.items():
+            extra: tuple[Any, ...] = ()
+            for kind in kinds:
+                details = found[kind].get(row[key_column[kind]] or "")
+                extra += details.values() if details else (None,) * len(kind.columns)
+            rows[isrc] = row + extra
+
+    async def _details(self, kind: Enrichment, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Details of ``kind`` by id: from this run's memory, the cache, then Spotify.
+
+        Each id is asked at most once per run (unknown ids included) and cached across runs.
+        """
+        wanted = list(dict.fromkeys(i for i in ids if i))
+        memo = self._details_memo.setdefault(kind, {})
+        missing = [i for i in wanted if i not in memo]
+        if missing and self.cache is not None and not self.refresh:
+            cached = await self._db(
+                self.cache.lookup_details, kind.value, missing, max_age=self.max_age
+            )
+            memo.update(cached)
+            missing = [i for i in missing if i not in cached]
+        if missing and kind not in self._closed:
+            fetched = await self._fetch_details(kind, missing)
+            memo.update(fetched)
+            if self.cache is not None:
+                known = {i: d for i, d in fetched.items() if d is not None}
+                await _finish(self._db(self.cache.store_details, kind.value, known))
+        return {i: d for i in wanted if (d := memo.get(i)) is not None}
+
+    async def _fetch_details(
+        self, kind: Enrichment, ids: Sequence[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        album = kind is Enrichment.ALBUM
+        path, key = ("albums", "albums") if album else ("audio-features", "audio_features")
+        parse = AlbumDetails.from_api if album else AudioFeatures.from_api
+        fetched: dict[str, dict[str, Any] | None] = {}
+
+        async def fetch_batch(batch: list[str]) -> None:
+            if kind in self._closed:
+                return
+            try:
+                body = await self.client.get_json(path, {"ids": ",".join(batch)}, label=path)
+            except ForbiddenError:
+                self._close(kind)
+                return
+            except RequestError as exc:
+                log.warning(
+                    "GET /%s failed (%s); those rows keep empty %s columns", path, exc, kind
+                )
+                return
+            items = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(items, list) or len(items) != len(batch):
+                log.warning("GET /%s gave an answer of unexpected shape; skipped", path)
+                return
+            for asked, item in zip(batch, items, strict=True):
+                fetched[asked] = parse(item).to_json() if isinstance(item, dict) else None
+
+        groups = batches(ids, ALBUMS_PER_REQUEST if album else FEATURES_PER_REQUEST)
+        # One batch first: if the endpoint is closed to this app, that costs one request,
+        # not one per batch in flight.
+        await self._pool(groups[:1], fetch_batch)
+        await self._pool(groups[1:], fetch_batch)
+        if album and kind in self._closed and self.allow_per_album:
+            await self._fetch_albums_one_by_one([i for i in ids if i not in fetched], fetched)
+        return fetched
+
+    async def _fetch_albums_one_by_one(
+        self, ids: Sequence[str], fetched: dict[str, dict[str, Any] | None]
+    ) -> None:
+        closed = False
+
+        async def fetch_one(album_id: str) -> None:
+            nonlocal closed
+            if closed:
+                return
+            try:
+                body = await self.client.get_json(f"albums/{album_id}", label=album_id)
+            except ForbiddenError:
+                closed = True
+                log.warning("GET /albums/{id} answered 403 too; the album columns stay empty")
+                return
+            except RequestError as exc:
+                if exc.status == 404:
+                    fetched[album_id] = None
+                else:
+                    log.warning("GET /albums/%s failed (%s)", album_id, exc)
+                return
+            fetched[album_id] = AlbumDetails.from_api(body).to_json()
+
+        await self._pool(ids[:1], fetch_one)
+        await self._pool(ids[1:], fetch_one)
+
+    def _close(self, kind: Enrichment) -> None:
+        """Report a 403 once; send no more requests to that endpoint in this run."""
+        if kind in self._closed:
+            return
+        self._closed.add(kind)
+        if kind is Enrichment.AUDIO_FEATURES:
+            log.warning(
+                "GET /audio-features answered 403: Spotify closed it to apps created after "
+                "27 November 2024. The audio-feature columns stay empty; the rest of the run "
+                "is unaffected."
+            )
+        elif self.allow_per_album:
+            log.warning(
+                "GET /albums?ids= answered 403 (Spotify serves it only to apps in Extended "
+                "Quota Mode); fetching albums one at a time (--allow-per-album), one request "
+                "of the daily allowance each."
+            )
+        else:
+            log.warning(
+                "GET /albums?ids= answered 403 (Spotify serves it only to apps in Extended "
+                "Quota Mode). The album columns stay empty; --allow-per-album fetches them "
+                "one album at a time, one request of the daily allowance each."
+            )
 
     # -- the engine ------------------------------------------------------------------
 

@@ -296,7 +296,7 @@ class Catalogue:
             artists=tuple(FakeArtist(spotify_id("artist", n), n) for n in a.get("artists") or [])
             or artists,
             label=a.get("label", ""),
-            upc=a.get("upc", ""),
+            upc=a.get("upc") or str(int(spotify_id("upc", isrc, variant).encode().hex(), 16))[:12],
             genres=tuple(a.get("genres", ())),
         )
         existing.append(
