@@ -219,7 +219,7 @@ class SpotifyClient:
         self, url: str, params: Mapping[str, str] | None, endpoint: str, label: str
     ) -> Any:
         gate = self.gate
-        await gate.wait()
+        admitted = await gate.wait()
         token = await self.tokens.get()
         self.stats.requests[endpoint] += 1
         started = time.perf_counter()
@@ -243,7 +243,7 @@ class SpotifyClient:
                 data = json.loads(body)
             except ValueError:
                 raise Transient("200 with a body that is not JSON", status=status) from None
-            gate.record_success()
+            gate.record_success(admitted)
             return data
         if status == 401:
             self.tokens.invalidate(token)

@@ -257,7 +257,7 @@ def open_input(
     *,
     column: str | None = None,
     input_format: str | None = None,
-    chunk_rows: int = 50_000,
+    chunk_rows: int = 20_000,
 ) -> Iterator[InputSource]:
     """Open ``path`` (or ``-`` for standard input, spooled to a temporary file)."""
     if str(path) == "-":
@@ -330,10 +330,10 @@ class OutputSink:
         rows = [self._row(value, results) for value in values]
         statuses: Counter[Status] = Counter(Status(r[1]) for r in rows)
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.columns]
-        out = chunk.copy() if self.format == "parquet" else chunk
+        # The chunk was read for this write alone: adding columns to it in place is safe.
         for i, (column, name) in enumerate(zip(self.columns, self.names, strict=True)):
-            out[name] = _series(list(columns[i]), column, chunk.index)
-        self._write_frame(out)
+            chunk[name] = _series(list(columns[i]), column, chunk.index)
+        self._write_frame(chunk)
         return statuses
 
     def _row(self, value: object, results: Mapping[str, tuple[Any, ...]]) -> tuple[Any, ...]:

@@ -55,6 +55,7 @@ DEFAULT_CONCURRENCY = 8
 _FLUSH_EVERY = 200  # results per cache commit ...
 _FLUSH_SECONDS = 1.0  # ... or this often, whichever comes first
 _INTERRUPT_GRACE = 3.0  # seconds in-flight requests get to finish after Ctrl-C
+_CACHE_SLICE = 5_000  # ISRCs looked up in the cache at a time
 
 
 def choose_match(
@@ -385,7 +386,7 @@ class Resolver:
         *,
         column: str | None = None,
         output_format: str | None = None,
-        chunk_rows: int = 50_000,
+        chunk_rows: int = 20_000,
     ) -> RunReport:
         """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
 
@@ -589,18 +590,26 @@ class Resolver:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
         pending: Sequence[str] = isrcs
         if self.cache is not None and not self.refresh and pending:
-            cached = await self._db(
-                self.cache.lookup,
-                pending,
-                self.variant,
-                max_age=self.max_age,
-                not_found_max_age=self.not_found_max_age,
-            )
-            for result in cached.values():
-                emit(result)
-            self.cache_hits += len(cached)
-            pending = [isrc for isrc in pending if isrc not in cached]
-            log.info("cache: %d fresh, %d to look up", len(cached), len(pending))
+            # In slices, so that a warm run over millions of ISRCs holds a slice of cached
+            # results at a time, not all of them.
+            missing: list[str] = []
+            hits = 0
+            for start in range(0, len(pending), _CACHE_SLICE):
+                part = pending[start : start + _CACHE_SLICE]
+                cached = await self._db(
+                    self.cache.lookup,
+                    part,
+                    self.variant,
+                    max_age=self.max_age,
+                    not_found_max_age=self.not_found_max_age,
+                )
+                for result in cached.values():
+                    emit(result)
+                hits += len(cached)
+                missing += (isrc for isrc in part if isrc not in cached)
+            self.cache_hits += hits
+            pending = missing
+            log.info("cache: %d fresh, %d to look up", hits, len(pending))
         if not pending:
             return
         if self.stopped is None and self.cache is not None and not self.ignore_cooldown:

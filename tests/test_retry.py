@@ -86,23 +86,77 @@ def test_a_429_pauses_every_worker_until_retry_after(virtual_loop: VirtualClockL
     assert max(sent) - min(sent) == pytest.approx(7 / 1000, abs=1e-4)  # then paced, no burst
 
 
-def test_adaptive_rate_halves_once_per_pause_then_creeps_back(
+async def _send(gate: RateGate, count: int) -> None:
+    for _ in range(count):
+        gate.record_success(await gate.wait())
+
+
+def test_the_first_429_teaches_the_window(virtual_loop: VirtualClockLoop) -> None:
+    """100 accepted in about half a second, then "Retry-After: 2": the server allows about
+    100 per (0.5 + 1.5) s. The gate settles 2% under that."""
+
+    async def scenario() -> tuple[float, float, int]:
+        gate = RateGate(200)
+        await _send(gate, 100)
+        gate.pause(2)
+        gate.pause(2)  # another 429 from a request already in flight: the same pause
+        await gate.wait()
+        assert gate.window is not None
+        return gate.rate, gate.window, gate.pauses
+
+    rate, window, pauses = virtual_loop.run_until_complete(scenario())
+    assert pauses == 1
+    assert window == pytest.approx(0.5 + 1.5, abs=0.02)
+    assert rate == pytest.approx(100 / window * 0.98, rel=0.01)
+
+
+def test_after_learning_it_holds_climbs_to_the_estimate_and_no_further_for_a_while(
     virtual_loop: VirtualClockLoop,
 ) -> None:
-    async def scenario() -> tuple[float, float, float, int]:
-        gate = RateGate(100, adaptive=True, increase_every=10, increase_step=0.1)
-        await gate.wait()
+    async def scenario() -> list[tuple[float, float]]:
+        gate = RateGate(200, hold_windows=5, cap_windows=30)
+        loop = asyncio.get_running_loop()
+        await _send(gate, 100)
         gate.pause(2)
-        gate.pause(2)  # a second 429 from a request already in flight: no second cut
-        after_pause = gate.rate
-        for _ in range(10):
-            gate.record_success()
-        after_probe = gate.rate
-        for _ in range(10_000):
-            gate.record_success()
-        return after_pause, after_probe, gate.rate, gate.pauses
+        seen = []
+        for _ in range(4000):
+            gate.record_success(await gate.wait())
+            seen.append((loop.time(), gate.rate))
+        return seen
 
-    after_pause, after_probe, final, pauses = virtual_loop.run_until_complete(scenario())
-    assert (after_pause, pauses) == (50, 1)
-    assert after_probe == pytest.approx(55)
-    assert final == 100  # never above the ceiling
+    seen = virtual_loop.run_until_complete(scenario())
+    start, first = seen[0]
+    estimate = first / 0.98
+    window = 2.0
+    during_hold = [rate for t, rate in seen if t < start + 5 * window - 0.1]
+    assert set(during_hold) == {first}
+    capped = [rate for t, rate in seen if t < start + 30 * window - 0.1]
+    assert max(capped) == pytest.approx(estimate, rel=1e-6)
+    later = [rate for t, rate in seen if t > start + 32 * window]
+    assert later and max(later) > estimate * 1.005  # probing goes on, gently
+
+
+def test_a_429_after_a_long_phase_steps_down_two_percent(virtual_loop: VirtualClockLoop) -> None:
+    async def scenario() -> tuple[float, float]:
+        gate = RateGate(200)
+        await _send(gate, 100)
+        gate.pause(2)
+        await _send(gate, 300)  # about six seconds at the learned rate: a long phase
+        before = gate.rate
+        gate.pause(1)
+        await gate.wait()
+        return before, gate.rate
+
+    before, after = virtual_loop.run_until_complete(scenario())
+    assert after == pytest.approx(before * 0.98)
+
+
+def test_fixed_rate_when_not_adaptive(virtual_loop: VirtualClockLoop) -> None:
+    async def scenario() -> float:
+        gate = RateGate(100, adaptive=False)
+        await _send(gate, 50)
+        gate.pause(1)
+        await _send(gate, 10)
+        return gate.rate
+
+    assert virtual_loop.run_until_complete(scenario()) == 100
