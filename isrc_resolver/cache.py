@@ -19,7 +19,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,25 +122,33 @@ class Cache:
         now = self._clock()
         found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
         out: dict[str, Result] = {}
-        for start in range(0, len(isrcs), _LOOKUP_BATCH):
-            batch = isrcs[start : start + _LOOKUP_BATCH]
-            marks = ",".join("?" * len(batch))
-            rows = self._db.execute(
-                f"SELECT isrc, status, track, match_count, fetched_at FROM results "
-                f"WHERE variant = ? AND isrc IN ({marks})",
-                (variant, *batch),
-            ).fetchall()
-            for isrc, status, track, match_count, fetched_at in rows:
-                cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
-                if fetched_at < cutoff:
-                    continue
-                out[isrc] = Result(
-                    isrc=isrc,
-                    status=Status(status),
-                    track=Track.from_json(json.loads(track)) if track else None,
-                    match_count=match_count,
-                )
+        rows = self._select_in(
+            "SELECT isrc, status, track, match_count, fetched_at FROM results "
+            "WHERE variant = ? AND isrc IN ({})",
+            (variant,),
+            isrcs,
+        )
+        for isrc, status, track, match_count, fetched_at in rows:
+            cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
+            if fetched_at < cutoff:
+                continue
+            out[isrc] = Result(
+                isrc=isrc,
+                status=Status(status),
+                track=Track.from_json(json.loads(track)) if track else None,
+                match_count=match_count,
+            )
         return out
+
+    def _select_in(
+        self, sql: str, params: tuple[object, ...], keys: Sequence[str]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (whose ``{}`` is an ``IN`` list) for ``keys``, in batches that
+        stay under SQLite's limit on parameters. Only ``?`` marks go into the SQL."""
+        for start in range(0, len(keys), _LOOKUP_BATCH):
+            batch = keys[start : start + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(batch))
+            yield from self._db.execute(sql.format(marks), (*params, *batch))
 
     def store(self, results: Iterable[Result], variant: str) -> int:
         """Save settled results (found / not found) in one transaction; returns how many."""
@@ -170,19 +178,12 @@ class Cache:
         self, kind: str, ids: Sequence[str], *, max_age: float
     ) -> dict[str, dict[str, Any]]:
         """Fresh cached details of ``kind`` for those of ``ids`` that have them."""
-        cutoff = self._clock() - max_age
-        out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), _LOOKUP_BATCH):
-            batch = ids[start : start + _LOOKUP_BATCH]
-            marks = ",".join("?" * len(batch))
-            # Only "?" placeholders are interpolated into the SQL.
-            rows = self._db.execute(
-                f"SELECT id, data FROM details WHERE kind = ? AND fetched_at >= ? "
-                f"AND id IN ({marks})",
-                (kind, cutoff, *batch),
-            ).fetchall()
-            out.update((row_id, json.loads(data)) for row_id, data in rows)
-        return out
+        rows = self._select_in(
+            "SELECT id, data FROM details WHERE kind = ? AND fetched_at >= ? AND id IN ({})",
+            (kind, self._clock() - max_age),
+            ids,
+        )
+        return {row_id: json.loads(data) for row_id, data in rows}
 
     def store_details(self, kind: str, items: Mapping[str, Mapping[str, Any]]) -> None:
         now = self._clock()

@@ -366,17 +366,16 @@ class Resolver:
     async def resolve_values(self, values: Iterable[str]) -> dict[str, Result]:
         """Results keyed by normalised value, for every distinct value (invalid included)."""
         results: dict[str, Result] = {}
-        unique: list[str] = []
+        unique: dict[str, None] = {}  # an ordered set
         for value in values:
             isrc = normalize_isrc(value)
             if isrc in results or isrc in unique:
                 continue
             if is_valid_isrc(isrc):
-                unique.append(isrc)
+                unique[isrc] = None
             else:
                 results[isrc] = _invalid(isrc)
-        unique = list(dict.fromkeys(unique))
-        await self._resolve_unique(unique, lambda r: results.__setitem__(r.isrc, r))
+        await self._resolve_unique(list(unique), lambda r: results.__setitem__(r.isrc, r))
         return results
 
     async def resolve_file(
