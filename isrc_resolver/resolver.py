@@ -452,8 +452,9 @@ class Resolver:
     async def _enrich_rows(
         self, rows: dict[str, tuple[Any, ...]], kinds: Sequence[Enrichment]
     ) -> None:
-        """Append each kind's columns to every row (empty where there is nothing)."""
-        if not kinds or self.interrupted:
+        """Append each kind's columns to every row (empty where there is nothing, and
+        for every row when the run was interrupted or stopped first)."""
+        if not kinds:
             return
         key_column = {
             Enrichment.ALBUM: OUTPUT_COLUMNS.index("album_id"),
@@ -462,11 +463,12 @@ class Resolver:
         found: dict[Enrichment, Mapping[str, AlbumDetails | AudioFeatures]] = {}
         for kind in kinds:
             ids = [row[key_column[kind]] for row in rows.values() if row[key_column[kind]]]
-            found[kind] = (
-                await self.albums(ids)
-                if kind is Enrichment.ALBUM
-                else await self.audio_features(ids)
-            )
+            if self.interrupted:
+                found[kind] = {}
+            elif kind is Enrichment.ALBUM:
+                found[kind] = await self.albums(ids)
+            else:
+                found[kind] = await self.audio_features(ids)
         for isrc, row in rows.items():
             extra: tuple[Any, ...] = ()
             for kind in kinds:

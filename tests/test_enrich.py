@@ -163,3 +163,15 @@ async def test_library_calls() -> None:
         assert out["album_label"][0] == "YZY" and out["album_total_tracks"][0] == 16
         assert pd.isna(out["album_label"][1])
         assert "tempo" in out.columns
+
+
+async def test_an_interrupted_run_still_writes_every_column(tmp_path: Path) -> None:
+    write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}, {"isrc": "bad"}])
+    async with FakeSpotify() as server, resolver_for(server, with_=("album",)) as r:
+        r.interrupt("SIGINT")
+        report = await r.resolve_file(tmp_path / "in.csv", tmp_path / "out.csv")
+        assert server.stats()["total_requests"] == 0
+    assert report.exit_code == 130
+    rows = read_csv(tmp_path / "out.csv")
+    assert [row["status"] for row in rows] == ["pending", "invalid"]
+    assert all(row["album_label"] == "" for row in rows)

@@ -444,3 +444,24 @@ def test_spotipy_reads_track_album_and_artist(spotify_thread: Any) -> None:
         "¥$",
     )
     assert server.stats()["search_requests"] == 1
+
+
+def test_runs_as_a_command_and_prints_its_url() -> None:
+    import subprocess
+    import sys
+    from urllib.request import urlopen
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "isrc_resolver.fake", "--port", "0", "--window", "10/30"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:")
+        with urlopen(f"{base}/_stats") as resp:  # loopback only
+            assert resp.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -345,3 +345,47 @@ def test_two_runs_at_once_share_one_cache(
 
     everything = {n for r in rows_a + rows_b if is_valid_isrc(n := normalize_isrc(r["isrc"]))}
     assert cached_count(tmp_path / "cache.sqlite3") == len(everything)
+
+
+async def test_after_the_cooldown_the_next_run_continues_where_the_first_stopped(
+    tmp_path: Path,
+) -> None:
+    from isrc_resolver import is_valid_isrc
+
+    now = [2_000_000.0]
+    rows = catalogue_rows(120, seed=81, unique=120)
+    isrcs = [r["isrc"] for r in rows]
+    unique = unique_valid(rows)
+    async with FakeSpotify(daily_quota=25, quota_retry_after=3_600) as server:
+
+        async def run() -> dict[Status, int]:
+            async with Resolver(
+                DEMO_CLIENT_ID,
+                DEMO_CLIENT_SECRET,
+                api_url=server.api_url,
+                token_url=server.token_url,
+                rate=1000,
+                cache=tmp_path / "c.sqlite3",
+                clock=lambda: now[0],
+            ) as r:
+                results = await r.resolve_values(isrcs)
+            counts: dict[Status, int] = {}
+            for isrc, result in results.items():
+                if is_valid_isrc(isrc):
+                    counts[result.status] = counts.get(result.status, 0) + 1
+            return counts
+
+        first = await run()
+        assert first.get(Status.RATE_LIMITED, 0) > 0
+        done = unique - first[Status.RATE_LIMITED]
+        before = server.stats()["search_requests"]
+
+        now[0] += 1_800  # half-way through the cooldown: nothing is sent
+        assert (await run())[Status.RATE_LIMITED] == unique - done
+        assert server.stats()["search_requests"] == before
+
+        now[0] += 1_801  # past it, and the quota is back
+        server.reconfigure(daily_quota=None)
+        final = await run()
+        assert Status.RATE_LIMITED not in final
+        assert server.stats()["search_requests"] - before == unique - done
