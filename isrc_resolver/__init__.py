@@ -15,6 +15,7 @@ from .errors import (
     RateLimitStop,
     RequestError,
     ResolverError,
+    TokenError,
 )
 from .isrc import is_valid_isrc, normalize_isrc
 from .models import OUTPUT_COLUMNS, Album, Artist, MatchPreference, Result, Status, Track
@@ -49,6 +50,7 @@ __all__ = [
     "RunReport",
     "SpotifyClient",
     "Status",
+    "TokenError",
     "Track",
     "choose_match",
     "default_cache_path",

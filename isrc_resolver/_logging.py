@@ -19,9 +19,14 @@ _SECRETS: set[str] = set()
 _MASK = "***"
 
 
+# Spotify client secrets are 32 characters and access tokens over a hundred; shorter values
+# are not real credentials, and masking them would mangle ordinary words in messages.
+_MIN_SECRET_LENGTH = 12
+
+
 def register_secret(value: str) -> None:
-    """Never let ``value`` reach a log line (values under 6 characters are ignored)."""
-    if value and len(value) >= 6:
+    """Never let ``value`` reach a log line (values under 12 characters are ignored)."""
+    if value and len(value) >= _MIN_SECRET_LENGTH:
         _SECRETS.add(value)
 
 

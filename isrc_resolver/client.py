@@ -35,6 +35,7 @@ from .errors import (
     ForbiddenError,
     RateLimitStop,
     RequestError,
+    TokenError,
 )
 from .ratelimit import RateGate
 from .retry import RetryPolicy, Throttled, Transient, parse_retry_after
@@ -284,7 +285,12 @@ class SpotifyClient:
                 with attempt:
                     return await self._token_attempt()
         except Transient as exc:
-            raise RequestError(f"token request failed: {exc.reason}", status=exc.status) from None
+            # Not a per-request error: without a token no request can be made, so the run
+            # stops here instead of every ISRC retrying the token in turn.
+            raise TokenError(
+                f"could not get an access token from {self.token_url}: {exc.reason} "
+                f"(after {self.policy.max_retries} retries); check --token-url or try again later"
+            ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _token_attempt(self) -> AccessToken:

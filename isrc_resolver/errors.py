@@ -6,6 +6,7 @@ Every error the library raises on purpose derives from :class:`ResolverError`::
     ├── ConfigurationError      bad settings or missing credentials       (CLI exit 2)
     │   └── CredentialsError    Spotify rejected the client id or secret  (CLI exit 2)
     ├── InputError              unreadable input, missing column          (CLI exit 2)
+    ├── TokenError              no access token to be had after retries   (CLI exit 1)
     ├── RequestError            one request failed for good (after retries)
     │   └── ForbiddenError      403: the endpoint is closed to this app
     └── RateLimitStop           a wait longer than allowed, or the daily quota (CLI exit 3)
@@ -25,6 +26,7 @@ __all__ = [
     "RateLimitStop",
     "RequestError",
     "ResolverError",
+    "TokenError",
 ]
 
 
@@ -42,6 +44,10 @@ class CredentialsError(ConfigurationError):
 
 class InputError(ResolverError):
     """The input file is missing, unreadable, or lacks the ISRC column."""
+
+
+class TokenError(ResolverError):
+    """The token endpoint could not be reached or kept failing: nothing can be asked."""
 
 
 class RequestError(ResolverError):

@@ -90,3 +90,25 @@ def test_secrets_do_not_show_themselves() -> None:
     for text in (repr(secret), str(secret), repr(token), f"{secret}", f"{token!r}"):
         assert "s3cr3t" not in text and "very-secret" not in text
     assert secret.reveal() == "s3cr3t-value"
+
+
+def test_log_lines_mask_every_registered_secret(capsys: object) -> None:
+    import io
+    import logging
+
+    from isrc_resolver._logging import configure_logging, register_secret
+
+    stream = io.StringIO()
+    logger = configure_logging(verbose=True, quiet=False, json_format=False)
+    logger.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    register_secret("BQ-a-token-long-enough-to-be-real")
+    register_secret("short")  # not a real credential: never masked
+    logger.debug("sent %s with %s", "BQ-a-token-long-enough-to-be-real", "short")
+    try:
+        raise ValueError("failed with BQ-a-token-long-enough-to-be-real")
+    except ValueError:
+        logger.exception("boom")
+    text = stream.getvalue()
+    assert "BQ-a-token" not in text
+    assert "sent *** with short" in text and "failed with ***" in text
+    logging.getLogger("isrc_resolver").handlers.clear()

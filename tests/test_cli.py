@@ -120,6 +120,34 @@ def test_input_errors(
     assert spotify.stats()["search_requests"] == 0
 
 
+def test_unreachable_token_endpoint_stops_the_run_once(
+    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+) -> None:
+    import socket
+
+    env(spotify)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    write_csv(tmp_path / "in.csv", catalogue_rows(200, seed=12))
+    code, _, err = run(
+        capsys,
+        "in.csv",
+        "-o",
+        "out.csv",
+        "--no-cache",
+        "--max-retries",
+        "1",
+        "--token-url",
+        f"http://127.0.0.1:{closed}/api/token",
+    )
+    assert code == 1
+    assert f"could not get an access token from http://127.0.0.1:{closed}/api/token" in err
+    assert "check --token-url" in err
+    assert spotify.stats()["total_requests"] == 0
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_not_utf8(
     capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:

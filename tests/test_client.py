@@ -19,6 +19,7 @@ from isrc_resolver import (
     RequestError,
     RetryPolicy,
     SpotifyClient,
+    TokenError,
 )
 
 API = "https://api.example/v1"
@@ -259,6 +260,15 @@ async def test_token_type_is_compared_case_insensitively_and_checked(client: Spo
         m.post(TOKEN, payload={"access_token": "t", "token_type": "mac", "expires_in": 3600})
         with pytest.raises(ConfigurationError, match="bearer token"):
             await client.search_isrc("USRC17607839")
+
+
+async def test_token_endpoint_that_keeps_failing_stops_everything(client: SpotifyClient) -> None:
+    with aioresponses() as m:
+        m.post(TOKEN, status=503, body="down", repeat=True)
+        with pytest.raises(TokenError, match="could not get an access token from https://accounts"):
+            await client.search_isrc("USRC17607839")
+        assert len(m.requests[("POST", URL(TOKEN))]) == 3  # max_retries=2
+        assert gets(m) == []
 
 
 async def test_token_endpoint_5xx_is_retried() -> None:
