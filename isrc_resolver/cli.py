@@ -35,7 +35,8 @@ log = logging.getLogger("isrc_resolver")
 
 EXIT_CODES = {
     0: "every row settled (found, not_found or invalid)",
-    1: "some rows ended in error (see the error column); rerun to retry them",
+    1: "some rows ended in error (see the error column), or no access token could be had; "
+    "rerun to retry",
     2: "usage, configuration or input error: nothing was resolved",
     3: "stopped by Spotify's rate limit or daily quota; output written, run again later",
     130: "interrupted (SIGINT); output written with unattempted rows 'pending'",
