@@ -123,6 +123,7 @@ async def test_tokens_really_expire(start: ServerFactory, http: aiohttp.ClientSe
     assert (status, body["error"]["message"]) == (401, "The access token expired")
     status, body, _ = await search(http, server, "not-a-token", "QZ7XS2400012")
     assert (status, body["error"]["message"]) == (401, "Invalid access token")
+    assert (await stats(http, server))["requests"]["search"] == {"200": 1, "401": 2}
 
 
 # -- search ------------------------------------------------------------------------------
@@ -295,8 +296,9 @@ async def test_latency_slow_answers_and_in_flight_count(
     slow = await start(fault_slow=1.0, slow_seconds=0.2)
     tok = await token(http, slow)
     started = time.perf_counter()
-    await search(http, slow, tok, "QZ7XS2400012")
+    await asyncio.gather(*(search(http, slow, tok, "QZ7XS2400012") for _ in range(3)))
     assert time.perf_counter() - started >= 0.2
+    assert (await stats(http, slow))["max_in_flight"] == 3  # all three were held together
 
 
 async def test_enrichment_endpoints_and_their_403_switches(
