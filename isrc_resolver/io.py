@@ -343,13 +343,12 @@ class OutputSink:
             return row
         row = self._invalid.get(isrc)
         if row is None:
-            status = Status.INVALID if not is_valid_isrc(isrc) else Status.PENDING
-            error = (
-                "not an ISRC (expected 2 letters, 3 letters or digits, 7 digits)"
-                if status is Status.INVALID
-                else "not attempted"
+            result = (
+                Result.invalid(isrc)
+                if not is_valid_isrc(isrc)
+                else Result(isrc, Status.PENDING, error="not attempted")
             )
-            row = tuple(Result(isrc, status, error=error).as_row().values()) + self._padding
+            row = tuple(result.as_row().values()) + self._padding
             self._invalid[isrc] = row
         return row
 

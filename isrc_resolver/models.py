@@ -171,6 +171,15 @@ class Result:
     match_count: int | None = None
     error: str | None = None
 
+    @classmethod
+    def invalid(cls, isrc: str) -> Result:
+        """The result for a value that is not an ISRC (it is never sent to Spotify)."""
+        return cls(
+            isrc,
+            Status.INVALID,
+            error="not an ISRC (expected 2 letters, 3 letters or digits, 7 digits)",
+        )
+
     @property
     def found(self) -> bool:
         return self.status is Status.FOUND

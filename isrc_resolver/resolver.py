@@ -325,7 +325,7 @@ class Resolver:
             for isrc in normalized:
                 future = futures.get(isrc)
                 if future is None:
-                    yield _invalid(isrc)
+                    yield Result.invalid(isrc)
                     continue
                 if not future.done():
                     waiters: set[asyncio.Future[Any]] = {future, task}
@@ -374,7 +374,7 @@ class Resolver:
             if is_valid_isrc(isrc):
                 unique[isrc] = None
             else:
-                results[isrc] = _invalid(isrc)
+                results[isrc] = Result.invalid(isrc)
         await self._resolve_unique(list(unique), lambda r: results.__setitem__(r.isrc, r))
         return results
 
@@ -527,10 +527,7 @@ class Resolver:
                 fetched[asked] = parse(item).to_json() if isinstance(item, dict) else None
 
         groups = batches(ids, ALBUMS_PER_REQUEST if album else FEATURES_PER_REQUEST)
-        # One batch first: if the endpoint is closed to this app, that costs one request,
-        # not one per batch in flight.
-        await self._pool(groups[:1], fetch_batch)
-        await self._pool(groups[1:], fetch_batch)
+        await self._pool_after_probe(groups, fetch_batch)
         if album and kind in self._closed and self.allow_per_album:
             await self._fetch_albums_one_by_one([i for i in ids if i not in fetched], fetched)
         return fetched
@@ -558,8 +555,7 @@ class Resolver:
                 return
             fetched[album_id] = AlbumDetails.from_api(body).to_json()
 
-        await self._pool(ids[:1], fetch_one)
-        await self._pool(ids[1:], fetch_one)
+        await self._pool_after_probe(ids, fetch_one)
 
     def _close(self, kind: Enrichment) -> None:
         """Report a 403 once; send no more requests to that endpoint in this run."""
@@ -670,6 +666,14 @@ class Resolver:
             if isrc not in done:
                 emit(self._unfinished(isrc))
 
+    async def _pool_after_probe(
+        self, items: Sequence[T], work: Callable[[T], Awaitable[None]]
+    ) -> None:
+        """:meth:`_pool`, but the first item goes alone: if the endpoint is closed to this
+        app (403), that costs one request, not one per worker in flight."""
+        await self._pool(items[:1], work)
+        await self._pool(items[1:], work)
+
     async def _pool(self, items: Sequence[T], work: Callable[[T], Awaitable[None]]) -> None:
         """Run ``work`` over ``items`` with ``concurrency`` workers, until all are done,
         a rate-limit stop, or an interrupt. Items not reached are simply not worked on."""
@@ -753,14 +757,6 @@ async def _finish(work: Awaitable[None]) -> None:
     except asyncio.CancelledError:
         await task
         raise
-
-
-def _invalid(isrc: str) -> Result:
-    return Result(
-        isrc,
-        Status.INVALID,
-        error="not an ISRC (expected 2 letters, 3 letters or digits, 7 digits)",
-    )
 
 
 async def resolve_file(
