@@ -2,27 +2,59 @@
 
 async with Resolver(client_id=..., client_secret=...) as r:
     result = await r.resolve("USRC17607839")
+
+Names are imported on first use, so ``isrc-resolve --help`` and ``--version`` start without
+loading pandas, pyarrow or aiohttp.
 """
 
-from .cache import Cache, CacheInfo, default_cache_path
-from .client import DEFAULT_API_URL, DEFAULT_TOKEN_URL, ClientStats, SpotifyClient
-from .enrich import AlbumDetails, AudioFeatures, Enrichment
-from .errors import (
-    ConfigurationError,
-    CredentialsError,
-    ForbiddenError,
-    InputError,
-    RateLimitStop,
-    RequestError,
-    ResolverError,
-    TokenError,
-)
-from .isrc import is_valid_isrc, normalize_isrc
-from .models import OUTPUT_COLUMNS, Album, Artist, MatchPreference, Result, Status, Track
-from .resolver import Resolver, RunReport, choose_match, resolve_file
-from .retry import RetryPolicy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Each public name and the module that defines it.
+_EXPORTS = {
+    "Album": "models",
+    "AlbumDetails": "models",
+    "Artist": "models",
+    "AudioFeatures": "models",
+    "Cache": "cache",
+    "CacheInfo": "cache",
+    "ClientStats": "client",
+    "ConfigurationError": "errors",
+    "CredentialsError": "errors",
+    "DEFAULT_API_URL": "settings",
+    "DEFAULT_TOKEN_URL": "settings",
+    "Enrichment": "models",
+    "ForbiddenError": "errors",
+    "HttpRequest": "client",
+    "HttpResponse": "client",
+    "InputError": "errors",
+    "MatchPreference": "models",
+    "MockTransport": "client",
+    "OUTPUT_COLUMNS": "schema",
+    "RateLimitStop": "errors",
+    "RequestError": "errors",
+    "Resolver": "resolver",
+    "ResolverError": "errors",
+    "Result": "models",
+    "RetryPolicy": "retry",
+    "RunReport": "models",
+    "Settings": "settings",
+    "SpotifyClient": "client",
+    "Status": "models",
+    "TokenError": "errors",
+    "Track": "models",
+    "TransportError": "client",
+    "choose_match": "fetch",
+    "default_cache_path": "cache",
+    "is_valid_isrc": "isrc",
+    "normalize_isrc": "isrc",
+    "resolve_dataframe_sync": "sync",
+    "resolve_file": "resolver",
+}
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -39,8 +71,11 @@ __all__ = [
     "CredentialsError",
     "Enrichment",
     "ForbiddenError",
+    "HttpRequest",
+    "HttpResponse",
     "InputError",
     "MatchPreference",
+    "MockTransport",
     "RateLimitStop",
     "RequestError",
     "Resolver",
@@ -48,13 +83,70 @@ __all__ = [
     "Result",
     "RetryPolicy",
     "RunReport",
+    "Settings",
     "SpotifyClient",
     "Status",
     "TokenError",
     "Track",
+    "TransportError",
     "choose_match",
     "default_cache_path",
     "is_valid_isrc",
     "normalize_isrc",
+    "resolve_dataframe_sync",
     "resolve_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'isrc_resolver' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from .cache import Cache, CacheInfo, default_cache_path
+    from .client import (
+        ClientStats,
+        HttpRequest,
+        HttpResponse,
+        MockTransport,
+        SpotifyClient,
+        TransportError,
+    )
+    from .errors import (
+        ConfigurationError,
+        CredentialsError,
+        ForbiddenError,
+        InputError,
+        RateLimitStop,
+        RequestError,
+        ResolverError,
+        TokenError,
+    )
+    from .fetch import choose_match
+    from .isrc import is_valid_isrc, normalize_isrc
+    from .models import (
+        Album,
+        AlbumDetails,
+        Artist,
+        AudioFeatures,
+        Enrichment,
+        MatchPreference,
+        Result,
+        RunReport,
+        Status,
+        Track,
+    )
+    from .resolver import Resolver, resolve_file
+    from .retry import RetryPolicy
+    from .schema import OUTPUT_COLUMNS
+    from .settings import DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings
+    from .sync import resolve_dataframe_sync

@@ -64,15 +64,24 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _QuietFilter(logging.Filter):
+    """-q: warnings and errors, and the run's summary line (schedulers need it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or getattr(record, "event", None) == "summary"
+
+
 def configure_logging(*, verbose: bool, quiet: bool, json_format: bool) -> logging.Logger:
     logger = logging.getLogger("isrc_resolver")
     logger.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
+    if quiet and not verbose:
+        handler.addFilter(_QuietFilter())
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(
         _JsonFormatter() if json_format else logging.Formatter("%(levelname)s: %(message)s")
     )
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
     return logger

@@ -15,21 +15,26 @@ one writes, and a generous busy timeout makes a writer wait instead of failing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from platformdirs import user_cache_path
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from .models import Result, Status, Track
 
-__all__ = ["Cache", "CacheInfo", "default_cache_path"]
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "default_cache_path"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -258,3 +263,36 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+class AsyncCache:
+    """A :class:`Cache` used from the event loop: every call runs on one worker thread of
+    its own, so SQLite never blocks the loop and calls keep their order."""
+
+    def __init__(self, cache: Cache, *, owned: bool) -> None:
+        self.cache = cache
+        self._owned = owned  # close the Cache with this wrapper
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isrc-cache")
+
+    @classmethod
+    async def open(cls, path: Path, *, clock: Callable[[], float]) -> AsyncCache:
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isrc-cache-open")
+        try:
+            loop = asyncio.get_running_loop()
+            cache = await loop.run_in_executor(thread, lambda: Cache(path, clock=clock))
+        finally:
+            thread.shutdown(wait=False)
+        return cls(cache, owned=True)
+
+    def __repr__(self) -> str:
+        return f"AsyncCache({self.cache!r})"
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` (a method of :attr:`cache`) on the cache thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.call(self.cache.close)
+        self._thread.shutdown(wait=True)

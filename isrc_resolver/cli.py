@@ -9,25 +9,26 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from dotenv import dotenv_values
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._logging import configure_logging, redact
-from .cache import Cache, default_cache_path
-from .client import DEFAULT_API_URL, DEFAULT_TOKEN_URL
-from .enrich import Enrichment
+from .cache import default_cache_path
 from .errors import ConfigurationError, InputError, ResolverError, format_time
-from .io import FORMATS
-from .models import MatchPreference
-from .resolver import DAY, DEFAULT_CONCURRENCY, DEFAULT_RATE, Resolver, RunReport
+from .models import Enrichment, MatchPreference
+from .schema import FORMATS
+from .settings import DAY, DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings, default
+
+if TYPE_CHECKING:
+    from .models import RunReport
+    from .resolver import Resolver
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
@@ -60,35 +61,61 @@ cache commands:
 )
 
 
-def _positive(kind: type[float] | type[int]) -> Any:
+def _number(kind: type[float] | type[int], *, least: float = 0, open_: bool = True) -> Any:
+    """A parser for a finite number above ``least`` (or at least ``least``)."""
+
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < least or (open_ and value == least):
+            relation = "greater than" if open_ else "at least"
+            raise argparse.ArgumentTypeError(f"must be {relation} {least:g}, got {text}")
         return value
 
     return parse
 
 
+_positive_float = _number(float)
+_positive_int = _number(int)
+
+
 def _market(text: str) -> str:
-    if len(text) != 2 or not text.isalpha():
+    if len(text) != 2 or not (text.isascii() and text.isalpha()):
         raise argparse.ArgumentTypeError(
             f"expected a 2-letter country code (ISO 3166-1 alpha-2) such as US or GB, got {text!r}"
         )
     return text.upper()
 
 
+_USAGE = """
+  isrc-resolve INPUT -o OUTPUT [options]
+  isrc-resolve cache {info,clear} [--cache PATH]
+  (an input file called 'cache' is ./cache)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="isrc-resolve",
+        usage=_USAGE,
         description="Resolve the ISRCs in a CSV or Parquet file to Spotify tracks, albums "
         "and artists. Every input row is written back with the new columns and a status.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _files_arguments(p)
+    _spotify_arguments(p.add_argument_group("Spotify"))
+    _pace_arguments(p.add_argument_group("pace and retries"))
+    _cache_arguments(p.add_argument_group("cache (nightly runs)"))
+    _output_arguments(p.add_argument_group("output and logs"))
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _files_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="CSV, TSV or Parquet file to read, or - for standard input")
     p.add_argument(
         "-o",
@@ -98,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix)")
     p.add_argument(
-        "--input-format", choices=FORMATS, help="input format (default: from the input's suffix)"
+        "--input-format",
+        choices=FORMATS,
+        help="input format (default: from the input's suffix; CSV for standard input)",
     )
     p.add_argument(
         "--column",
@@ -106,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the ISRC column (default: the one column named 'isrc', any case)",
     )
 
-    api = p.add_argument_group("Spotify")
+
+def _spotify_arguments(api: argparse._ArgumentGroup) -> None:
     api.add_argument(
         "--env-file",
         type=Path,
@@ -126,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument(
         "--prefer",
         choices=[m.value for m in MatchPreference],
-        default="exact",
+        default=default("prefer").value,
         help="which of several matches to keep (default: %(default)s; see README)",
     )
     api.add_argument(
@@ -151,11 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run against the bundled local Spotify with demo credentials",
     )
 
-    pace = p.add_argument_group("pace and retries")
+
+def _pace_arguments(pace: argparse._ArgumentGroup) -> None:
     pace.add_argument(
         "--rate",
-        type=_positive(float),
-        default=DEFAULT_RATE,
+        type=_positive_float,
+        default=default("rate"),
         help="ceiling in requests per second (default: %(default)s)",
     )
     pace.add_argument(
@@ -165,33 +196,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pace.add_argument(
         "--concurrency",
-        type=_positive(int),
-        default=DEFAULT_CONCURRENCY,
+        type=_positive_int,
+        default=default("concurrency"),
         help="requests in flight at once (default: %(default)s)",
     )
     pace.add_argument(
         "--max-retries",
-        type=int,
-        default=5,
-        help="retries of a failed request: 5xx, timeouts, resets (default: %(default)s)",
+        type=_number(int, open_=False),
+        default=default("max_retries"),
+        help="retries of a failed request: 5xx, timeouts, resets, non-JSON bodies "
+        "(default: %(default)s)",
     )
     pace.add_argument(
         "--max-wait",
-        type=_positive(float),
-        default=120.0,
+        type=_positive_float,
+        default=default("max_wait"),
         metavar="SECONDS",
         help="longest Retry-After to sit out; longer ones stop the run with exit 3 "
         "(default: %(default)s)",
     )
     pace.add_argument(
         "--timeout",
-        type=_positive(float),
-        default=30.0,
+        type=_positive_float,
+        default=default("timeout"),
         metavar="SECONDS",
         help="per-request timeout (default: %(default)s)",
     )
 
-    cache = p.add_argument_group("cache (nightly runs)")
+
+def _cache_arguments(cache: argparse._ArgumentGroup) -> None:
     cache.add_argument(
         "--cache", type=Path, metavar="PATH", help=f"cache file (default: {default_cache_path()})"
     )
@@ -202,31 +235,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cache.add_argument(
         "--max-age",
-        type=_positive(float),
-        default=30.0,
+        type=_positive_float,
+        default=default("max_age") / DAY,
         metavar="DAYS",
         help="ask again for hits older than this (default: %(default)s)",
     )
     cache.add_argument(
         "--not-found-max-age",
-        type=_positive(float),
-        default=7.0,
+        type=_positive_float,
+        default=default("not_found_max_age") / DAY,
         metavar="DAYS",
         help="ask again for misses older than this (default: %(default)s)",
     )
-    cache.add_argument("--refresh", action="store_true", help="ignore cached results")
+    cache.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ignore cached results (still writes fresh ones)",
+    )
     cache.add_argument(
         "--ignore-cooldown",
         action="store_true",
         help="send requests even before a quota stop's resume time",
     )
 
-    out = p.add_argument_group("output and logs")
+
+def _output_arguments(out: argparse._ArgumentGroup) -> None:
     out.add_argument(
         "-q",
         "--quiet",
         action="store_true",
-        help="no progress bar, no summary; warnings and errors only",
+        help="no progress bar; warnings, errors and the summary line only",
     )
     out.add_argument(
         "-v",
@@ -240,8 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="json: one JSON object per line, for schedulers",
     )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return p
 
 
 def build_cache_parser() -> argparse.ArgumentParser:
@@ -279,85 +315,80 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Credentials and endpoints from flags, the environment and the .env file."""
-    env_file = args.env_file
+def _environment(env_file: Path | None) -> tuple[dict[str, str], str]:
+    """The environment, over the values of the .env file; and where that looked."""
     if env_file is not None and not env_file.is_file():
         raise ConfigurationError(f"--env-file {env_file} not found")
-    env_path = env_file or Path(".env")
-    from_file = (
-        {k: v for k, v in dotenv_values(env_path).items() if v} if env_path.is_file() else {}
+    from dotenv import dotenv_values
+
+    path = env_file or Path(".env")
+    from_file = {k: v for k, v in dotenv_values(path).items() if v} if path.is_file() else {}
+    environ = {**from_file, **{k: v for k, v in os.environ.items() if v}}
+    return environ, f"the environment and {path.resolve()}"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """One Settings from the flags, the environment and the .env file."""
+    if args.demo:
+        from .fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+        environ = {"SPOTIFY_CLIENT_ID": DEMO_CLIENT_ID, "SPOTIFY_CLIENT_SECRET": DEMO_CLIENT_SECRET}
+        looked_in = "the demo"
+    else:
+        environ, looked_in = _environment(args.env_file)
+    # The demo keeps its made-up answers out of the real cache unless told otherwise.
+    cache = None if args.no_cache or (args.demo and args.cache is None) else (args.cache or True)
+    return Settings.build(
+        environ=environ,
+        looked_in=looked_in,
+        remedy="set it there, pass --env-file PATH, or try --demo",
+        api_url=args.api_url,
+        token_url=args.token_url,
+        market=args.market,
+        prefer=args.prefer,
+        rate=args.rate,
+        adaptive=not args.no_adaptive,
+        concurrency=args.concurrency,
+        max_retries=args.max_retries,
+        max_wait=args.max_wait,
+        timeout=args.timeout,
+        cache=cache,
+        max_age=args.max_age * DAY,
+        not_found_max_age=args.not_found_max_age * DAY,
+        refresh=args.refresh,
+        ignore_cooldown=args.ignore_cooldown,
+        progress=not args.quiet and sys.stderr.isatty(),
+        with_=args.with_,
+        allow_per_album=args.allow_per_album,
     )
-
-    def lookup(name: str) -> str | None:
-        return os.environ.get(name) or from_file.get(name)
-
-    where = f"the environment and {env_path.resolve()}"
-    settings: dict[str, Any] = {}
-    for name, key in (
-        ("SPOTIFY_CLIENT_ID", "client_id"),
-        ("SPOTIFY_CLIENT_SECRET", "client_secret"),
-    ):
-        value = lookup(name)
-        if not value:
-            raise ConfigurationError(
-                f"{name} is not set (looked in {where}); set it there, pass --env-file PATH, "
-                "or try --demo"
-            )
-        settings[key] = value
-    settings["api_url"] = args.api_url or lookup("SPOTIFY_API_URL") or DEFAULT_API_URL
-    settings["token_url"] = args.token_url or lookup("SPOTIFY_TOKEN_URL") or DEFAULT_TOKEN_URL
-    return settings
 
 
 @contextlib.asynccontextmanager
-async def _endpoints(args: argparse.Namespace) -> AsyncIterator[dict[str, Any]]:
+async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncIterator[Settings]:
+    """``settings``, pointed at the bundled local Spotify for the length of a --demo run."""
     if not args.demo:
-        yield _settings(args)
+        yield settings
         return
-    from .fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeSpotify
+    from .fake import FakeSpotify
 
     async with FakeSpotify() as server:
         log.info("demo: local Spotify at %s with demo credentials", server.base_url)
-        yield {
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": DEMO_CLIENT_SECRET,
-            "api_url": server.api_url,
-            "token_url": server.token_url,
-        }
+        yield settings.evolve(api_url=server.api_url, token_url=server.token_url)
 
 
 async def _run(args: argparse.Namespace) -> int:
-    # The demo keeps its made-up answers out of the real cache unless told otherwise.
-    cache: Path | bool | None = (
-        None if args.no_cache or (args.demo and args.cache is None) else (args.cache or True)
-    )
-    progress = not args.quiet and sys.stderr.isatty()
-    async with _endpoints(args) as endpoints:
-        resolver = Resolver(
-            **endpoints,
-            market=args.market,
-            prefer=args.prefer,
-            rate=args.rate,
-            adaptive=not args.no_adaptive,
-            concurrency=args.concurrency,
-            max_retries=args.max_retries,
-            max_wait=args.max_wait,
-            timeout=args.timeout,
-            cache=cache,
-            max_age=args.max_age * DAY,
-            not_found_max_age=args.not_found_max_age * DAY,
-            refresh=args.refresh,
-            ignore_cooldown=args.ignore_cooldown,
-            progress=progress,
-            with_=args.with_,
-            allow_per_album=args.allow_per_album,
+    from .resolver import Resolver
+
+    settings = _settings(args)
+    async with _endpoints(args, settings) as settings, Resolver(settings=settings) as resolver:
+        _install_signal_handlers(resolver)
+        report = await resolver.resolve_file(
+            args.input,
+            args.output,
+            column=args.column,
+            output_format=args.format,
+            input_format=args.input_format,
         )
-        async with resolver:
-            _install_signal_handlers(resolver)
-            report = await resolver.resolve_file(
-                args.input, args.output, column=args.column, output_format=args.format
-            )
     _report(report, args)
     return report.exit_code
 
@@ -387,13 +418,8 @@ def _report(report: RunReport, args: argparse.Namespace) -> None:
         )
     if report.interrupted:
         log.warning("interrupted: rows not attempted are marked pending; run again to finish")
-    if not args.quiet or args.log_format == "json":
-        log.log(
-            logging.WARNING if args.quiet else logging.INFO,
-            "summary: %s",
-            report.summary(),
-            extra={"event": "summary", "fields": fields},
-        )
+    # Schedulers read the summary, so -q keeps it (at info level; see configure_logging).
+    log.info("summary: %s", report.summary(), extra={"event": "summary", "fields": fields})
 
 
 def _cache_command(args: argparse.Namespace) -> int:
@@ -402,6 +428,8 @@ def _cache_command(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no cache at {path}")
         return 0
+    from .cache import Cache
+
     cache = Cache(path)
     try:
         if args.action == "clear":

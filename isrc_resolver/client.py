@@ -9,7 +9,10 @@
 * 5xx, timeouts, dropped connections and non-JSON bodies: exponential backoff with jitter;
 * 403 raises :class:`ForbiddenError`; other 4xx raise :class:`RequestError` at once.
 
-aiohttp's exceptions never leave this module: they become the library's own.
+The network itself is a :class:`Transport`: :class:`AiohttpTransport` by default, or any
+object with the same two methods (:class:`MockTransport` answers from a function, for tests
+and experiments). aiohttp's exceptions never leave this module: they become the library's
+own.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -39,15 +42,110 @@ from .errors import (
 )
 from .ratelimit import RateGate
 from .retry import RetryPolicy, Throttled, Transient, parse_retry_after
+from .settings import DEFAULT_API_URL, DEFAULT_TOKEN_URL, default
 
-__all__ = ["DEFAULT_API_URL", "DEFAULT_TOKEN_URL", "ClientStats", "SpotifyClient"]
+if TYPE_CHECKING:
+    from .settings import Settings
+
+__all__ = [
+    "AiohttpTransport",
+    "ClientStats",
+    "HttpRequest",
+    "HttpResponse",
+    "MockTransport",
+    "SpotifyClient",
+    "Transport",
+    "TransportError",
+]
 
 log = logging.getLogger("isrc_resolver")
 
-DEFAULT_API_URL = "https://api.spotify.com/v1"
-DEFAULT_TOKEN_URL = "https://accounts.spotify.com/api/token"
-
 Sleep = Callable[[float], Awaitable[None]]
+
+
+# -- the transport seam ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    params: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, str] | None = None  # a form body
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class TransportError(Exception):
+    """The request got no HTTP answer (refused, reset, timed out). Worth retrying."""
+
+
+class Transport(Protocol):
+    """What the client needs from the network: send one request, get one whole answer."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """The real network, through one aiohttp session (opened on first use, in the loop)."""
+
+    def __init__(self, *, timeout: float = default("timeout"), connections: int = 10) -> None:
+        self._timeout = timeout
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                raise_for_status=False,
+            )
+        try:
+            async with self._session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                headers=dict(request.headers),
+                data=request.data,
+            ) as resp:
+                return HttpResponse(resp.status, dict(resp.headers), await resp.read())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(type(exc).__name__) from None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+class MockTransport:
+    """Answers every request with ``handler(request)``: no network at all.
+
+    The handler may raise :class:`TransportError` to act as a dropped connection.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.requests: list[HttpRequest] = []
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        self.requests.append(request)
+        return await self._handler(request)
+
+    async def aclose(self) -> None:
+        return None
 
 
 class _Unauthorized(Exception):
@@ -82,12 +180,13 @@ class SpotifyClient:
         *,
         api_url: str = DEFAULT_API_URL,
         token_url: str = DEFAULT_TOKEN_URL,
-        rate: float = 20.0,
-        adaptive: bool = True,
-        concurrency: int = 8,
+        rate: float = default("rate"),
+        adaptive: bool = default("adaptive"),
+        concurrency: int = default("concurrency"),
         policy: RetryPolicy | None = None,
-        timeout: float = 30.0,
+        timeout: float = default("timeout"),
         token_store: TokenStore | None = None,
+        transport: Transport | None = None,
         sleep: Sleep = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -101,13 +200,40 @@ class SpotifyClient:
         self.stats = ClientStats()
         self._rate = rate
         self._adaptive = adaptive
-        self._concurrency = concurrency
-        self._timeout = timeout
+        self._transport: Transport = transport or AiohttpTransport(
+            timeout=timeout, connections=max(concurrency, 1) + 2
+        )
         self._sleep = sleep
         self._wall_clock = wall_clock
         self.tokens = TokenProvider(self._fetch_token, store=token_store, clock=wall_clock)
-        self._session: aiohttp.ClientSession | None = None
         self._gate: RateGate | None = None
+        self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        token_store: TokenStore | None = None,
+        transport: Transport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> SpotifyClient:
+        return cls(
+            settings.client_id,
+            settings.client_secret,
+            api_url=settings.api_url,
+            token_url=settings.token_url,
+            rate=settings.rate,
+            adaptive=settings.adaptive,
+            concurrency=settings.concurrency,
+            policy=RetryPolicy(max_retries=settings.max_retries, max_wait=settings.max_wait),
+            timeout=settings.timeout,
+            token_store=token_store,
+            transport=transport,
+            sleep=sleep,
+            wall_clock=wall_clock,
+        )
 
     def __repr__(self) -> str:
         return f"SpotifyClient(api_url={self.api_url!r}, client_id={self._client_id!r})"
@@ -115,35 +241,24 @@ class SpotifyClient:
     # -- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> SpotifyClient:
-        if self._session is not None:
+        if self._gate is not None or self._closed:
             raise RuntimeError("SpotifyClient is already open; use one `async with` per client")
         self._gate = RateGate(self._rate, adaptive=self._adaptive, sleep=self._sleep)
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._timeout),
-            connector=aiohttp.TCPConnector(limit=max(self._concurrency, 1) + 2),
-            raise_for_status=False,
-        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._gate is not None and not self._closed:
+            self._closed = True
+            await self._transport.aclose()
 
     @property
     def gate(self) -> RateGate:
-        if self._gate is None:
+        if self._gate is None or self._closed:
             raise RuntimeError("SpotifyClient is not open; use `async with SpotifyClient(...)`")
         return self._gate
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("SpotifyClient is not open; use `async with SpotifyClient(...)`")
-        return self._session
 
     # -- API calls -------------------------------------------------------------------
 
@@ -224,17 +339,14 @@ class SpotifyClient:
         token = await self.tokens.get()
         self.stats.requests[endpoint] += 1
         started = time.perf_counter()
+        request = HttpRequest("GET", url, params, {"Authorization": f"Bearer {token}"})
         try:
-            async with self.session.get(
-                url, params=params, headers={"Authorization": f"Bearer {token}"}
-            ) as resp:
-                status = resp.status
-                headers = resp.headers
-                body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            response = await self._transport.send(request)
+        except TransportError as exc:
             self.stats.transport_errors += 1
-            log.debug("%s %s: %s", endpoint, label, type(exc).__name__)
-            raise Transient(f"connection failed ({type(exc).__name__})") from None
+            log.debug("%s %s: %s", endpoint, label, exc)
+            raise Transient(f"connection failed ({exc})") from None
+        status, headers, body = response.status, response.headers, response.body
         self.stats.statuses[status] += 1
         log.debug(
             "%s %s -> %d in %.0f ms", endpoint, label, status, (time.perf_counter() - started) * 1e3
@@ -297,15 +409,15 @@ class SpotifyClient:
         credentials = f"{self._client_id}:{self._secret.reveal()}".encode()
         headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
         self.stats.requests["token"] += 1
+        request = HttpRequest(
+            "POST", self.token_url, headers=headers, data={"grant_type": "client_credentials"}
+        )
         try:
-            async with self.session.post(
-                self.token_url, data={"grant_type": "client_credentials"}, headers=headers
-            ) as resp:
-                status = resp.status
-                body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            response = await self._transport.send(request)
+        except TransportError as exc:
             self.stats.transport_errors += 1
-            raise Transient(f"connection failed ({type(exc).__name__})") from None
+            raise Transient(f"connection failed ({exc})") from None
+        status, body = response.status, response.body
         log.debug("token -> %d", status)
         if status >= 500 or status == 429:
             raise Transient(f"HTTP {status}", status=status)

@@ -1,4 +1,4 @@
-"""Optional enrichment: album details and audio features for resolved tracks.
+"""The enrich stage (optional): album details and audio features for resolved tracks.
 
 Both use Spotify's batch endpoints (``GET /albums?ids=``, 20 at a time, and
 ``GET /audio-features?ids=``, 100 at a time) through the same client, token, rate gate,
@@ -8,122 +8,180 @@ expected answer, not a failure: it is reported once and the columns stay empty.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = [
-    "ALBUMS_PER_REQUEST",
-    "ALBUM_COLUMNS",
-    "AUDIO_FEATURE_COLUMNS",
-    "FEATURES_PER_REQUEST",
-    "AlbumDetails",
-    "AudioFeatures",
-    "Enrichment",
-]
+from .cache import AsyncCache
+from .client import SpotifyClient
+from .errors import ForbiddenError, RequestError
+from .fetch import Workers, finish
+from .models import (
+    ALBUMS_PER_REQUEST,
+    FEATURES_PER_REQUEST,
+    AlbumDetails,
+    AudioFeatures,
+    Enrichment,
+    Result,
+)
+from .schema import Resolved
+from .settings import Settings
 
-ALBUMS_PER_REQUEST = 20
-FEATURES_PER_REQUEST = 100
+__all__ = ["Enricher"]
 
-ALBUM_COLUMNS: tuple[str, ...] = ("album_label", "album_upc", "album_total_tracks", "album_genres")
-_FEATURES = (
-    "danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
-    "instrumentalness", "liveness", "valence", "tempo", "time_signature",
-)  # fmt: skip
-AUDIO_FEATURE_COLUMNS: tuple[str, ...] = _FEATURES
-# Parquet/pandas types of the integer columns; the other feature columns are floats.
-INTEGER_COLUMNS = frozenset({"album_total_tracks", "key", "mode", "time_signature"})
-TEXT_COLUMNS = frozenset({"album_label", "album_upc", "album_genres"})
+log = logging.getLogger("isrc_resolver")
 
-
-class Enrichment(enum.StrEnum):
-    """What ``--with`` can add."""
-
-    ALBUM = "album"
-    AUDIO_FEATURES = "audio-features"
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return ALBUM_COLUMNS if self is Enrichment.ALBUM else AUDIO_FEATURE_COLUMNS
+_CLOSED_WARNINGS = {
+    Enrichment.AUDIO_FEATURES: (
+        "GET /audio-features answered 403: Spotify closed it to apps created after "
+        "27 November 2024. The audio-feature columns stay empty; the rest of the run "
+        "is unaffected."
+    ),
+    Enrichment.ALBUM: (
+        "GET /albums?ids= answered 403 (Spotify serves it only to apps in Extended "
+        "Quota Mode). The album columns stay empty; --allow-per-album fetches them "
+        "one album at a time, one request of the daily allowance each."
+    ),
+}
+_PER_ALBUM_WARNING = (
+    "GET /albums?ids= answered 403 (Spotify serves it only to apps in Extended "
+    "Quota Mode); fetching albums one at a time (--allow-per-album), one request "
+    "of the daily allowance each."
+)
 
 
-@dataclass(frozen=True, slots=True)
-class AlbumDetails:
-    """What the album endpoints add. ``label`` and ``genres`` are only served to apps in
-    Extended Quota Mode; for others they are empty."""
+class Enricher:
+    """Details by id, each asked at most once per run and cached across runs."""
 
-    id: str
-    label: str | None
-    upc: str | None
-    total_tracks: int | None
-    genres: tuple[str, ...]
+    def __init__(
+        self,
+        client: SpotifyClient,
+        workers: Workers,
+        cache: AsyncCache | None,
+        settings: Settings,
+    ) -> None:
+        self._client = client
+        self._workers = workers
+        self._cache = cache
+        self._settings = settings
+        self._memo: dict[Enrichment, dict[str, dict[str, Any] | None]] = {}
+        self._closed: set[Enrichment] = set()
 
-    @classmethod
-    def from_api(cls, album: Mapping[str, Any]) -> AlbumDetails:
-        return cls(
-            id=str(album["id"]),
-            label=album.get("label") or None,
-            upc=(album.get("external_ids") or {}).get("upc"),
-            total_tracks=album.get("total_tracks"),
-            genres=tuple(album.get("genres") or ()),
-        )
-
-    def to_json(self) -> dict[str, Any]:
+    async def resolved(
+        self, results: Iterable[Result], kinds: Sequence[Enrichment]
+    ) -> dict[str, Resolved]:
+        """Each result with the details of ``kinds``, by ISRC (empty where there are none,
+        and for every row when the run was interrupted or stopped first)."""
+        results = list(results)
+        albums: Mapping[str, AlbumDetails] = {}
+        features: Mapping[str, AudioFeatures] = {}
+        halted = self._workers.control.interrupted is not None
+        tracks = [r.track for r in results if r.track is not None]
+        if Enrichment.ALBUM in kinds and not halted:
+            albums = await self.albums(t.album.id for t in tracks)
+        if Enrichment.AUDIO_FEATURES in kinds and not halted:
+            features = await self.audio_features(t.id for t in tracks)
         return {
-            "id": self.id,
-            "label": self.label,
-            "upc": self.upc,
-            "total_tracks": self.total_tracks,
-            "genres": list(self.genres),
+            r.isrc: Resolved(
+                r,
+                albums.get(r.track.album.id) if r.track else None,
+                features.get(r.track.id) if r.track else None,
+            )
+            for r in results
         }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AlbumDetails:
-        return cls(
-            data["id"], data["label"], data["upc"], data["total_tracks"], tuple(data["genres"])
-        )
+    async def albums(self, ids: Iterable[str]) -> dict[str, AlbumDetails]:
+        found = await self._details(Enrichment.ALBUM, ids)
+        return {i: AlbumDetails.from_json(d) for i, d in found.items()}
 
-    def values(self) -> tuple[Any, ...]:
-        return (self.label, self.upc, self.total_tracks, "; ".join(self.genres) or None)
+    async def audio_features(self, track_ids: Iterable[str]) -> dict[str, AudioFeatures]:
+        found = await self._details(Enrichment.AUDIO_FEATURES, track_ids)
+        return {i: AudioFeatures.from_json(d) for i, d in found.items()}
 
+    async def _details(self, kind: Enrichment, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Details of ``kind`` by id: from this run's memory, the cache, then Spotify."""
+        wanted = list(dict.fromkeys(i for i in ids if i))
+        memo = self._memo.setdefault(kind, {})
+        missing = [i for i in wanted if i not in memo]
+        cache = self._cache
+        if missing and cache is not None and not self._settings.refresh:
+            cached = await cache.call(
+                cache.cache.lookup_details, kind.value, missing, max_age=self._settings.max_age
+            )
+            memo.update(cached)
+            missing = [i for i in missing if i not in cached]
+        if missing and kind not in self._closed:
+            fetched = await self._fetch(kind, missing)
+            memo.update(fetched)
+            if cache is not None:
+                known = {i: d for i, d in fetched.items() if d is not None}
+                await finish(cache.call(cache.cache.store_details, kind.value, known))
+        return {i: d for i in wanted if (d := memo.get(i)) is not None}
 
-@dataclass(frozen=True, slots=True)
-class AudioFeatures:
-    """Spotify's audio features of one track."""
+    async def _fetch(
+        self, kind: Enrichment, ids: Sequence[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        album = kind is Enrichment.ALBUM
+        path, key = ("albums", "albums") if album else ("audio-features", "audio_features")
+        parse = AlbumDetails.from_api if album else AudioFeatures.from_api
+        fetched: dict[str, dict[str, Any] | None] = {}
 
-    id: str
-    danceability: float | None
-    energy: float | None
-    key: int | None
-    loudness: float | None
-    mode: int | None
-    speechiness: float | None
-    acousticness: float | None
-    instrumentalness: float | None
-    liveness: float | None
-    valence: float | None
-    tempo: float | None
-    time_signature: int | None
+        async def fetch_batch(batch: list[str]) -> None:
+            if kind in self._closed:
+                return
+            try:
+                body = await self._client.get_json(path, {"ids": ",".join(batch)}, label=path)
+            except ForbiddenError:
+                self._close(kind)
+                return
+            except RequestError as exc:
+                log.warning(
+                    "GET /%s failed (%s); those rows keep empty %s columns", path, exc, kind
+                )
+                return
+            items = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(items, list) or len(items) != len(batch):
+                log.warning("GET /%s gave an answer of unexpected shape; skipped", path)
+                return
+            for asked, item in zip(batch, items, strict=True):
+                fetched[asked] = parse(item).to_json() if isinstance(item, dict) else None
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> AudioFeatures:
-        return cls(str(data["id"]), *(data.get(name) for name in _FEATURES))
+        size = ALBUMS_PER_REQUEST if album else FEATURES_PER_REQUEST
+        groups = [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+        await self._workers.run_after_probe(groups, fetch_batch)
+        if album and kind in self._closed and self._settings.allow_per_album:
+            await self._albums_one_by_one([i for i in ids if i not in fetched], fetched)
+        return fetched
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, **dict(zip(_FEATURES, self.values(), strict=True))}
+    async def _albums_one_by_one(
+        self, ids: Sequence[str], fetched: dict[str, dict[str, Any] | None]
+    ) -> None:
+        closed = False
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AudioFeatures:
-        return cls.from_api(data)
+        async def fetch_one(album_id: str) -> None:
+            nonlocal closed
+            if closed:
+                return
+            try:
+                body = await self._client.get_json(f"albums/{album_id}", label=album_id)
+            except ForbiddenError:
+                closed = True
+                log.warning("GET /albums/{id} answered 403 too; the album columns stay empty")
+                return
+            except RequestError as exc:
+                if exc.status == 404:
+                    fetched[album_id] = None
+                else:
+                    log.warning("GET /albums/%s failed (%s)", album_id, exc)
+                return
+            fetched[album_id] = AlbumDetails.from_api(body).to_json()
 
-    def values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _FEATURES)
+        await self._workers.run_after_probe(ids, fetch_one)
 
-
-def batches(ids: Sequence[str], size: int) -> list[list[str]]:
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
-def empty_values(kinds: Sequence[Enrichment]) -> tuple[None, ...]:
-    return tuple(None for kind in kinds for _ in kind.columns)
+    def _close(self, kind: Enrichment) -> None:
+        """Report a 403 once; send no more requests to that endpoint in this run."""
+        if kind in self._closed:
+            return
+        self._closed.add(kind)
+        per_album = kind is Enrichment.ALBUM and self._settings.allow_per_album
+        log.warning("%s", _PER_ALBUM_WARNING if per_album else _CLOSED_WARNINGS[kind])

@@ -22,41 +22,33 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .enrich import AUDIO_FEATURE_COLUMNS, INTEGER_COLUMNS
 from .errors import InputError
-from .isrc import is_valid_isrc, normalize_isrc
-from .models import OUTPUT_COLUMNS, Result, Status
+from .isrc import is_valid_isrc
+from .models import Enrichment, Result, Status
+from .plan import normalize_value
+from .schema import FORMATS, Column, Kind, Resolved, output_columns, values_by_column
 
 __all__ = [
     "InputSource",
     "OutputSink",
+    "check_output",
     "column_values",
     "detect_format",
+    "find_isrc_column",
     "open_input",
     "open_output",
+    "output_names",
     "with_results",
+    "write_output",
 ]
 
-FORMATS = ("csv", "tsv", "parquet")
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
-_INTEGERS = frozenset({"duration_ms", "match_count"} | INTEGER_COLUMNS)
-_FLOATS = frozenset(AUDIO_FEATURE_COLUMNS) - INTEGER_COLUMNS
-
-
-def _arrow_type(column: str) -> pa.DataType:
-    if column in _INTEGERS:
-        return pa.int64()
-    if column in _FLOATS:
-        return pa.float64()
-    return pa.bool_() if column == "explicit" else pa.string()
-
-
-def _pandas_type(column: str) -> str:
-    if column in _INTEGERS:
-        return "Int64"
-    if column in _FLOATS:
-        return "Float64"
-    return "boolean" if column == "explicit" else "object"
+_ARROW_TYPES = {
+    Kind.TEXT: pa.string(),
+    Kind.INTEGER: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.BOOLEAN: pa.bool_(),
+}
 
 
 def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> str:
@@ -73,45 +65,101 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
     return "csv"
 
 
+# -- columns ---------------------------------------------------------------------------
+
+
+def find_isrc_column(columns: Sequence[str], wanted: str | None, display: str) -> str:
+    """The ISRC column: ``wanted`` if given, else the one column named ``isrc`` in any
+    case. The CLI and the library share this rule and its messages."""
+    listing = ", ".join(columns) or "(none)"
+    if wanted is not None:
+        if wanted in columns:
+            return wanted
+        raise InputError(f"column {wanted!r} not found in {display}; columns are: {listing}")
+    named = [c for c in columns if c.strip().lower() == "isrc"]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise InputError(
+            f"{display} has several ISRC columns ({', '.join(named)}); choose one with "
+            "--column (column= in the library)"
+        )
+    raise InputError(
+        f"no column named 'isrc' in {display}; columns are: {listing}. "
+        "Use --column NAME (column= in the library)"
+    )
+
+
+def output_names(input_columns: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """Output column names: ``spotify_`` is put before a name until it is free, so no
+    input column is ever overwritten."""
+    taken = set(input_columns)
+    names = []
+    for column in columns:
+        name = column
+        while name in taken:
+            name = f"spotify_{name}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _series(values: list[Any], column: Column, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.array(values, dtype=column.kind.pandas_dtype), index=index)  # type: ignore[call-overload]
+
+
+def _resolve_rows(values: Sequence[object], resolved: Mapping[str, Resolved]) -> list[Resolved]:
+    """One :class:`Resolved` per input value (invalid values get theirs here)."""
+    rows = []
+    for value in values:
+        isrc = normalize_value(value)
+        row = resolved.get(isrc)
+        if row is None:
+            result = (
+                Result.invalid(isrc)
+                if not is_valid_isrc(isrc)
+                else Result(isrc, Status.PENDING, error="not attempted")
+            )
+            row = Resolved(result)
+        rows.append(row)
+    return rows
+
+
 # -- DataFrames (library) ----------------------------------------------------------------
 
 
-def column_values(df: pd.DataFrame, column: str) -> list[str]:
-    """The ISRC column of ``df`` as strings (missing values as empty strings)."""
-    if column not in df.columns:
+def column_values(df: pd.DataFrame, column: str | None) -> list[object]:
+    """The ISRC column of ``df`` (text as it is; anything else is not an ISRC)."""
+    if not isinstance(df, pd.DataFrame):
         raise InputError(
-            f"column {column!r} not found in the DataFrame; columns are: "
-            f"{', '.join(map(str, df.columns))}"
+            f"expected a pandas DataFrame, got {type(df).__module__}.{type(df).__name__}; "
+            "for polars, pass df.to_pandas() and convert the result back with "
+            "polars.from_pandas()"
         )
-    return ["" if _missing(v) else str(v) for v in df[column].tolist()]
+    name = find_isrc_column(list(map(str, df.columns)), column, "the DataFrame")
+    return [None if _missing(v) else v for v in df[name].tolist()]
 
 
 def with_results(
-    df: pd.DataFrame, rows: Sequence[tuple[Any, ...]], columns: Sequence[str]
+    df: pd.DataFrame,
+    values: Sequence[object],
+    resolved: Mapping[str, Resolved],
+    kinds: Sequence[Enrichment] = (),
 ) -> pd.DataFrame:
-    """A copy of ``df`` with ``columns`` added, from ``rows`` (one tuple per row of ``df``)."""
-    names = output_names(list(map(str, df.columns)), columns)
+    """A copy of ``df`` with the output columns added (one row per value of ``values``)."""
+    columns = output_columns(kinds)
+    names = output_names(list(map(str, df.columns)), [c.name for c in columns])
+    data = values_by_column(_resolve_rows(values, resolved), columns)
     out = df.copy()
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
-    for i, (column, name) in enumerate(zip(columns, names, strict=True)):
-        out[name] = _series(list(values[i]), column, df.index)
+    for column, name in zip(columns, names, strict=True):
+        out[name] = _series(data[column.name], column, df.index)
     return out
 
 
-def output_names(
-    input_columns: Sequence[str], columns: Sequence[str] = OUTPUT_COLUMNS
-) -> list[str]:
-    """Output column names, prefixed ``spotify_`` where the input already has the name."""
-    taken = set(input_columns)
-    return [f"spotify_{c}" if c in taken else c for c in columns]
-
-
-def _series(values: list[Any], column: str, index: pd.Index) -> pd.Series:
-    return pd.Series(pd.array(values, dtype=_pandas_type(column)), index=index)  # type: ignore[call-overload]
-
-
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    if value is None or isinstance(value, str):
+        return value is None
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))  # type: ignore[call-overload]
 
 
 # -- input -------------------------------------------------------------------------------
@@ -159,24 +207,7 @@ class InputSource:
         return header
 
     def _find_column(self, wanted: str | None) -> str:
-        listing = ", ".join(self.columns) or "(none)"
-        if wanted is not None:
-            if wanted in self.columns:
-                return wanted
-            raise InputError(
-                f"column {wanted!r} not found in {self.display}; columns are: {listing}"
-            )
-        named = [c for c in self.columns if c.strip().lower() == "isrc"]
-        if len(named) == 1:
-            return named[0]
-        if named:
-            raise InputError(
-                f"{self.display} has several ISRC columns ({', '.join(named)}); "
-                "choose one with --column"
-            )
-        raise InputError(
-            f"no column named 'isrc' in {self.display}; columns are: {listing}. Use --column NAME"
-        )
+        return find_isrc_column(self.columns, wanted, self.display)
 
     def isrc_chunks(self) -> Iterator[list[str]]:
         """The ISRC column, chunk by chunk, as strings."""
@@ -292,20 +323,18 @@ class OutputSink:
         source: InputSource,
         fmt: str,
         stream: IO[str] | None,
-        extra_columns: Sequence[str] = (),
+        kinds: Sequence[Enrichment] = (),
     ):
         self.target = target
         self.format = fmt
         self.source = source
-        self.columns = [*OUTPUT_COLUMNS, *extra_columns]
-        self._padding = (None,) * len(extra_columns)
-        self.names = output_names(source.columns, self.columns)
+        self.columns = output_columns(kinds)
+        self.names = output_names(source.columns, [c.name for c in self.columns])
         self._stream = stream
         self._tmp: str | None = None
         self._fh: IO[str] | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._header_written = False
-        self._invalid: dict[str, tuple[Any, ...]] = {}
         if stream is None:
             directory = os.path.dirname(os.path.abspath(target))
             fd, self._tmp = tempfile.mkstemp(
@@ -315,7 +344,8 @@ class OutputSink:
         if fmt == "parquet":
             fields = list(source.schema)
             fields += [
-                pa.field(n, _arrow_type(c)) for c, n in zip(self.columns, self.names, strict=True)
+                pa.field(n, _ARROW_TYPES[c.kind])
+                for c, n in zip(self.columns, self.names, strict=True)
             ]
             self.schema = pa.schema(fields)
             self._parquet = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
@@ -324,33 +354,15 @@ class OutputSink:
                 self._tmp or "", "w", encoding="utf-8", newline=""
             )
 
-    def write(self, chunk: pd.DataFrame, results: Mapping[str, tuple[Any, ...]]) -> Counter[Status]:
+    def write(self, chunk: pd.DataFrame, resolved: Mapping[str, Resolved]) -> Counter[Status]:
         """Append ``chunk`` with its results; returns the rows' statuses."""
-        values = chunk[self.source.column].tolist()
-        rows = [self._row(value, results) for value in values]
-        statuses: Counter[Status] = Counter(Status(r[1]) for r in rows)
-        columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.columns]
+        rows = _resolve_rows(chunk[self.source.column].tolist(), resolved)
+        data = values_by_column(rows, self.columns)
         # The chunk was read for this write alone: adding columns to it in place is safe.
-        for i, (column, name) in enumerate(zip(self.columns, self.names, strict=True)):
-            chunk[name] = _series(list(columns[i]), column, chunk.index)
+        for column, name in zip(self.columns, self.names, strict=True):
+            chunk[name] = _series(data[column.name], column, chunk.index)
         self._write_frame(chunk)
-        return statuses
-
-    def _row(self, value: object, results: Mapping[str, tuple[Any, ...]]) -> tuple[Any, ...]:
-        isrc = normalize_isrc("" if _missing(value) else str(value))
-        row = results.get(isrc)
-        if row is not None:
-            return row
-        row = self._invalid.get(isrc)
-        if row is None:
-            result = (
-                Result.invalid(isrc)
-                if not is_valid_isrc(isrc)
-                else Result(isrc, Status.PENDING, error="not attempted")
-            )
-            row = tuple(result.as_row().values()) + self._padding
-            self._invalid[isrc] = row
-        return row
+        return Counter(r.result.status for r in rows)
 
     def _write_frame(self, frame: pd.DataFrame) -> None:
         if self._parquet is not None:
@@ -394,29 +406,51 @@ def _umask() -> int:
     return mask
 
 
+def check_output(target: str | os.PathLike[str], output_format: str | None = None) -> str:
+    """Check that ``target`` can be written in a known format, before anything is asked of
+    Spotify; returns the format."""
+    target = str(target)
+    if target == "-":
+        fmt = output_format or "csv"
+        if fmt == "parquet":
+            raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
+        return fmt
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise InputError(f"cannot write {target}: folder {directory} does not exist")
+    return detect_format(target, output_format)
+
+
 @contextlib.contextmanager
 def open_output(
     target: str | os.PathLike[str],
     source: InputSource,
     *,
     output_format: str | None = None,
-    extra_columns: Sequence[str] = (),
+    kinds: Sequence[Enrichment] = (),
 ) -> Iterator[OutputSink]:
     """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
-    target = str(target)
-    if target == "-":
-        fmt = output_format or "csv"
-        if fmt == "parquet":
-            raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
-        sink = OutputSink(target, source, fmt, sys.stdout, extra_columns)
-    else:
-        directory = os.path.dirname(os.path.abspath(target))
-        if not os.path.isdir(directory):
-            raise InputError(f"cannot write {target}: folder {directory} does not exist")
-        sink = OutputSink(target, source, detect_format(target, output_format), None, extra_columns)
+    fmt = check_output(target, output_format)
+    stream = sys.stdout if str(target) == "-" else None
+    sink = OutputSink(str(target), source, fmt, stream, kinds)
     try:
         yield sink
     except BaseException:
         sink.close(complete=False)
         raise
     sink.close(complete=True)
+
+
+def write_output(
+    target: str | os.PathLike[str],
+    source: InputSource,
+    resolved: Mapping[str, Resolved],
+    kinds: Sequence[Enrichment] = (),
+    output_format: str | None = None,
+) -> Counter[Status]:
+    """Every row of ``source`` with its results, to ``target``; returns the statuses."""
+    statuses: Counter[Status] = Counter()
+    with open_output(target, source, output_format=output_format, kinds=kinds) as sink:
+        for chunk in source.chunks():
+            statuses.update(sink.write(chunk, resolved))
+    return statuses

@@ -1,18 +1,30 @@
-"""Result values: frozen dataclasses, built from Spotify's JSON and flattened into rows."""
+"""Values: results, tracks, enrichment details and run reports, built from Spotify's JSON.
+
+Rows and columns are :mod:`isrc_resolver.schema`'s business, not this module's.
+"""
 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import RateLimitStop, format_time
+
 __all__ = [
-    "OUTPUT_COLUMNS",
+    "ALBUMS_PER_REQUEST",
+    "FEATURES_PER_REQUEST",
+    "FEATURE_NAMES",
     "Album",
+    "AlbumDetails",
     "Artist",
+    "AudioFeatures",
+    "Enrichment",
     "MatchPreference",
     "Result",
+    "RunReport",
     "Status",
     "Track",
 ]
@@ -136,26 +148,6 @@ class Track:
         )
 
 
-# The columns a resolved row gains, in order, after the input's own columns.
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "isrc_normalized",
-    "status",
-    "track",
-    "album",
-    "artist",
-    "artists",
-    "spotify_track_id",
-    "spotify_url",
-    "album_id",
-    "album_type",
-    "release_date",
-    "duration_ms",
-    "explicit",
-    "match_count",
-    "error",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Result:
     """The outcome for one ISRC.
@@ -185,22 +177,151 @@ class Result:
         return self.status is Status.FOUND
 
     def as_row(self) -> dict[str, Any]:
-        """The output columns for this result (see :data:`OUTPUT_COLUMNS`)."""
-        t = self.track
+        """The output columns for this result, by name (see :mod:`isrc_resolver.schema`)."""
+        from .schema import result_row
+
+        return result_row(self)
+
+
+ALBUMS_PER_REQUEST = 20
+FEATURES_PER_REQUEST = 100
+
+FEATURE_NAMES = (
+    "danceability", "energy", "key", "loudness", "mode", "speechiness", "acousticness",
+    "instrumentalness", "liveness", "valence", "tempo", "time_signature",
+)  # fmt: skip
+
+
+class Enrichment(enum.StrEnum):
+    """What ``--with`` can add."""
+
+    ALBUM = "album"
+    AUDIO_FEATURES = "audio-features"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the output columns this kind adds."""
+        from .schema import enrichment_columns
+
+        return tuple(c.name for c in enrichment_columns((self,)))
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumDetails:
+    """What the album endpoints add. ``label`` and ``genres`` are only served to apps in
+    Extended Quota Mode; for others they are empty."""
+
+    id: str
+    label: str | None
+    upc: str | None
+    total_tracks: int | None
+    genres: tuple[str, ...]
+
+    @classmethod
+    def from_api(cls, album: Mapping[str, Any]) -> AlbumDetails:
+        return cls(
+            id=str(album["id"]),
+            label=album.get("label") or None,
+            upc=(album.get("external_ids") or {}).get("upc"),
+            total_tracks=album.get("total_tracks"),
+            genres=tuple(album.get("genres") or ()),
+        )
+
+    def to_json(self) -> dict[str, Any]:
         return {
-            "isrc_normalized": self.isrc,
-            "status": self.status.value,
-            "track": t.name if t else None,
-            "album": t.album.name if t else None,
-            "artist": t.artists[0].name if t and t.artists else None,
-            "artists": "; ".join(a.name for a in t.artists) if t else None,
-            "spotify_track_id": t.id if t else None,
-            "spotify_url": t.url if t else None,
-            "album_id": t.album.id if t else None,
-            "album_type": t.album.album_type if t else None,
-            "release_date": t.album.release_date if t else None,
-            "duration_ms": t.duration_ms if t else None,
-            "explicit": t.explicit if t else None,
-            "match_count": self.match_count,
-            "error": self.error,
+            "id": self.id,
+            "label": self.label,
+            "upc": self.upc,
+            "total_tracks": self.total_tracks,
+            "genres": list(self.genres),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AlbumDetails:
+        return cls(
+            data["id"], data["label"], data["upc"], data["total_tracks"], tuple(data["genres"])
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFeatures:
+    """Spotify's audio features of one track."""
+
+    id: str
+    danceability: float | None
+    energy: float | None
+    key: int | None
+    loudness: float | None
+    mode: int | None
+    speechiness: float | None
+    acousticness: float | None
+    instrumentalness: float | None
+    liveness: float | None
+    valence: float | None
+    tempo: float | None
+    time_signature: int | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> AudioFeatures:
+        return cls(str(data["id"]), *(data.get(name) for name in FEATURE_NAMES))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, **dict(zip(FEATURE_NAMES, self.values(), strict=True))}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AudioFeatures:
+        return cls.from_api(data)
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in FEATURE_NAMES)
+
+
+@dataclass
+class RunReport:
+    """What a run did. ``statuses`` counts rows; ``unique`` counts distinct valid ISRCs."""
+
+    rows: int = 0
+    unique: int = 0
+    statuses: Counter[Status] = field(default_factory=Counter)
+    cache_hits: int = 0
+    requests: int = 0
+    throttled: int = 0
+    elapsed: float = 0.0
+    stop: RateLimitStop | None = None
+    interrupted: str | None = None  # the signal's name, when a signal ended the run
+
+    @property
+    def exit_code(self) -> int:
+        """0 all settled, 1 some errors, 3 stopped by rate limit, 130/143 interrupted."""
+        if self.interrupted:
+            return 143 if self.interrupted == "SIGTERM" else 130
+        if self.stop is not None or self.statuses[Status.RATE_LIMITED]:
+            return 3
+        if self.statuses[Status.ERROR]:
+            return 1
+        return 0
+
+    def summary(self) -> str:
+        s = self.statuses
+        line = (
+            f"rows={self.rows} unique={self.unique} found={s[Status.FOUND]} "
+            f"not_found={s[Status.NOT_FOUND]} invalid={s[Status.INVALID]} "
+            f"errors={s[Status.ERROR]} rate_limited={s[Status.RATE_LIMITED]} "
+            f"pending={s[Status.PENDING]} cached={self.cache_hits} requests={self.requests} "
+            f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
+        )
+        return line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "unique": self.unique,
+            **{status.value: self.statuses[status] for status in Status},
+            "cached": self.cache_hits,
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "elapsed": round(self.elapsed, 3),
+            "resume_at": format_time(self.stop.resume_at) if self.stop else None,
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
         }

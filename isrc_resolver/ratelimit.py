@@ -1,12 +1,14 @@
 """The rate gate every request passes through before it is sent.
 
-It combines three things, shared by all workers:
+It combines, shared by all workers:
 
-* a ceiling (``rate`` requests per second), enforced by an :class:`aiolimiter.AsyncLimiter`
-  that starts full, so there is no burst at start-up or after a pause;
+* a ceiling (``rate`` requests per second) held by an :class:`aiolimiter.AsyncLimiter`,
+  used through its public API only and never changed;
+* a pacer at the current, adaptive rate (at most the ceiling): requests leave one at a
+  time, evenly spaced, with no burst at start-up or after a pause;
 * a shared *resume-at* time: a 429 pauses every worker until its Retry-After has passed,
   and no request leaves during the pause;
-* an adaptive rate under the ceiling, which learns what the server allows.
+* the adaptive rate itself, which learns what the server allows.
 
 How it learns: Spotify counts requests in a rolling window and does not say its size or
 limit. When a 429 ends a sending phase, the requests admitted in that phase and answered
@@ -31,45 +33,38 @@ from aiolimiter import AsyncLimiter
 
 __all__ = ["RateGate"]
 
+Sleep = Callable[[float], Awaitable[None]]
 
-_CAPACITY = 2
 
+class _Pacer:
+    """One request every ``1 / rate`` seconds, whatever the number of callers.
 
-class _PacingLimiter(AsyncLimiter):
-    """An AsyncLimiter that paces evenly at ``rate``, without a start-up burst, and whose
-    rate can change while workers wait on it.
-
-    Capacity two, not one: with one, every late wake-up of the event loop is lost for good
-    and the pace drifts a few percent under the rate (measured: 4% at 50/s); with two, the
-    next request makes up for it. The bucket starts full, so the first requests are paced
-    too, not sent at once.
-
-    The rate changes in place because replacing the limiter would let workers queued on
-    the old one drain at the old pace while newcomers use the new one: for a moment, twice
-    the rate. aiolimiter (1.1 to 1.3) keeps its level in ``_level``, the time of its last
-    update in ``_last_check`` and the rate in ``_rate_per_sec``.
+    Callers take turns (the lock is fair), and each turn is a slot on an absolute time
+    line: a caller that wakes a little late does not push the next slot back, so the pace
+    does not drift under the rate. A new rate applies from the next turn on.
     """
 
-    def __init__(self, rate: float) -> None:
-        super().__init__(_CAPACITY, _CAPACITY / rate)
-        self._filled = False
-
-    async def acquire(self, amount: float = 1) -> None:
-        if not self._filled:
-            self._filled = True
-            self._level = float(self.max_rate)
-            self._last_check = asyncio.get_running_loop().time()
-        await super().acquire(amount)
-
-    def refill(self) -> None:
-        """Start full again (after a pause), so the pause is not followed by a burst."""
-        self._filled = False
+    def __init__(self, rate: float, sleep: Sleep) -> None:
+        self._interval = 1.0 / rate
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+        self._next: float | None = None
 
     def set_rate(self, rate: float) -> None:
-        if self._filled:
-            self._leak()  # settle the level at the old rate first
-        self.time_period = _CAPACITY / rate
-        self._rate_per_sec = rate
+        self._interval = 1.0 / rate
+
+    def hold_until(self, moment: float) -> None:
+        """No slot before ``moment`` (a pause); the first one after it is at ``moment``."""
+        self._next = moment
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = asyncio.get_running_loop().time()
+            # The first request waits one interval too: no burst at start-up.
+            slot = now + self._interval if self._next is None else max(self._next, now)
+            self._next = slot + self._interval
+            if slot > now:
+                await self._sleep(slot - now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +94,7 @@ class RateGate:
         hold_windows: float = 5.0,
         probe_step: float = 0.01,
         cap_windows: float = 30.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
@@ -111,7 +106,9 @@ class RateGate:
         self._probe_step = probe_step
         self._sleep = sleep
         self._rate = self.ceiling
-        self._limiter = _PacingLimiter(self._rate)
+        self._pacer = _Pacer(self._rate, sleep)
+        # The hard ceiling: never more than two requests per two intervals at ``rate``.
+        self._ceiling = AsyncLimiter(2, 2 / self.ceiling)
         self._resume_at = 0.0
         self._phase_started: float | None = None
         self._accepted = 0  # answered requests admitted since _phase_started
@@ -144,7 +141,6 @@ class RateGate:
             remaining = self.paused_for()
             if remaining > 0:
                 await self._sleep(remaining)
-                self._limiter.refill()
                 continue
             now = self._now()
             if self._ended is not None:
@@ -152,7 +148,8 @@ class RateGate:
             elif self._phase_started is None:
                 self._phase_started = now
             self._probe(now)
-            await self._limiter.acquire()
+            await self._pacer.wait()
+            await self._ceiling.acquire()
             # A pause may have begun while we queued for the limiter.
             if self.paused_for() <= 0:
                 return self._now()
@@ -175,13 +172,17 @@ class RateGate:
                 started = self._phase_started if self._phase_started is not None else now
                 self._ended = _Phase(started, now, seconds, self._rate, self._fresh)
         self._resume_at = new_resume
+        self._pacer.hold_until(new_resume)
 
     def _learn(self, phase: _Phase, now: float) -> None:
         """At the end of a pause: set the rate from what the ended phase shows."""
         self._ended = None
         sent_for = phase.ended - phase.started
         span = sent_for + max(phase.retry_after - 0.5, phase.retry_after / 2)
-        if phase.fresh and self._accepted >= 5 and span > 0:
+        # A phase of several windows holds more than one window's worth: it cannot be
+        # counted as one, fresh or not.
+        long_phase = self.window is not None and sent_for > 2 * self.window
+        if phase.fresh and not long_phase and self._accepted >= 5 and span > 0:
             # Everything accepted in this phase is in the server's window: count / span.
             estimate = min(self._accepted / span, phase.rate)
             rate = estimate * self._safety
@@ -190,9 +191,9 @@ class RateGate:
             # more rate pays back only after about a hundred seconds.
             self._probe_cap = estimate
             self._cap_until = now + self._cap_windows * span
-        elif phase.fresh:
+        elif phase.fresh and not long_phase:
             rate = phase.rate / 2  # too little to go on: halve
-        elif self.window is not None and sent_for > 2 * self.window:
+        elif long_phase:
             # A long phase at this rate went well until now: the limit is just under it.
             rate = phase.rate * (1 - 2 * self._probe_step)
             self._holds += 1
@@ -229,4 +230,4 @@ class RateGate:
         rate = min(self.ceiling, max(self.min_rate, rate))
         if rate != self._rate:
             self._rate = rate
-            self._limiter.set_rate(rate)
+            self._pacer.set_rate(rate)

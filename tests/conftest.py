@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import looptime
 import pytest
 
 from .helpers import ServerThread
@@ -48,32 +48,11 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Callable[[ServerThrea
     return apply
 
 
-class VirtualClockLoop(asyncio.SelectorEventLoop):
-    """An event loop whose clock jumps to the next timer instead of waiting for it.
-
-    Code that reads time through the loop (aiolimiter, asyncio.sleep, our RateGate) runs
-    its timing logic at full speed, and tests can assert on exact virtual times.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._virtual_now = 0.0
-
-    def time(self) -> float:
-        return self._virtual_now
-
-    def _run_once(self) -> None:  # type: ignore[override]
-        if not self._ready and self._scheduled:  # type: ignore[attr-defined]
-            when = self._scheduled[0]._when  # type: ignore[attr-defined]
-            # Step a microsecond past the timer, as a real clock would: aiolimiter
-            # re-arms its timer when float rounding leaves it a hair early, and a clock
-            # that lands exactly on the timer would spin there forever.
-            self._virtual_now = max(self._virtual_now, when) + 1e-6
-        super()._run_once()  # type: ignore[misc]
-
-
 @pytest.fixture
-def virtual_loop() -> Iterator[VirtualClockLoop]:
-    loop = VirtualClockLoop()
+def virtual_loop() -> Iterator[looptime.LoopTimeEventLoop]:
+    """An event loop whose clock jumps to the next timer instead of waiting for it
+    (looptime): code that reads time through the loop (aiolimiter, asyncio.sleep, our
+    RateGate) runs its timing logic at full speed, and tests assert on exact times."""
+    loop = looptime.new_event_loop(start=0)  # enabled from the start
     yield loop
     loop.close()

@@ -11,8 +11,21 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from isrc_resolver import MatchPreference, choose_match, normalize_isrc
-from isrc_resolver.fake import Catalogue, FakeSpotify
+from isrc_resolver import MatchPreference, Resolver, choose_match, normalize_isrc
+from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Catalogue, FakeSpotify
+
+
+def resolver_for(server: FakeSpotify | ServerThread, **options: Any) -> Resolver:
+    """A Resolver pointed at a local server, with the demo credentials and a high rate
+    (unless ``options`` say otherwise)."""
+    options.setdefault("rate", 1000)
+    return Resolver(
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        api_url=server.api_url,
+        token_url=server.token_url,
+        **options,
+    )
 
 
 class ServerThread:

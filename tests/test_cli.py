@@ -81,7 +81,8 @@ def test_rejected_credentials(
         (
             "code,title\n1,x\n",
             [],
-            "ERROR: no column named 'isrc' in in.csv; columns are: code, title. Use --column NAME",
+            "ERROR: no column named 'isrc' in in.csv; columns are: code, title. "
+            "Use --column NAME (column= in the library)",
         ),
         (
             "isrc,title\n1,x\n",
@@ -91,7 +92,8 @@ def test_rejected_credentials(
         (
             "ISRC,isrc\n1,x\n",
             [],
-            "ERROR: in.csv has several ISRC columns (ISRC, isrc); choose one with --column",
+            "ERROR: in.csv has several ISRC columns (ISRC, isrc); "
+            "choose one with --column (column= in the library)",
         ),
         ("", [], "ERROR: in.csv is empty; it needs a header row naming its columns"),
         (

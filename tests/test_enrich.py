@@ -5,27 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from isrc_resolver import Resolver
-from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeSpotify
+from isrc_resolver.fake import FakeSpotify
 
-from .helpers import catalogue_rows, read_csv, write_csv
-
-
-def resolver_for(server: FakeSpotify, **options: Any) -> Resolver:
-    return Resolver(
-        DEMO_CLIENT_ID,
-        DEMO_CLIENT_SECRET,
-        api_url=server.api_url,
-        token_url=server.token_url,
-        rate=1000,
-        **options,
-    )
+from .helpers import catalogue_rows, read_csv, resolver_for, write_csv
 
 
 def requests(server: FakeSpotify, endpoint: str) -> int:

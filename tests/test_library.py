@@ -13,18 +13,7 @@ import pytest
 from isrc_resolver import ConfigurationError, CredentialsError, Resolver, Status, resolve_file
 from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeSpotify
 
-from .helpers import catalogue_rows, check_rows, expected, read_csv, write_csv
-
-
-def resolver_for(server: FakeSpotify, **options: Any) -> Resolver:
-    options.setdefault("rate", 1000)
-    return Resolver(
-        DEMO_CLIENT_ID,
-        DEMO_CLIENT_SECRET,
-        api_url=server.api_url,
-        token_url=server.token_url,
-        **options,
-    )
+from .helpers import catalogue_rows, check_rows, expected, read_csv, resolver_for, write_csv
 
 
 async def test_resolve_one() -> None:

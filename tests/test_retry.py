@@ -3,11 +3,10 @@ import itertools
 import random
 
 import pytest
+from looptime import LoopTimeEventLoop as VirtualClockLoop
 
 from isrc_resolver.ratelimit import RateGate
 from isrc_resolver.retry import DEFAULT_RETRY_AFTER, RetryPolicy, Throttled, parse_retry_after
-
-from .conftest import VirtualClockLoop
 
 
 @pytest.mark.parametrize(

@@ -140,11 +140,11 @@ class FakeSpotify:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        # TCPSite does not expose the bound port; with port 0 the OS chose it.
-        sockets = getattr(site._server, "sockets", None)
-        if not sockets:
+        # With port 0 the OS chose the port; the runner lists what it bound.
+        addresses = self._runner.addresses
+        if not addresses:
             raise RuntimeError("the local Spotify server did not bind a socket")
-        bound_port = sockets[0].getsockname()[1]
+        bound_port = addresses[0][1]
         self.base_url = f"http://{host}:{bound_port}"
         return self
 

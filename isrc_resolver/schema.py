@@ -1,0 +1,191 @@
+"""The output columns: each one's name, meaning and type, and how it is read off a result.
+
+This is the one place that knows the columns. :mod:`isrc_resolver.io` asks it for types
+(Arrow for Parquet, pandas dtypes for DataFrames and CSV) and for the values of a chunk of
+rows; nothing indexes a row by position. A new column is one :class:`Column` here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .models import FEATURE_NAMES, AlbumDetails, AudioFeatures, Enrichment, Result, Track
+
+__all__ = [
+    "FORMATS",
+    "OUTPUT_COLUMNS",
+    "RESULT_COLUMNS",
+    "Column",
+    "Kind",
+    "Resolved",
+    "column",
+    "enrichment_columns",
+    "output_columns",
+    "result_row",
+    "values_by_column",
+]
+
+
+FORMATS = ("csv", "tsv", "parquet")  # what a table can be read from and written to
+
+
+class Kind(enum.StrEnum):
+    """A column's type, the same in every format (text in CSV, typed in Parquet/pandas)."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+
+    @property
+    def pandas_dtype(self) -> str:
+        return {"text": "object", "integer": "Int64", "float": "Float64", "boolean": "boolean"}[
+            self.value
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Everything one output row is built from: the result and any enrichment of it."""
+
+    result: Result
+    album: AlbumDetails | None = None
+    features: AudioFeatures | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    kind: Kind
+    meaning: str
+    value: Callable[[Resolved], Any]
+
+
+def _track(get: Callable[[Track], Any]) -> Callable[[Resolved], Any]:
+    def read(row: Resolved) -> Any:
+        track = row.result.track
+        return get(track) if track is not None else None
+
+    return read
+
+
+def _first_artist(t: Track) -> str | None:
+    return t.artists[0].name if t.artists else None
+
+
+RESULT_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "isrc_normalized",
+        Kind.TEXT,
+        "the ISRC as searched: no spaces, hyphens, dots or ISRC label; upper case",
+        lambda r: r.result.isrc,
+    ),
+    Column(
+        "status",
+        Kind.TEXT,
+        "found, not_found, invalid, error, rate_limited or pending",
+        lambda r: r.result.status.value,
+    ),
+    Column("track", Kind.TEXT, "the track's name", _track(lambda t: t.name)),
+    Column("album", Kind.TEXT, "the album's name", _track(lambda t: t.album.name)),
+    Column("artist", Kind.TEXT, "the first artist", _track(_first_artist)),
+    Column(
+        "artists",
+        Kind.TEXT,
+        "all the artists, joined with '; '",
+        _track(lambda t: "; ".join(a.name for a in t.artists)),
+    ),
+    Column("spotify_track_id", Kind.TEXT, "the track's Spotify id", _track(lambda t: t.id)),
+    Column("spotify_url", Kind.TEXT, "the track's open.spotify.com link", _track(lambda t: t.url)),
+    Column("album_id", Kind.TEXT, "the album's Spotify id", _track(lambda t: t.album.id)),
+    Column(
+        "album_type",
+        Kind.TEXT,
+        "album, single or compilation",
+        _track(lambda t: t.album.album_type),
+    ),
+    Column(
+        "release_date",
+        Kind.TEXT,
+        "as precise as Spotify has it: 2024, 2024-03 or 2024-03-19",
+        _track(lambda t: t.album.release_date),
+    ),
+    Column("duration_ms", Kind.INTEGER, "length in milliseconds", _track(lambda t: t.duration_ms)),
+    Column("explicit", Kind.BOOLEAN, "explicit lyrics", _track(lambda t: t.explicit)),
+    Column(
+        "match_count",
+        Kind.INTEGER,
+        "how many tracks Spotify has with this ISRC (its total)",
+        lambda r: r.result.match_count,
+    ),
+    Column(
+        "error",
+        Kind.TEXT,
+        "a short reason for error, rate_limited, pending and invalid rows",
+        lambda r: r.result.error,
+    ),
+)
+
+
+def _album(get: Callable[[AlbumDetails], Any]) -> Callable[[Resolved], Any]:
+    return lambda r: get(r.album) if r.album is not None else None
+
+
+ALBUM_COLUMNS: tuple[Column, ...] = (
+    Column("album_label", Kind.TEXT, "the album's label", _album(lambda a: a.label)),
+    Column("album_upc", Kind.TEXT, "the album's UPC", _album(lambda a: a.upc)),
+    Column(
+        "album_total_tracks", Kind.INTEGER, "tracks on the album", _album(lambda a: a.total_tracks)
+    ),
+    Column(
+        "album_genres",
+        Kind.TEXT,
+        "the album's genres, joined with '; '",
+        _album(lambda a: "; ".join(a.genres) or None),
+    ),
+)
+
+_INTEGER_FEATURES = frozenset({"key", "mode", "time_signature"})
+
+
+def _feature(name: str) -> Column:
+    def read(r: Resolved) -> Any:
+        return getattr(r.features, name) if r.features is not None else None
+
+    kind = Kind.INTEGER if name in _INTEGER_FEATURES else Kind.FLOAT
+    return Column(name, kind, f"Spotify's audio feature '{name}'", read)
+
+
+AUDIO_FEATURE_COLUMNS: tuple[Column, ...] = tuple(_feature(name) for name in FEATURE_NAMES)
+
+OUTPUT_COLUMNS: tuple[str, ...] = tuple(c.name for c in RESULT_COLUMNS)
+_BY_NAME = {c.name: c for c in (*RESULT_COLUMNS, *ALBUM_COLUMNS, *AUDIO_FEATURE_COLUMNS)}
+
+
+def column(name: str) -> Column:
+    """The column called ``name`` (one of ours, not an input column)."""
+    return _BY_NAME[name]
+
+
+def enrichment_columns(kinds: Iterable[Enrichment]) -> tuple[Column, ...]:
+    by_kind = {Enrichment.ALBUM: ALBUM_COLUMNS, Enrichment.AUDIO_FEATURES: AUDIO_FEATURE_COLUMNS}
+    return tuple(c for kind in kinds for c in by_kind[kind])
+
+
+def output_columns(kinds: Iterable[Enrichment] = ()) -> tuple[Column, ...]:
+    """The columns a run adds, in order: the result's, then each enrichment's."""
+    return (*RESULT_COLUMNS, *enrichment_columns(kinds))
+
+
+def result_row(result: Result) -> dict[str, Any]:
+    """The result's own columns, by name."""
+    resolved = Resolved(result)
+    return {c.name: c.value(resolved) for c in RESULT_COLUMNS}
+
+
+def values_by_column(rows: Sequence[Resolved], columns: Sequence[Column]) -> dict[str, list[Any]]:
+    """Column-wise values of ``rows`` (what a DataFrame or an Arrow table is built from)."""
+    return {c.name: [c.value(r) for r in rows] for c in columns}

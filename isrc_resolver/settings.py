@@ -1,0 +1,227 @@
+"""Every setting of a run, in one typed, frozen object, with every default defined once.
+
+The CLI builds a :class:`Settings` from its flags and the library from its keyword
+arguments (:class:`Options`); both go through :meth:`Settings.build`, which reads the same
+environment variables, applies the same defaults and checks the same rules. The stages
+receive the finished object and never look anywhere else.
+
+This module imports nothing heavy: ``isrc-resolve --help`` reads its defaults from here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from .errors import ConfigurationError
+from .models import Enrichment, MatchPreference
+
+if TYPE_CHECKING:
+    from .auth import Secret
+    from .cache import Cache
+
+__all__ = [
+    "DAY",
+    "DEFAULT_API_URL",
+    "DEFAULT_TOKEN_URL",
+    "ENV_CLIENT_ID",
+    "ENV_CLIENT_SECRET",
+    "Options",
+    "Settings",
+    "default",
+]
+
+DAY = 86_400.0
+DEFAULT_API_URL = "https://api.spotify.com/v1"
+DEFAULT_TOKEN_URL = "https://accounts.spotify.com/api/token"
+
+# Where credentials are looked up, in order: ours first, then spotipy's names, which many
+# users already have set.
+ENV_CLIENT_ID = ("SPOTIFY_CLIENT_ID", "SPOTIPY_CLIENT_ID")
+ENV_CLIENT_SECRET = ("SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_SECRET")
+ENV_API_URL = "SPOTIFY_API_URL"
+ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
+
+SPOTIFY_MAX_LIMIT = 10  # search results per request (Spotify's maximum since February 2026)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """What a run needs to know. Build it with :meth:`build`, which validates it."""
+
+    client_id: str
+    client_secret: Secret = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    token_url: str = DEFAULT_TOKEN_URL
+    market: str | None = None
+    prefer: MatchPreference = MatchPreference.EXACT
+    limit: int = SPOTIFY_MAX_LIMIT
+    rate: float = 10.0  # ceiling, requests per second
+    adaptive: bool = True
+    concurrency: int = 8
+    max_retries: int = 5
+    max_wait: float = 120.0  # longest Retry-After sat out, seconds
+    timeout: float = 30.0  # per request, seconds
+    cache: Path | None = None  # None: no cache and nothing on disk
+    max_age: float = 30 * DAY  # seconds
+    not_found_max_age: float = 7 * DAY  # seconds
+    refresh: bool = False
+    ignore_cooldown: bool = False
+    progress: bool = False
+    with_: tuple[Enrichment, ...] = ()
+    allow_per_album: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def variant(self) -> str:
+        """The part of a cache key that changes Spotify's answer or our choice."""
+        return f"market={self.market or '-'};prefer={self.prefer.value}"
+
+    def evolve(self, **changes: Any) -> Settings:
+        """A copy with ``changes``, validated again."""
+        return replace(self, **changes)
+
+    @classmethod
+    def build(
+        cls,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        looked_in: str = "the environment",
+        remedy: str | None = None,
+        **options: Any,
+    ) -> Settings:
+        """Settings from explicit values, falling back on ``environ`` (default: the process
+        environment) for credentials and endpoints. ``options`` are :class:`Options`."""
+        from .auth import Secret
+
+        env = os.environ if environ is None else environ
+        client_id = client_id or _first(env, ENV_CLIENT_ID)
+        client_secret = client_secret or _first(env, ENV_CLIENT_SECRET)
+        for value, names, param in (
+            (client_id, ENV_CLIENT_ID, "client_id"),
+            (client_secret, ENV_CLIENT_SECRET, "client_secret"),
+        ):
+            if not value:
+                raise ConfigurationError(
+                    f"{names[0]} is not set (looked in {looked_in}, also for spotipy's "
+                    f"{names[1]}); {remedy or f'set it there, or pass {param}=...'}"
+                )
+        assert client_id and client_secret
+        options.setdefault("api_url", None)
+        options.setdefault("token_url", None)
+        options["api_url"] = options["api_url"] or env.get(ENV_API_URL) or DEFAULT_API_URL
+        options["token_url"] = options["token_url"] or env.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
+        return cls(
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            **_coerce(options),
+        )
+
+
+class Options(TypedDict, total=False):
+    """The keyword arguments ``Resolver(...)`` and ``resolve_file(...)`` take: every field
+    of :class:`Settings` but the credentials, in the forms a caller has at hand."""
+
+    api_url: str | None
+    token_url: str | None
+    market: str | None
+    prefer: MatchPreference | str
+    limit: int
+    rate: float
+    adaptive: bool
+    concurrency: int
+    max_retries: int
+    max_wait: float
+    timeout: float
+    cache: Cache | str | os.PathLike[str] | bool | None
+    max_age: float
+    not_found_max_age: float
+    refresh: bool
+    ignore_cooldown: bool
+    progress: bool
+    with_: Iterable[Enrichment | str]
+    allow_per_album: bool
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.name != "client_id"}
+
+
+def default(name: str) -> Any:
+    """The default of one setting (for ``--help`` texts and argparse defaults)."""
+    return _DEFAULTS[name]
+
+
+def _first(env: Mapping[str, str], names: Iterable[str]) -> str | None:
+    return next((env[n] for n in names if env.get(n)), None)
+
+
+def _coerce(options: dict[str, Any]) -> dict[str, Any]:
+    """Caller-friendly forms into the typed ones (strings to enums, ``True`` to a path)."""
+    from .cache import Cache, default_cache_path
+
+    unknown = set(options) - set(_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    out = dict(options)
+    if out.get("market"):
+        out["market"] = str(out["market"]).upper()
+    if "prefer" in out:
+        try:
+            out["prefer"] = MatchPreference(out["prefer"])
+        except ValueError:
+            raise ConfigurationError(
+                f"prefer must be one of {', '.join(m.value for m in MatchPreference)}, "
+                f"not {out['prefer']!r}"
+            ) from None
+    if "with_" in out:
+        given = tuple(out["with_"])
+        try:
+            out["with_"] = tuple(dict.fromkeys(Enrichment(kind) for kind in given))
+        except ValueError:
+            choices = ", ".join(e.value for e in Enrichment)
+            raise ConfigurationError(f"with_ takes {choices}; got {given!r}") from None
+    if "cache" in out:
+        cache = out["cache"]
+        if isinstance(cache, Cache):
+            out["cache"] = cache.path
+        elif cache is True:
+            out["cache"] = default_cache_path()
+        elif cache is None or cache is False:
+            out["cache"] = None
+        else:
+            out["cache"] = Path(cache)
+    return out
+
+
+def _check(s: Settings) -> None:
+    """The rules every Settings obeys; messages name the parameter, not a CLI flag."""
+    if not 1 <= s.limit <= SPOTIFY_MAX_LIMIT:
+        raise ConfigurationError(
+            f"limit must be between 1 and {SPOTIFY_MAX_LIMIT} (Spotify's maximum), not {s.limit}"
+        )
+    for name in ("rate", "max_wait", "timeout"):
+        value = getattr(s, name)
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ConfigurationError(f"{name} must be a positive, finite number, not {value!r}")
+    for name in ("max_age", "not_found_max_age"):
+        value = getattr(s, name)
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ConfigurationError(f"{name} must be 0 or more seconds, not {value!r}")
+    if s.concurrency < 1:
+        raise ConfigurationError(f"concurrency must be at least 1, not {s.concurrency}")
+    if s.max_retries < 0:
+        raise ConfigurationError(f"max_retries must be 0 or more, not {s.max_retries}")
+    if s.market is not None and not (
+        len(s.market) == 2 and s.market.isascii() and s.market.isalpha()
+    ):
+        raise ConfigurationError(
+            f"market must be a 2-letter country code (ISO 3166-1 alpha-2), not {s.market!r}"
+        )
