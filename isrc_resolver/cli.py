@@ -93,6 +93,7 @@ def _market(text: str) -> str:
 
 _USAGE = """
   isrc-resolve INPUT -o OUTPUT [options]
+  isrc-resolve --demo [INPUT] -o OUTPUT [options]
   isrc-resolve cache {info,clear} [--cache PATH]
   (an input file called 'cache' is ./cache)"""
 
@@ -116,11 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _files_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="CSV, TSV or Parquet file to read, or - for standard input")
+    p.add_argument(
+        "input",
+        nargs="?",
+        help="CSV, TSV or Parquet file to read, or - for standard input "
+        "(with --demo, default: a small bundled sample)",
+    )
     p.add_argument(
         "-o",
         "--output",
         required=True,
+        metavar="PATH",
         help="file to write (.csv, .tsv or .parquet), or - for CSV on standard output",
     )
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix)")
@@ -143,9 +150,13 @@ def _spotify_arguments(api: argparse._ArgumentGroup) -> None:
         metavar="PATH",
         help="read credentials from this file (default: ./.env if present)",
     )
-    api.add_argument("--api-url", help=f"API base URL (env SPOTIFY_API_URL; {DEFAULT_API_URL})")
     api.add_argument(
-        "--token-url", help=f"token endpoint (env SPOTIFY_TOKEN_URL; {DEFAULT_TOKEN_URL})"
+        "--api-url", metavar="URL", help=f"API base URL (env SPOTIFY_API_URL; {DEFAULT_API_URL})"
+    )
+    api.add_argument(
+        "--token-url",
+        metavar="URL",
+        help=f"token endpoint (env SPOTIFY_TOKEN_URL; {DEFAULT_TOKEN_URL})",
     )
     api.add_argument(
         "--market",
@@ -164,7 +175,6 @@ def _spotify_arguments(api: argparse._ArgumentGroup) -> None:
         dest="with_",
         action="append",
         default=[],
-        metavar="WHAT",
         choices=[e.value for e in Enrichment],
         help="add columns: 'album' (label, UPC, total tracks, genres) or 'audio-features'; "
         "repeat for both. Costs extra requests, batched",
@@ -178,7 +188,8 @@ def _spotify_arguments(api: argparse._ArgumentGroup) -> None:
     api.add_argument(
         "--demo",
         action="store_true",
-        help="run against the bundled local Spotify with demo credentials",
+        help="run against the bundled local Spotify with demo credentials; with no INPUT, "
+        "resolve the bundled sample",
     )
 
 
@@ -187,7 +198,8 @@ def _pace_arguments(pace: argparse._ArgumentGroup) -> None:
         "--rate",
         type=_positive_float,
         default=default("rate"),
-        help="ceiling in requests per second (default: %(default)s)",
+        metavar="N",
+        help="ceiling in requests per second (default: %(default)g)",
     )
     pace.add_argument(
         "--no-adaptive",
@@ -198,12 +210,14 @@ def _pace_arguments(pace: argparse._ArgumentGroup) -> None:
         "--concurrency",
         type=_positive_int,
         default=default("concurrency"),
+        metavar="N",
         help="requests in flight at once (default: %(default)s)",
     )
     pace.add_argument(
         "--max-retries",
         type=_number(int, open_=False),
         default=default("max_retries"),
+        metavar="N",
         help="retries of a failed request: 5xx, timeouts, resets, non-JSON bodies "
         "(default: %(default)s)",
     )
@@ -213,14 +227,14 @@ def _pace_arguments(pace: argparse._ArgumentGroup) -> None:
         default=default("max_wait"),
         metavar="SECONDS",
         help="longest Retry-After to sit out; longer ones stop the run with exit 3 "
-        "(default: %(default)s)",
+        "(default: %(default)g)",
     )
     pace.add_argument(
         "--timeout",
         type=_positive_float,
         default=default("timeout"),
         metavar="SECONDS",
-        help="per-request timeout (default: %(default)s)",
+        help="per-request timeout (default: %(default)g)",
     )
 
 
@@ -238,14 +252,14 @@ def _cache_arguments(cache: argparse._ArgumentGroup) -> None:
         type=_positive_float,
         default=default("max_age") / DAY,
         metavar="DAYS",
-        help="ask again for hits older than this (default: %(default)s)",
+        help="ask again for hits older than this (default: %(default)g)",
     )
     cache.add_argument(
         "--not-found-max-age",
         type=_positive_float,
         default=default("not_found_max_age") / DAY,
         metavar="DAYS",
-        help="ask again for misses older than this (default: %(default)s)",
+        help="ask again for misses older than this (default: %(default)g)",
     )
     cache.add_argument(
         "--refresh",
@@ -295,7 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["cache"]:
         return _cache_command(build_cache_parser().parse_args(argv[1:]))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.input is None and not args.demo:
+        parser.error("the input file is required (or - for standard input; --demo has one)")
     configure_logging(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")
     try:
         return asyncio.run(_run(args))
@@ -380,6 +397,9 @@ async def _run(args: argparse.Namespace) -> int:
     from .resolver import Resolver
 
     settings = _settings(args)
+    if args.input is None:  # --demo (main() checked)
+        args.input = str(demo_sample())
+        log.info("demo: resolving the bundled sample %s", args.input)
     async with _endpoints(args, settings) as settings, Resolver(settings=settings) as resolver:
         _install_signal_handlers(resolver)
         report = await resolver.resolve_file(
@@ -391,6 +411,11 @@ async def _run(args: argparse.Namespace) -> int:
         )
     _report(report, args)
     return report.exit_code
+
+
+def demo_sample() -> Path:
+    """The small catalogue that ships inside the package, for ``--demo`` with no input."""
+    return Path(__file__).resolve().parent / "data" / "sample.csv"
 
 
 def _install_signal_handlers(resolver: Resolver) -> None:

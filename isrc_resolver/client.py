@@ -281,45 +281,60 @@ class SpotifyClient:
         """GET ``{api_url}/{path}`` with every protection; returns the parsed JSON body."""
         url = f"{self.api_url}/{path.lstrip('/')}"
         endpoint = path.split("/")[0].split("?")[0]
+        try:
+            # Most requests succeed at once: the retry machinery is built only when needed.
+            return await self._attempt(url, params, endpoint, label)
+        except (Transient, Throttled, _Unauthorized) as exc:
+            first = exc
+        return await self._retry(url, params, endpoint, label, first)
+
+    async def _retry(
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        endpoint: str,
+        label: str,
+        first: Exception,
+    ) -> Any:
+        """Repeat a request that failed in a retryable way, until it succeeds or the
+        policy gives up (401 once; 429 up to ``max_throttled``; the rest ``max_retries``)."""
         kinds: Counter[str] = Counter()
         policy = self.policy
+        kind = _failure_kind
 
-        def stop(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Unauthorized):
-                return kinds["unauthorized"] > 1
-            if isinstance(exc, Throttled):
-                return kinds["throttled"] >= policy.max_throttled
-            return kinds["transient"] > policy.max_retries
+        def gives_up(exc: BaseException | None) -> bool:
+            limit = {"unauthorized": 1, "throttled": policy.max_throttled - 1}
+            return kinds[kind(exc)] > limit.get(kind(exc), policy.max_retries)
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
+        def delay(exc: BaseException | None) -> float:
             if isinstance(exc, Transient):
-                delay = policy.backoff(kinds["transient"])
-                log.debug("retry %s %s in %.2f s: %s", endpoint, label, delay, exc.reason)
-                return delay
+                seconds = policy.backoff(kinds["transient"])
+                log.debug("retry %s %s in %.2f s: %s", endpoint, label, seconds, exc.reason)
+                return seconds
             return 0.0  # 401: renew now; 429: the gate holds everyone until Retry-After
 
         def count(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            kind = {_Unauthorized: "unauthorized", Throttled: "throttled"}.get(
-                type(exc), "transient"
-            )
-            kinds[kind] += 1
+            kinds[kind(state.outcome.exception() if state.outcome else None)] += 1
 
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type((Transient, Throttled, _Unauthorized)),
-            stop=stop,
-            wait=wait,
-            sleep=self._sleep,
-            after=count,
-            reraise=True,
-        )
+        def outcome(state: RetryCallState) -> BaseException | None:
+            return state.outcome.exception() if state.outcome else None
+
+        kinds[kind(first)] += 1
         try:
+            if gives_up(first):
+                raise first
+            await self._sleep(delay(first))
+            retrying = AsyncRetrying(
+                retry=retry_if_exception_type((Transient, Throttled, _Unauthorized)),
+                stop=lambda state: gives_up(outcome(state)),
+                wait=lambda state: delay(outcome(state)),
+                sleep=self._sleep,
+                after=count,
+                reraise=True,
+            )
             async for attempt in retrying:
                 with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        self.stats.retries += 1
+                    self.stats.retries += 1
                     return await self._attempt(url, params, endpoint, label)
         except Transient as exc:
             raise RequestError(
@@ -446,6 +461,11 @@ class SpotifyClient:
             )
         expires_in = float(data.get("expires_in") or 3600)
         return AccessToken(token, self._wall_clock() + expires_in)
+
+
+def _failure_kind(exc: BaseException | None) -> str:
+    """How a failed attempt counts against the retry limits."""
+    return {_Unauthorized: "unauthorized", Throttled: "throttled"}.get(type(exc), "transient")
 
 
 def _error_object(body: bytes) -> Mapping[str, Any]:

@@ -11,12 +11,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from isrc_resolver.cli import build_parser, main
+from isrc_resolver.cli import build_parser, demo_sample, main
 
 from .helpers import ServerThread, catalogue_rows, check_rows, read_csv, write_csv
 
 Env = Callable[[ServerThread], None]
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "isrcs.csv"
+SAMPLE = demo_sample()
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
