@@ -126,16 +126,39 @@ class TokenProvider:
 
 
 class TokenStore:
-    """One client's access token kept on disk between runs (never the client secret).
+    """One app's access token kept on disk between runs (never the client secret).
 
-    The file is created with mode 0600 and replaced atomically. Tokens of several client
-    ids live side by side, keyed by a hash of the id.
+    The file is created with mode 0600 and replaced atomically. Tokens of several apps live
+    side by side, keyed by a hash of the client id *and* secret (never the secret itself):
+    a changed secret finds no token and asks for a new one, so a wrong secret is noticed.
     """
 
-    def __init__(self, path: Path, client_id: str, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        path: Path,
+        client_id: str,
+        client_secret: Secret,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         self.path = path
-        self._key = hashlib.sha256(client_id.encode()).hexdigest()[:16]
+        credentials = f"{client_id}\0{client_secret.reveal()}".encode()
+        self._key = hashlib.sha256(credentials).hexdigest()[:32]
         self._clock = clock
+
+    @classmethod
+    def beside(
+        cls,
+        cache_file: Path | None,
+        client_id: str,
+        client_secret: Secret,
+        clock: Callable[[], float] = time.time,
+    ) -> TokenStore | None:
+        """The store that goes with a cache file (``tokens.json`` next to it); none
+        without a cache, so that ``--no-cache`` keeps nothing on disk."""
+        if cache_file is None:
+            return None
+        return cls(cache_file.with_name("tokens.json"), client_id, client_secret, clock=clock)
 
     def __repr__(self) -> str:
         return f"TokenStore({str(self.path)!r})"

@@ -29,9 +29,10 @@ from typing import Any, ParamSpec, TypeVar
 from platformdirs import user_cache_path
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
+from .errors import CacheError
 from .models import Result, Status, Track
 
-__all__ = ["AsyncCache", "Cache", "CacheInfo", "default_cache_path"]
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "default_cache_path", "remove_cache"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -85,27 +86,48 @@ class Cache:
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
         self.path = Path(path)
         self._clock = clock
+        try:
+            self._db = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            raise CacheError(
+                f"the cache {self.path} cannot be used ({exc}); delete it (`isrc-resolve cache "
+                f"clear --cache {self.path}` makes a new one) or run with --no-cache "
+                "(library: cache=None)"
+            ) from None
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, set up, and prove the file is a readable, writable cache: every problem
+        shows here, before any request is sent, not half-way through a run."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_file():
+            raise OSError("it is not a file")
         fresh = not self.path.exists()
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-        self._db = sqlite3.connect(
-            self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-        )
-        if fresh:
-            os.chmod(self.path, 0o600)
-        # Switching a new file to WAL takes an exclusive lock that SQLite may refuse at once
-        # ("database is locked") instead of waiting on the busy timeout, when another run
-        # opens the same new cache at the same moment. Retrying briefly settles it.
-        for attempt in Retrying(
-            retry=retry_if_exception(_locked),
-            stop=stop_after_delay(30),
-            wait=wait_random(0.01, 0.2),
-            reraise=True,
-        ):
-            with attempt:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.executescript(_SCHEMA)
+        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        try:
+            if fresh:
+                os.chmod(self.path, 0o600)
+            # Switching a new file to WAL takes an exclusive lock that SQLite may refuse at
+            # once ("database is locked") instead of waiting on the busy timeout, when another
+            # run opens the same new cache at the same moment. Retrying briefly settles it.
+            for attempt in Retrying(
+                retry=retry_if_exception(_locked),
+                stop=stop_after_delay(30),
+                wait=wait_random(0.01, 0.2),
+                reraise=True,
+            ):
+                with attempt:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("PRAGMA synchronous=NORMAL")
+                    db.executescript(_SCHEMA)
+            for table in ("results", "details", "meta"):
+                db.execute(f"SELECT count(*) FROM {table}").fetchone()
+            db.execute("BEGIN IMMEDIATE")  # can we write? (a read-only file says so here)
+            db.execute("ROLLBACK")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r})"
@@ -137,12 +159,15 @@ class Cache:
             cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
             if fetched_at < cutoff:
                 continue
-            out[isrc] = Result(
-                isrc=isrc,
-                status=Status(status),
-                track=Track.from_json(json.loads(track)) if track else None,
-                match_count=match_count,
-            )
+            try:
+                out[isrc] = Result(
+                    isrc=isrc,
+                    status=Status(status),
+                    track=Track.from_json(json.loads(track)) if track else None,
+                    match_count=match_count,
+                )
+            except (ValueError, KeyError, TypeError):
+                continue  # an entry that does not read back is as good as none: ask again
         return out
 
     def _select_in(
@@ -296,3 +321,12 @@ class AsyncCache:
         if self._owned:
             await self.call(self.cache.close)
         self._thread.shutdown(wait=True)
+
+
+def remove_cache(path: Path) -> None:
+    """Delete a cache file and SQLite's companions (``-wal``, ``-shm``), whatever state
+    they are in (for ``cache clear`` on a corrupt file)."""
+    for victim in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if victim.is_dir() and not victim.is_symlink():
+            raise CacheError(f"{victim} is a folder, not a cache file; remove it yourself")
+        victim.unlink(missing_ok=True)

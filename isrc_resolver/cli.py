@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from ._logging import configure_logging, redact
 from .cache import default_cache_path
-from .errors import ConfigurationError, InputError, ResolverError, format_time
+from .errors import CacheError, ConfigurationError, InputError, ResolverError, format_time
 from .models import Enrichment, MatchPreference
 from .schema import FORMATS
 from .settings import DAY, DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings, default
@@ -40,9 +40,11 @@ EXIT_CODES = {
     "rerun to retry",
     2: "usage, configuration or input error: nothing was resolved",
     3: "stopped by Spotify's rate limit or daily quota; output written, run again later",
+    70: "internal error: a bug, not a flaky night (sysexits EX_SOFTWARE); please report it",
     130: "interrupted (SIGINT); output written with unattempted rows 'pending'",
     143: "terminated (SIGTERM); output written with unattempted rows 'pending'",
 }
+EXIT_INTERNAL = 70
 
 _EPILOG = (
     """\
@@ -186,6 +188,12 @@ def _spotify_arguments(api: argparse._ArgumentGroup) -> None:
         "time, one request each",
     )
     api.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// --api-url or --token-url on another machine (the "
+        "credentials then cross the network unencrypted); loopback needs no flag",
+    )
+    api.add_argument(
         "--demo",
         action="store_true",
         help="run against the bundled local Spotify with demo credentials; with no INPUT, "
@@ -275,6 +283,12 @@ def _cache_arguments(cache: argparse._ArgumentGroup) -> None:
 
 def _output_arguments(out: argparse._ArgumentGroup) -> None:
     out.add_argument(
+        "--no-escape-formulas",
+        action="store_true",
+        help="write text from Spotify into CSV/TSV as it is, even when it starts with = + - @ "
+        "(by default such cells get a leading ' so spreadsheets do not run them)",
+    )
+    out.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -327,9 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         log.error(
-            "internal error: %s: %s", type(exc).__name__, redact(str(exc)), exc_info=args.verbose
+            "internal error (a bug; please report it with the -v output): %s: %s",
+            type(exc).__name__,
+            redact(str(exc)),
+            exc_info=args.verbose,
         )
-        return 1
+        return EXIT_INTERNAL
 
 
 def _environment(env_file: Path | None) -> tuple[dict[str, str], str]:
@@ -377,6 +394,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         progress=not args.quiet and sys.stderr.isatty(),
         with_=args.with_,
         allow_per_album=args.allow_per_album,
+        escape_formulas=not args.no_escape_formulas,
+        allow_insecure_http=args.allow_insecure_http,
     )
 
 
@@ -453,9 +472,22 @@ def _cache_command(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no cache at {path}")
         return 0
-    from .cache import Cache
+    from .cache import Cache, remove_cache
 
-    cache = Cache(path)
+    try:
+        cache = Cache(path)
+    except CacheError as exc:
+        if args.action != "clear":
+            log.error("%s", exc)
+            return 2
+        try:
+            remove_cache(path)
+            Cache(path).close()
+        except CacheError as again:
+            log.error("%s", again)
+            return 2
+        print(f"the cache at {path} could not be read; replaced it with an empty one")
+        return 0
     try:
         if args.action == "clear":
             removed = cache.clear()

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
+from ._logging import redact, register_secret
 from .auth import AccessToken, Secret, TokenProvider, TokenStore
 from .errors import (
     ConfigurationError,
@@ -61,6 +63,9 @@ __all__ = [
 log = logging.getLogger("isrc_resolver")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# The largest answer read: a search page is a few kB, a batch of 20 albums a few hundred.
+MAX_BODY = 16 * 1024 * 1024
 
 
 # -- the transport seam ----------------------------------------------------------------
@@ -97,9 +102,16 @@ class Transport(Protocol):
 class AiohttpTransport:
     """The real network, through one aiohttp session (opened on first use, in the loop)."""
 
-    def __init__(self, *, timeout: float = default("timeout"), connections: int = 10) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = default("timeout"),
+        connections: int = 10,
+        max_body: int = MAX_BODY,
+    ) -> None:
         self._timeout = timeout
         self._connections = connections
+        self._max_body = max_body
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, request: HttpRequest) -> HttpResponse:
@@ -117,9 +129,22 @@ class AiohttpTransport:
                 headers=dict(request.headers),
                 data=request.data,
             ) as resp:
-                return HttpResponse(resp.status, dict(resp.headers), await resp.read())
+                return HttpResponse(resp.status, dict(resp.headers), await self._read(resp))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(type(exc).__name__) from None
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, or :class:`TransportError` (retried) once it passes ``max_body``:
+        an answer many times larger than any Spotify sends is not read into memory."""
+        too_large = TransportError(f"answer larger than {self._max_body} bytes")
+        if (resp.content_length or 0) > self._max_body:
+            raise too_large
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > self._max_body:
+                raise too_large
+        return bytes(body)
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -208,6 +233,8 @@ class SpotifyClient:
         self.tokens = TokenProvider(self._fetch_token, store=token_store, clock=wall_clock)
         self._gate: RateGate | None = None
         self._closed = False
+        self._proven_token: str | None = None  # the last token an API call accepted
+        self._rejected_fresh: set[str] = set()  # tokens rejected before any success
 
     @classmethod
     def from_settings(
@@ -372,13 +399,14 @@ class SpotifyClient:
             except ValueError:
                 raise Transient("200 with a body that is not JSON", status=status) from None
             gate.record_success(admitted)
+            self._proven_token = token
             return data
         if status == 401:
-            self.tokens.invalidate(token)
+            self._on_rejected_token(token)
             raise _Unauthorized()
         if status == 429:
             self.stats.throttled += 1
-            retry_after = parse_retry_after(headers)
+            retry_after = parse_retry_after(headers, now=self._wall_clock())
             quota = _error_reason(body) == "QUOTA_EXCEEDED"
             gate.pause(retry_after)
             throttled = Throttled(retry_after, quota=quota)
@@ -421,8 +449,11 @@ class SpotifyClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _token_attempt(self) -> AccessToken:
-        credentials = f"{self._client_id}:{self._secret.reveal()}".encode()
-        headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode("ascii")}
+        credentials = f"{self._client_id}:{self._secret.reveal()}"
+        basic = base64.b64encode(credentials.encode()).decode("ascii")
+        register_secret(credentials)  # a server that echoes them must not put them in a log
+        register_secret(basic)
+        headers = {"Authorization": f"Basic {basic}"}
         self.stats.requests["token"] += 1
         request = HttpRequest(
             "POST", self.token_url, headers=headers, data={"grant_type": "client_credentials"}
@@ -453,14 +484,55 @@ class SpotifyClient:
                 f"token request refused: HTTP {status} {error or ''}".rstrip()
                 + f"; check --token-url ({self.token_url})"
             )
-        token = data.get("access_token") if isinstance(data, dict) else None
-        token_type = str(data.get("token_type", "")) if isinstance(data, dict) else ""
-        if not isinstance(token, str) or token_type.lower() != "bearer":
-            raise ConfigurationError(
-                f"the token endpoint {self.token_url} did not answer with a bearer token"
+        return AccessToken(*_read_token(data, self.token_url, self._wall_clock()))
+
+    def _on_rejected_token(self, token: str) -> None:
+        """A 401: drop the token. If two tokens in a row are rejected before either ever
+        worked, the API will not take this app's tokens at all (wrong API URL, a revoked
+        app): retrying would only cost two requests per ISRC, so the run stops."""
+        self.tokens.invalidate(token)
+        if token == self._proven_token:
+            return
+        self._rejected_fresh.add(token)
+        if len(self._rejected_fresh) >= 2:
+            raise TokenError(
+                f"{self.api_url} rejected two freshly issued access tokens in a row (401); "
+                "check that the API URL and the token URL belong together and that the app "
+                "is still active"
             )
-        expires_in = float(data.get("expires_in") or 3600)
-        return AccessToken(token, self._wall_clock() + expires_in)
+
+
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
+_LONGEST_TOKEN_LIFE = 366 * 86_400.0
+
+
+def _read_token(data: object, url: str, now: float) -> tuple[str, float]:
+    """The token and its expiry (Unix time) from a token answer, checked; a clear
+    :class:`TokenError` for anything that could not be sent or trusted."""
+    if not isinstance(data, dict):
+        raise TokenError(f"the token endpoint {url} answered with something other than an object")
+    token, token_type = data.get("access_token"), data.get("token_type", "")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise TokenError(f"the token endpoint {url} did not answer with a bearer token")
+    if not isinstance(token, str) or not _TOKEN_CHARS.fullmatch(token):
+        raise TokenError(
+            f"the token endpoint {url} answered with an access token that cannot be sent "
+            "(empty, or with spaces, line breaks or other characters a token never has)"
+        )
+    register_secret(token)
+    expires_in = data.get("expires_in", 3600)
+    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        expires_in = int(expires_in)
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not 0 < expires_in < _LONGEST_TOKEN_LIFE
+    ):
+        raise TokenError(
+            f"the token endpoint {url} gave an unusable expires_in ({str(expires_in)[:20]!r}); "
+            "expected a number of seconds"
+        )
+    return token, now + float(expires_in)
 
 
 def _failure_kind(exc: BaseException | None) -> str:
@@ -483,5 +555,7 @@ def _error_reason(body: bytes) -> str | None:
 
 
 def _error_message(body: bytes) -> str | None:
+    """The API error's message, cut short and with any known secret masked: a server may
+    echo the request (and its token) back, and this text reaches logs and output files."""
     message = _error_object(body).get("message")
-    return message if isinstance(message, str) else None
+    return redact(message[:300]) if isinstance(message, str) else None

@@ -22,8 +22,10 @@ from .models import (
     AlbumDetails,
     AudioFeatures,
     Enrichment,
+    InvalidAnswer,
     Result,
 )
+from .progress import Progress
 from .schema import Resolved
 from .settings import Settings
 
@@ -68,11 +70,13 @@ class Enricher:
         self._closed: set[Enrichment] = set()
 
     async def resolved(
-        self, results: Iterable[Result], kinds: Sequence[Enrichment]
+        self, results: Iterable[Result], kinds: Sequence[Enrichment], progress: Progress
     ) -> dict[str, Resolved]:
         """Each result with the details of ``kinds``, by ISRC (empty where there are none,
         and for every row when the run was interrupted or stopped first)."""
         results = list(results)
+        if kinds:
+            progress.phase("enriching", None, "request")
         albums: Mapping[str, AlbumDetails] = {}
         features: Mapping[str, AudioFeatures] = {}
         halted = self._workers.control.interrupted is not None
@@ -144,7 +148,10 @@ class Enricher:
                 log.warning("GET /%s gave an answer of unexpected shape; skipped", path)
                 return
             for asked, item in zip(batch, items, strict=True):
-                fetched[asked] = parse(item).to_json() if isinstance(item, dict) else None
+                try:
+                    fetched[asked] = parse(item).to_json() if item is not None else None
+                except InvalidAnswer as exc:
+                    log.warning("GET /%s: the answer for %s was refused (%s)", path, asked, exc)
 
         size = ALBUMS_PER_REQUEST if album else FEATURES_PER_REQUEST
         groups = [list(ids[i : i + size]) for i in range(0, len(ids), size)]
@@ -174,7 +181,10 @@ class Enricher:
                 else:
                     log.warning("GET /albums/%s failed (%s)", album_id, exc)
                 return
-            fetched[album_id] = AlbumDetails.from_api(body).to_json()
+            try:
+                fetched[album_id] = AlbumDetails.from_api(body).to_json()
+            except InvalidAnswer as exc:
+                log.warning("GET /albums/%s: the answer was refused (%s)", album_id, exc)
 
         await self._workers.run_after_probe(ids, fetch_one)
 

@@ -4,7 +4,8 @@ Every error the library raises on purpose derives from :class:`ResolverError`::
 
     ResolverError
     ├── ConfigurationError      bad settings or missing credentials       (CLI exit 2)
-    │   └── CredentialsError    Spotify rejected the client id or secret  (CLI exit 2)
+    │   ├── CredentialsError    Spotify rejected the client id or secret  (CLI exit 2)
+    │   └── CacheError          the cache file cannot be opened or used   (CLI exit 2)
     ├── InputError              unreadable input, missing column          (CLI exit 2)
     ├── TokenError              no access token to be had after retries   (CLI exit 1)
     ├── RequestError            one request failed for good (after retries)
@@ -19,6 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 __all__ = [
+    "CacheError",
     "ConfigurationError",
     "CredentialsError",
     "ForbiddenError",
@@ -40,6 +42,10 @@ class ConfigurationError(ResolverError):
 
 class CredentialsError(ConfigurationError):
     """Spotify rejected the client id or secret; retrying cannot help."""
+
+
+class CacheError(ConfigurationError):
+    """The cache file is corrupt, not a file, or cannot be written."""
 
 
 class InputError(ResolverError):

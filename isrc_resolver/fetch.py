@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from tqdm.auto import tqdm
-
 from .cache import AsyncCache
 from .client import SpotifyClient
 from .errors import RateLimitStop, RequestError, format_time
 from .isrc import normalize_isrc
-from .models import MatchPreference, Result, Status, Track
+from .models import InvalidAnswer, MatchPreference, Result, Status, Track
 from .settings import Settings
 
 __all__ = [
@@ -189,17 +186,21 @@ class IsrcSearch:
         try:
             page = await self._client.search_isrc(isrc, market=self._market, limit=self._limit)
             items = page.get("items") or []
+            if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+                raise InvalidAnswer("items is not a list of tracks")
             total = page.get("total")
-            count = total if isinstance(total, int) else len(items)
+            count = total if isinstance(total, int) and not isinstance(total, bool) else len(items)
             if not items:
-                return Result(isrc, Status.NOT_FOUND, match_count=count)
+                return Result(isrc, Status.NOT_FOUND, match_count=max(count, 0))
             track = Track.from_api(choose_match(items, isrc, self._prefer))
-            return Result(isrc, Status.FOUND, track=track, match_count=count)
+            return Result(isrc, Status.FOUND, track=track, match_count=max(count, 1))
         except RequestError as exc:
             log.warning("%s: %s", isrc, exc)
             return Result(isrc, Status.ERROR, error=str(exc))
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            return Result(isrc, Status.ERROR, error=f"unexpected answer shape ({exc!r})")
+        except InvalidAnswer as exc:
+            # Never cached (only found and not_found are), so a later run asks again.
+            log.warning("%s: Spotify's answer was refused: %s", isrc, exc)
+            return Result(isrc, Status.ERROR, error=f"invalid answer from Spotify: {exc}")
 
 
 def choose_match(
@@ -256,31 +257,20 @@ class Fetcher:
         self._strategy = strategy
         self._cache = cache
         self._variant = settings.variant
-        self._progress = settings.progress
 
     async def fetch(self, isrcs: Sequence[str], emit: Callable[[Result], None]) -> None:
         done: set[str] = set()
         store = _Store(self._cache, self._variant)
-        bar = tqdm(
-            total=len(isrcs),
-            disable=not self._progress,
-            file=sys.stderr,
-            unit="isrc",
-            desc="resolving",
-            leave=False,
-        )
 
         async def one(isrc: str) -> None:
             result = await self._strategy.search(isrc)
             done.add(isrc)
             emit(result)
-            bar.update()
             await store.add(result)
 
         try:
             await self._workers.run(isrcs, one)
         finally:
-            bar.close()
             await finish(store.flush())
         control = self._workers.control
         for isrc in isrcs:

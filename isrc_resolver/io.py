@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
+import itertools
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +30,7 @@ from .errors import InputError
 from .isrc import is_valid_isrc
 from .models import Enrichment, Result, Status
 from .plan import normalize_value
-from .schema import FORMATS, Column, Kind, Resolved, output_columns, values_by_column
+from .schema import FORMATS, Column, Kind, Resolved, output_columns
 
 __all__ = [
     "InputSource",
@@ -34,6 +38,7 @@ __all__ = [
     "check_output",
     "column_values",
     "detect_format",
+    "escape_formula",
     "find_isrc_column",
     "open_input",
     "open_output",
@@ -42,7 +47,15 @@ __all__ = [
     "write_output",
 ]
 
-_PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
+_SUFFIXES = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".parq": "parquet",
+}
 _ARROW_TYPES = {
     Kind.TEXT: pa.string(),
     Kind.INTEGER: pa.int64(),
@@ -52,17 +65,22 @@ _ARROW_TYPES = {
 
 
 def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> str:
-    """``csv``, ``tsv`` or ``parquet``: ``explicit`` if given, else from the file suffix."""
+    """``csv``, ``tsv`` or ``parquet``: ``explicit`` if given, else from the file suffix
+    (none at all is CSV; one that names another format is refused)."""
     if explicit:
         if explicit not in FORMATS:
             raise InputError(f"unknown format {explicit!r}; use one of: {', '.join(FORMATS)}")
         return explicit
     suffix = Path(str(path)).suffix.lower()
-    if suffix in _PARQUET_SUFFIXES:
-        return "parquet"
-    if suffix in {".tsv", ".tab"}:
-        return "tsv"
-    return "csv"
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    if not suffix or not suffix[1:].isalpha():
+        return "csv"
+    raise InputError(
+        f"cannot write or read {path} as {suffix[1:]}: the formats are csv (.csv), tsv (.tsv) "
+        "and parquet (.parquet); rename the file, or name its format with --format "
+        "(--input-format for the input)"
+    )
 
 
 # -- columns ---------------------------------------------------------------------------
@@ -108,21 +126,52 @@ def _series(values: list[Any], column: Column, index: pd.Index) -> pd.Series:
     return pd.Series(pd.array(values, dtype=column.kind.pandas_dtype), index=index)  # type: ignore[call-overload]
 
 
-def _resolve_rows(values: Sequence[object], resolved: Mapping[str, Resolved]) -> list[Resolved]:
-    """One :class:`Resolved` per input value (invalid values get theirs here)."""
-    rows = []
-    for value in values:
+class _Rows:
+    """The output values of each distinct ISRC, built once (not once per row), as the
+    output format wants them: formula-like text from the network escaped for CSV/TSV."""
+
+    def __init__(
+        self, resolved: Mapping[str, Resolved], columns: Sequence[Column], *, escape: bool
+    ) -> None:
+        self._resolved = resolved
+        self._columns = columns
+        self._escaped = {
+            i for i, c in enumerate(columns) if escape and c.from_network and c.kind is Kind.TEXT
+        }
+        self._memo: dict[str, tuple[Status, tuple[Any, ...]]] = {}
+        self.carriage_return = False  # does any value built so far hold a "\r"?
+
+    def get(self, value: object) -> tuple[Status, tuple[Any, ...]]:
         isrc = normalize_value(value)
-        row = resolved.get(isrc)
-        if row is None:
-            result = (
+        known = self._memo.get(isrc)
+        if known is None:
+            known = self._memo[isrc] = self._build(isrc)
+        return known
+
+    def _build(self, isrc: str) -> tuple[Status, tuple[Any, ...]]:
+        row = self._resolved.get(isrc)
+        if row is None:  # invalid values get their result here; valid ones are all known
+            invalid = not is_valid_isrc(isrc)
+            row = Resolved(
                 Result.invalid(isrc)
-                if not is_valid_isrc(isrc)
+                if invalid
                 else Result(isrc, Status.PENDING, error="not attempted")
             )
-            row = Resolved(result)
-        rows.append(row)
-    return rows
+        values = tuple(
+            escape_formula(c.value(row)) if i in self._escaped else c.value(row)
+            for i, c in enumerate(self._columns)
+        )
+        if any(isinstance(v, str) and "\r" in v for v in values):
+            self.carriage_return = True
+        return row.result.status, values
+
+    def columns(self, values: Sequence[object]) -> tuple[list[list[Any]], Counter[Status]]:
+        """For each output column, its values for ``values`` (one per row); the statuses."""
+        built = [self.get(v) for v in values]
+        statuses = Counter(status for status, _ in built)
+        if not built:
+            return [[] for _ in self._columns], statuses
+        return [list(column) for column in zip(*(row for _, row in built), strict=True)], statuses
 
 
 # -- DataFrames (library) ----------------------------------------------------------------
@@ -149,10 +198,10 @@ def with_results(
     """A copy of ``df`` with the output columns added (one row per value of ``values``)."""
     columns = output_columns(kinds)
     names = output_names(list(map(str, df.columns)), [c.name for c in columns])
-    data = values_by_column(_resolve_rows(values, resolved), columns)
+    data, _ = _Rows(resolved, columns, escape=False).columns(values)
     out = df.copy()
-    for column, name in zip(columns, names, strict=True):
-        out[name] = _series(data[column.name], column, df.index)
+    for column, name, column_values in zip(columns, names, data, strict=True):
+        out[name] = _series(column_values, column, df.index)
     return out
 
 
@@ -215,8 +264,9 @@ class InputSource:
             for batch in self._parquet.iter_batches(self.chunk_rows, columns=[self.column]):
                 yield ["" if v is None else str(v) for v in batch.column(0).to_pylist()]
             return
-        for chunk in self._read_csv(usecols=[self.column]):
-            yield chunk[self.column].tolist()
+        index = self.columns.index(self.column)
+        for records in self._record_chunks():
+            yield [record[index] for record in records]
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         """Whole rows, chunk by chunk (text columns for CSV, typed for Parquet)."""
@@ -224,28 +274,43 @@ class InputSource:
             for batch in self._parquet.iter_batches(self.chunk_rows):
                 yield batch.to_pandas()
             return
-        yield from self._read_csv()
+        for records in self._record_chunks():
+            yield pd.DataFrame(records, columns=self.columns, dtype=object)
 
-    def _read_csv(self, usecols: list[str] | None = None) -> Iterator[pd.DataFrame]:
-        try:
-            reader = pd.read_csv(
-                self.path,
-                sep=self.delimiter,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                encoding="utf-8-sig",
-                chunksize=self.chunk_rows,
-                usecols=usecols,
-                quoting=csv.QUOTE_MINIMAL,
-                engine="c",
-            )
-            with reader:
-                yield from reader
-        except UnicodeDecodeError as exc:
-            raise InputError(_not_utf8(self.display, exc)) from None
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise InputError(f"{self.display} is not valid CSV: {exc}") from None
+    def _record_chunks(self) -> Iterator[list[list[str]]]:
+        records = self._records()
+        while chunk := list(itertools.islice(records, self.chunk_rows)):
+            yield chunk
+
+    def _records(self) -> Iterator[list[str]]:
+        """Every data row, exactly as written. One parser reads the file both times, so the
+        rows written are the rows whose ISRCs were asked. A blank line is a row of empty
+        cells; a row with more or fewer cells than the header is refused (line number)."""
+        width = len(self.columns)
+        with _text(self.path, self.display) as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter)
+            try:
+                next(reader, None)  # the header, checked when the source was opened
+                for record in reader:
+                    if not record:
+                        record = [""] * width
+                    elif len(record) != width:
+                        raise InputError(_ragged(self.display, reader.line_num, record, width))
+                    yield record
+            except csv.Error as exc:
+                raise InputError(
+                    f"{self.display}: line {reader.line_num} is not valid CSV ({exc})"
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise InputError(_not_utf8(self.display, exc)) from None
+
+
+def _ragged(display: str, line: int, record: list[str], width: int) -> str:
+    return (
+        f"{display}: the row ending on line {line} has {len(record)} cells where the header "
+        f"has {width}; every row needs one cell per column (quote cells that contain the "
+        "delimiter), so fix that row and run again"
+    )
 
 
 def _sniff_delimiter(path: Path, display: str) -> str:
@@ -314,57 +379,90 @@ def open_input(
 # -- output ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the output goes, checked before anything is asked of Spotify."""
+
+    display: str
+    format: str
+    path: str | None  # None: standard output
+    direct: bool  # write straight into it (a device or a FIFO): no temporary file
+
+
+def check_output(target: str | os.PathLike[str], output_format: str | None = None) -> Target:
+    """Check that ``target`` can be written in a known format; follow a symlink to the file
+    it names (the link stays). Raises :class:`InputError` naming the fix."""
+    display = str(target)
+    if display == "-":
+        fmt = output_format or "csv"
+        if fmt == "parquet":
+            raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
+        return Target(display, detect_format("-", fmt), None, True)
+    fmt = detect_format(display, output_format)
+    real = os.path.realpath(display)
+    if os.path.isdir(real):
+        raise InputError(f"cannot write {display}: it is a folder; name a file in it")
+    if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):
+        if not os.access(real, os.W_OK):
+            raise InputError(f"cannot write {display}: permission denied")
+        return Target(display, fmt, real, True)  # /dev/null, a FIFO: written as a stream
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise InputError(f"cannot write {display}: folder {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(
+            f"cannot write {display}: folder {directory} is not writable; choose another -o"
+        )
+    return Target(display, fmt, real, False)
+
+
 class OutputSink:
     """Writes chunks with the output columns added, to a temporary file until complete."""
 
-    def __init__(
-        self,
-        target: str,
-        source: InputSource,
-        fmt: str,
-        stream: IO[str] | None,
-        kinds: Sequence[Enrichment] = (),
-    ):
+    def __init__(self, target: Target, source: InputSource, kinds: Sequence[Enrichment] = ()):
         self.target = target
-        self.format = fmt
+        self.format = target.format
         self.source = source
         self.columns = output_columns(kinds)
         self.names = output_names(source.columns, [c.name for c in self.columns])
-        self._stream = stream
         self._tmp: str | None = None
         self._fh: IO[str] | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._header_written = False
-        if stream is None:
-            directory = os.path.dirname(os.path.abspath(target))
-            fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(target)}.", suffix=".partial", dir=directory
-            )
-            os.close(fd)
-        if fmt == "parquet":
-            fields = list(source.schema)
-            fields += [
-                pa.field(n, _ARROW_TYPES[c.kind])
-                for c, n in zip(self.columns, self.names, strict=True)
-            ]
-            self.schema = pa.schema(fields)
-            self._parquet = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        destination = target.path
+        if target.path is not None and not target.direct:
+            self._tmp = destination = _temporary_beside(target.path)
+        if self.format == "parquet":
+            self.schema = self._parquet_schema()
+            self._parquet = pq.ParquetWriter(destination, self.schema, compression="zstd")
+        elif destination is None:
+            self._fh = sys.stdout
         else:
-            self._fh = stream or open(  # noqa: SIM115 - closed in close()
-                self._tmp or "", "w", encoding="utf-8", newline=""
-            )
+            self._fh = open(destination, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
 
-    def write(self, chunk: pd.DataFrame, resolved: Mapping[str, Resolved]) -> Counter[Status]:
-        """Append ``chunk`` with its results; returns the rows' statuses."""
-        rows = _resolve_rows(chunk[self.source.column].tolist(), resolved)
-        data = values_by_column(rows, self.columns)
-        # The chunk was read for this write alone: adding columns to it in place is safe.
+    def _parquet_schema(self) -> pa.Schema:
+        """The input's columns and ours, typed, with pandas metadata, so that pandas reads
+        ``Int64`` and ``boolean`` back (polars and duckdb read the Arrow types)."""
+        fields = list(self.source.schema)
+        fields += [
+            pa.field(n, _ARROW_TYPES[c.kind]) for c, n in zip(self.columns, self.names, strict=True)
+        ]
+        empty = self.source.schema.empty_table().to_pandas()
         for column, name in zip(self.columns, self.names, strict=True):
-            chunk[name] = _series(data[column.name], column, chunk.index)
-        self._write_frame(chunk)
-        return Counter(r.result.status for r in rows)
+            empty[name] = pd.Series([], dtype=column.kind.pandas_dtype)
+        metadata = pa.Schema.from_pandas(empty, preserve_index=False).metadata
+        return pa.schema(fields, metadata=metadata)
 
-    def _write_frame(self, frame: pd.DataFrame) -> None:
+    def write(self, chunk: pd.DataFrame, rows: _Rows) -> Counter[Status]:
+        """Append ``chunk`` with its results; returns the rows' statuses."""
+        data, statuses = rows.columns(chunk[self.source.column].tolist())
+        # The chunk was read for this write alone: adding columns to it in place is safe.
+        for column, name, values in zip(self.columns, self.names, data, strict=True):
+            chunk[name] = _series(values, column, chunk.index)
+        self._write_frame(chunk, quote_all=rows.carriage_return or _has_carriage_return(chunk))
+        return statuses
+
+    def _write_frame(self, frame: pd.DataFrame, *, quote_all: bool = False) -> None:
         if self._parquet is not None:
             table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
             self._parquet.write_table(table)
@@ -376,49 +474,87 @@ class OutputSink:
             header=not self._header_written,
             index=False,
             lineterminator="\n",
+            # The csv writer quotes a cell with a line feed but not one with a lone carriage
+            # return, which readers take for a line break: such a chunk is quoted whole.
+            quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
         )
         self._header_written = True
 
     def close(self, *, complete: bool) -> None:
-        if complete and not self._header_written and self._parquet is None:
-            empty = pd.DataFrame(columns=[*self.source.columns, *self.names])
-            self._write_frame(empty)
-        if self._parquet is not None:
-            self._parquet.close()
-        if self._fh is not None:
-            if self._stream is None:
-                self._fh.close()
-            else:
+        try:
+            if complete and not self._header_written and self._parquet is None:
+                empty = pd.DataFrame(columns=[*self.source.columns, *self.names])
+                self._write_frame(empty)
+            if self._parquet is not None:
+                self._parquet.close()
+            if self._fh is sys.stdout:
                 self._fh.flush()
-        if self._tmp is None:
-            return
-        if complete:
-            os.chmod(self._tmp, 0o644 & ~_umask())
-            os.replace(self._tmp, self.target)
-        else:
+            elif self._fh is not None:
+                self._fh.close()
+            if self._tmp is not None and complete:
+                os.chmod(self._tmp, 0o644 & ~_umask())
+                os.replace(self._tmp, self.target.path or "")
+                self._tmp = None
+        finally:
+            if self._tmp is not None:  # incomplete, or the move failed: leave nothing behind
+                with contextlib.suppress(OSError):
+                    os.unlink(self._tmp)
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: Any) -> Any:
+    """``value`` made inert for a spreadsheet: text that starts like a formula gets a
+    leading apostrophe (OWASP, "CSV Injection"); anything else is returned as it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+_PARTIAL = ".partial"
+
+
+def _temporary_beside(path: str) -> str:
+    """A new temporary file next to ``path``, named for this process; the leftovers of
+    processes that died (``kill -9``) are swept first."""
+    directory, name = os.path.split(path)
+    for stale in Path(directory).glob(f".{glob.escape(name)}.*{_PARTIAL}"):
+        pid = stale.name[len(name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
+                stale.unlink()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=_PARTIAL, dir=directory)
+    os.close(fd)
+    return tmp
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _has_carriage_return(frame: pd.DataFrame) -> bool:
+    """Does any input cell (or column name) of ``frame`` hold a carriage return?"""
+    if any("\r" in str(name) for name in frame.columns):
+        return True
+    return any(
+        isinstance(v, str) and "\r" in v
+        for name in frame.columns
+        if frame[name].dtype == object
+        for v in frame[name].tolist()
+    )
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def check_output(target: str | os.PathLike[str], output_format: str | None = None) -> str:
-    """Check that ``target`` can be written in a known format, before anything is asked of
-    Spotify; returns the format."""
-    target = str(target)
-    if target == "-":
-        fmt = output_format or "csv"
-        if fmt == "parquet":
-            raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
-        return fmt
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise InputError(f"cannot write {target}: folder {directory} does not exist")
-    return detect_format(target, output_format)
 
 
 @contextlib.contextmanager
@@ -430,9 +566,7 @@ def open_output(
     kinds: Sequence[Enrichment] = (),
 ) -> Iterator[OutputSink]:
     """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
-    fmt = check_output(target, output_format)
-    stream = sys.stdout if str(target) == "-" else None
-    sink = OutputSink(str(target), source, fmt, stream, kinds)
+    sink = OutputSink(check_output(target, output_format), source, kinds)
     try:
         yield sink
     except BaseException:
@@ -447,10 +581,18 @@ def write_output(
     resolved: Mapping[str, Resolved],
     kinds: Sequence[Enrichment] = (),
     output_format: str | None = None,
+    written: Callable[[int], None] = lambda rows: None,
+    escape_formulas: bool = True,
 ) -> Counter[Status]:
-    """Every row of ``source`` with its results, to ``target``; returns the statuses."""
+    """Every row of ``source`` with its results, to ``target``; returns the statuses.
+    ``written`` hears how many rows each chunk had (for a progress bar)."""
     statuses: Counter[Status] = Counter()
     with open_output(target, source, output_format=output_format, kinds=kinds) as sink:
+        # Spreadsheets run a cell that starts with = + - @ as a formula: text from the
+        # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
+        escape = escape_formulas and sink.format != "parquet"
+        rows = _Rows(resolved, sink.columns, escape=escape)
         for chunk in source.chunks():
-            statuses.update(sink.write(chunk, resolved))
+            statuses.update(sink.write(chunk, rows))
+            written(len(chunk))
     return statuses

@@ -6,6 +6,7 @@ Rows and columns are :mod:`isrc_resolver.schema`'s business, not this module's.
 from __future__ import annotations
 
 import enum
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ __all__ = [
     "Artist",
     "AudioFeatures",
     "Enrichment",
+    "InvalidAnswer",
     "MatchPreference",
     "Result",
     "RunReport",
@@ -51,6 +53,71 @@ class MatchPreference(enum.StrEnum):
 
     EXACT = "exact"
     ORIGINAL = "original"
+
+
+class InvalidAnswer(ValueError):
+    """A field of an answer from the network has the wrong type or is out of range."""
+
+
+_LARGEST = 2**53  # integers beyond this are not counts or durations Spotify could mean
+
+
+def _object(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidAnswer(f"{what} is not an object")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidAnswer(f"{what} is not a list")
+    return value
+
+
+def _text(value: object, what: str, *, required: bool = False) -> str:
+    if isinstance(value, str) and (value or not required):
+        return value
+    if value is None and not required:
+        return ""
+    raise InvalidAnswer(f"{what} is {type(value).__name__}, not text")
+
+
+def _whole(value: object, what: str) -> int | None:
+    """A whole number: an int, or a float or digit string that is exactly one (safe to
+    coerce); anything else (text, fractions, booleans, huge values) is refused."""
+    if value is None:
+        return None
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float | str) and _integral(value):
+        number = int(value)
+    if number is None or not 0 <= number < _LARGEST:
+        raise InvalidAnswer(f"{what} is {value!r:.40}, not a whole number in range")
+    return number
+
+
+def _integral(value: float | str) -> bool:
+    if isinstance(value, float):
+        return value.is_integer()
+    return value.isascii() and value.isdigit()
+
+
+def _measure(value: object, what: str) -> float | int | None:
+    """A finite number (audio features: key is -1 when unknown, loudness negative)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    raise InvalidAnswer(f"{what} is {value!r:.40}, not a finite number")
+
+
+def _flag(value: object, what: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise InvalidAnswer(f"{what} is {value!r:.40}, not true or false")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,29 +150,38 @@ class Track:
     album: Album
 
     @classmethod
-    def from_api(cls, item: Mapping[str, Any]) -> Track:
-        """Build from a Spotify TrackObject. Fields Spotify removed are never required."""
-        album: Mapping[str, Any] = item.get("album") or {}
+    def from_api(cls, item: object) -> Track:
+        """Build from a Spotify TrackObject, checking every field we keep (the answer came
+        from the network). Fields Spotify removed are never required. Raises
+        :class:`InvalidAnswer` for a field of the wrong type or out of range."""
+        track = _object(item, "track")
+        album = _object(track.get("album") or {}, "album")
         return cls(
-            id=str(item["id"]),
-            name=str(item.get("name") or ""),
-            isrc=(item.get("external_ids") or {}).get("isrc"),
-            url=(item.get("external_urls") or {}).get("spotify"),
-            duration_ms=item.get("duration_ms"),
-            explicit=item.get("explicit"),
-            track_number=item.get("track_number"),
-            disc_number=item.get("disc_number"),
+            id=_text(track.get("id"), "id", required=True),
+            name=_text(track.get("name"), "name"),
+            isrc=_text(_object(track.get("external_ids") or {}, "external_ids").get("isrc"), "isrc")
+            or None,
+            url=_text(
+                _object(track.get("external_urls") or {}, "external_urls").get("spotify"), "url"
+            )
+            or None,
+            duration_ms=_whole(track.get("duration_ms"), "duration_ms"),
+            explicit=_flag(track.get("explicit"), "explicit"),
+            track_number=_whole(track.get("track_number"), "track_number"),
+            disc_number=_whole(track.get("disc_number"), "disc_number"),
             artists=tuple(
-                Artist(id=str(a.get("id") or ""), name=str(a.get("name") or ""))
-                for a in item.get("artists") or ()
+                Artist(id=_text(a.get("id"), "artist id"), name=_text(a.get("name"), "artist name"))
+                for a in (_object(x, "artist") for x in _list(track.get("artists"), "artists"))
             ),
             album=Album(
-                id=str(album.get("id") or ""),
-                name=str(album.get("name") or ""),
-                album_type=str(album.get("album_type") or ""),
-                release_date=str(album.get("release_date") or ""),
-                release_date_precision=str(album.get("release_date_precision") or ""),
-                total_tracks=album.get("total_tracks"),
+                id=_text(album.get("id"), "album id"),
+                name=_text(album.get("name"), "album name"),
+                album_type=_text(album.get("album_type"), "album_type"),
+                release_date=_text(album.get("release_date"), "release_date"),
+                release_date_precision=_text(
+                    album.get("release_date_precision"), "release_date_precision"
+                ),
+                total_tracks=_whole(album.get("total_tracks"), "total_tracks"),
             ),
         )
 
@@ -218,13 +294,16 @@ class AlbumDetails:
     genres: tuple[str, ...]
 
     @classmethod
-    def from_api(cls, album: Mapping[str, Any]) -> AlbumDetails:
+    def from_api(cls, data: object) -> AlbumDetails:
+        album = _object(data, "album")
+        genres = _list(album.get("genres"), "genres")
         return cls(
-            id=str(album["id"]),
-            label=album.get("label") or None,
-            upc=(album.get("external_ids") or {}).get("upc"),
-            total_tracks=album.get("total_tracks"),
-            genres=tuple(album.get("genres") or ()),
+            id=_text(album.get("id"), "id", required=True),
+            label=_text(album.get("label"), "label") or None,
+            upc=_text(_object(album.get("external_ids") or {}, "external_ids").get("upc"), "upc")
+            or None,
+            total_tracks=_whole(album.get("total_tracks"), "total_tracks"),
+            genres=tuple(_text(g, "genre") for g in genres),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -262,8 +341,10 @@ class AudioFeatures:
     time_signature: int | None
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> AudioFeatures:
-        return cls(str(data["id"]), *(data.get(name) for name in FEATURE_NAMES))
+    def from_api(cls, data: object) -> AudioFeatures:
+        features = _object(data, "audio features")
+        values = [_measure(features.get(name), name) for name in FEATURE_NAMES]
+        return cls(_text(features.get("id"), "id", required=True), *values)  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, **dict(zip(FEATURE_NAMES, self.values(), strict=True))}

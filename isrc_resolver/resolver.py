@@ -19,10 +19,10 @@ from .auth import TokenStore
 from .cache import AsyncCache, Cache
 from .client import SpotifyClient, Transport
 from .enrich import Enricher
-from .errors import RateLimitStop
 from .fetch import Fetcher, IsrcSearch, RunControl, Workers
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result, RunReport
 from .plan import cached_or_missing, distinct_isrcs, normalize_values
+from .progress import Progress
 from .schema import Resolved
 from .settings import Options, Settings
 
@@ -77,15 +77,12 @@ class Resolver:
         if self._client is not None:
             raise RuntimeError("this Resolver is already open")
         s = self.settings
-        token_store = None
         if self._given_cache is not None:
             self._cache = AsyncCache(self._given_cache, owned=False)
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self._clock)
-        if self._cache is not None:
-            token_store = TokenStore(
-                self._cache.cache.path.with_name("tokens.json"), s.client_id, clock=self._clock
-            )
+        cache_file = self._cache.cache.path if self._cache else None
+        token_store = TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock)
         client = SpotifyClient.from_settings(
             s,
             token_store=token_store,
@@ -125,29 +122,17 @@ class Resolver:
             )
         return self._stages
 
-    @property
-    def stopped(self) -> RateLimitStop | None:
-        return self.control.stopped
-
-    @property
-    def interrupted(self) -> str | None:
-        return self.control.interrupted
-
     def interrupt(self, reason: str = "SIGINT") -> None:
-        """Stop sending; results in flight get a few seconds, the rest end up ``pending``.
-
-        Safe to call from a signal handler installed with ``loop.add_signal_handler``.
-        """
+        """Stop sending; in-flight results get a few seconds, the rest are ``pending``
+        (safe in a handler installed with ``loop.add_signal_handler``)."""
         self.control.interrupt(reason)
 
     # -- single values and streams ---------------------------------------------------
 
     async def resolve(self, isrc: str) -> Result:
         """Resolve one ISRC (in any common spelling)."""
-        async with contextlib.aclosing(self.resolve_many([isrc])) as results:
-            async for result in results:
-                return result
-        raise AssertionError("unreachable")  # pragma: no cover
+        (result,) = (await self.resolve_values([isrc])).values()
+        return result
 
     async def resolve_many(self, isrcs: Iterable[object]) -> AsyncGenerator[Result, None]:
         """Yield one :class:`Result` per input value, in input order.
@@ -179,14 +164,21 @@ class Resolver:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def resolve_values(self, values: Iterable[object]) -> dict[str, Result]:
+    async def resolve_values(
+        self, values: Iterable[object], progress: Progress | None = None
+    ) -> dict[str, Result]:
         """Results keyed by normalised value, for every distinct value (invalid included)."""
         self._open()
         normalized = normalize_values(values)
         results = {v: Result.invalid(v) for v in normalized.values if v not in normalized.unique}
-        await self._resolve_unique(
-            list(normalized.unique), lambda r: results.__setitem__(r.isrc, r)
-        )
+        progress = progress or Progress(enabled=False)
+        progress.phase("resolving", len(normalized.unique), "isrc")
+
+        def keep(result: Result) -> None:
+            results[result.isrc] = result
+            progress.advance()
+
+        await self._resolve_unique(list(normalized.unique), keep)
         return results
 
     async def _resolve_unique(self, isrcs: list[str], emit: Callable[[Result], None]) -> None:
@@ -203,8 +195,7 @@ class Resolver:
     # -- enrichment ------------------------------------------------------------------
 
     async def albums(self, ids: Iterable[str]) -> dict[str, AlbumDetails]:
-        """Album details by album id (label, UPC, total tracks, genres); ids Spotify does
-        not know, and all of them when the endpoint is closed to this app, are missing."""
+        """Album details by id; missing for unknown ids, or all when the endpoint is closed."""
         return await self._open()[1].albums(ids)
 
     async def audio_features(self, track_ids: Iterable[str]) -> dict[str, AudioFeatures]:
@@ -212,10 +203,10 @@ class Resolver:
         return await self._open()[1].audio_features(track_ids)
 
     async def _resolved(
-        self, values: Iterable[object], kinds: tuple[Enrichment, ...]
+        self, values: Iterable[object], kinds: tuple[Enrichment, ...], progress: Progress
     ) -> dict[str, Resolved]:
-        results = await self.resolve_values(values)
-        return await self._open()[1].resolved(results.values(), kinds)
+        results = await self.resolve_values(values, progress)
+        return await self._open()[1].resolved(results.values(), kinds, progress)
 
     # -- tables and files ------------------------------------------------------------
 
@@ -236,7 +227,11 @@ class Resolver:
 
         kinds = self.settings.with_ if with_ is None else self.settings.evolve(with_=with_).with_
         values = io.column_values(df, column)
-        resolved = await self._resolved(values, kinds)
+        progress = Progress(enabled=self.settings.progress)
+        try:
+            resolved = await self._resolved(values, kinds, progress)
+        finally:
+            progress.close()
         return io.with_results(df, values, resolved, kinds)
 
     async def resolve_file(
@@ -258,29 +253,49 @@ class Resolver:
 
         self._open()
         started = time.perf_counter()
-        stats = self.client.stats
         report = RunReport()
-        before = (stats.total_requests, stats.throttled, self.cache_hits)
-        with io.open_input(
-            input, column=column, input_format=input_format, chunk_rows=chunk_rows
-        ) as source:
+        before = _count(RunReport(), self, (0, 0, 0))
+        with (
+            io.open_input(
+                input, column=column, input_format=input_format, chunk_rows=chunk_rows
+            ) as source,
+            contextlib.closing(Progress(enabled=self.settings.progress)) as progress,
+        ):
             io.check_output(output, output_format)
             report.rows, unique = distinct_isrcs(source.isrc_chunks())
             report.unique = len(unique)
             try:
-                resolved = await self._resolved(unique, self.settings.with_)
+                resolved = await self._resolved(unique, self.settings.with_, progress)
             finally:
                 unique.clear()
-                report.requests = stats.total_requests - before[0]
-                report.throttled = stats.throttled - before[1]
-                report.cache_hits = self.cache_hits - before[2]
-                report.stop = self.control.stopped
-                report.interrupted = self.control.interrupted
+                _count(report, self, before)
+            progress.phase("writing", report.rows, "row")
+            s = self.settings
             report.statuses = io.write_output(
-                output, source, resolved, self.settings.with_, output_format
+                output,
+                source,
+                resolved,
+                s.with_,
+                output_format,
+                progress.advance,
+                s.escape_formulas,
             )
         report.elapsed = time.perf_counter() - started
         return report
+
+
+Counts = tuple[int, int, int]  # requests, 429s, cache hits
+
+
+def _count(report: RunReport, resolver: Resolver, before: Counts) -> Counts:
+    """Fill ``report`` with what the resolver did since ``before``; returns the totals."""
+    stats, control = resolver.client.stats, resolver.control
+    now = (stats.total_requests, stats.throttled, resolver.cache_hits)
+    report.requests = now[0] - before[0]
+    report.throttled = now[1] - before[1]
+    report.cache_hits = now[2] - before[2]
+    report.stop, report.interrupted = control.stopped, control.interrupted
+    return now
 
 
 async def resolve_file(

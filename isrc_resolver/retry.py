@@ -7,12 +7,17 @@ tenacity (which does the waiting, with an injectable sleep) and to the
 
 from __future__ import annotations
 
+import math
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
+    "MAX_RETRY_AFTER",
     "RetryPolicy",
     "Throttled",
     "Transient",
@@ -22,6 +27,8 @@ __all__ = [
 # Used when a 429 comes without a usable Retry-After (missing, 0, or garbage): Spotify's
 # window is 30 s, so a few seconds lets part of it roll over without idling for long.
 DEFAULT_RETRY_AFTER = 5.0
+# The longest Retry-After taken as given: a week. Spotify's quota waits are under a day.
+MAX_RETRY_AFTER = 7 * 86_400.0
 
 
 class Transient(Exception):
@@ -42,20 +49,38 @@ class Throttled(Exception):
         self.quota = quota
 
 
-def parse_retry_after(headers: Mapping[str, str], fallback: float = DEFAULT_RETRY_AFTER) -> float:
+def parse_retry_after(
+    headers: Mapping[str, str], fallback: float = DEFAULT_RETRY_AFTER, *, now: float | None = None
+) -> float:
     """Seconds from a ``Retry-After`` header, read case-insensitively.
 
-    Missing, zero, negative or unparsable values give ``fallback``: a 429 that tells us to
-    wait 0 s is still a 429, and retrying at once only lengthens the penalty.
+    Both forms of RFC 9110 are read: a number of seconds, or an HTTP date (``now`` is the
+    Unix time to count from). Missing, zero, negative, past or unparsable values give
+    ``fallback``: a 429 that tells us to wait 0 s is still a 429, and retrying at once only
+    lengthens the penalty. Huge values (``1e12``, ``inf``) are clamped to
+    :data:`MAX_RETRY_AFTER`; any of them is far longer than a run waits anyway.
     """
     raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
     if raw is None:
         return fallback
+    text = raw.strip()
     try:
-        seconds = float(raw.strip())
+        seconds = float(text)
     except ValueError:
+        seconds = _seconds_until(text, time.time() if now is None else now)
+    if math.isnan(seconds) or seconds <= 0:
         return fallback
-    return seconds if seconds > 0 else fallback
+    return min(seconds, MAX_RETRY_AFTER)
+
+
+def _seconds_until(http_date: str, now: float) -> float:
+    try:
+        moment = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
+        return math.nan
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - now
 
 
 @dataclass(frozen=True, slots=True)

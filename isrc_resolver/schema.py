@@ -62,6 +62,7 @@ class Column:
     kind: Kind
     meaning: str
     value: Callable[[Resolved], Any]
+    from_network: bool = True  # its text came from Spotify: untrusted (formula escaping)
 
 
 def _track(get: Callable[[Track], Any]) -> Callable[[Resolved], Any]:
@@ -82,12 +83,14 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         Kind.TEXT,
         "the ISRC as searched: no spaces, hyphens, dots or ISRC label; upper case",
         lambda r: r.result.isrc,
+        from_network=False,
     ),
     Column(
         "status",
         Kind.TEXT,
         "found, not_found, invalid, error, rate_limited or pending",
         lambda r: r.result.status.value,
+        from_network=False,
     ),
     Column("track", Kind.TEXT, "the track's name", _track(lambda t: t.name)),
     Column("album", Kind.TEXT, "the album's name", _track(lambda t: t.album.name)),

@@ -10,12 +10,14 @@ This module imports nothing heavy: ``isrc-resolve --help`` reads its defaults fr
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 from .models import Enrichment, MatchPreference
@@ -74,6 +76,8 @@ class Settings:
     progress: bool = False
     with_: tuple[Enrichment, ...] = ()
     allow_per_album: bool = False
+    escape_formulas: bool = True  # CSV/TSV output: make formula-like text from Spotify inert
+    allow_insecure_http: bool = False  # plain http:// to a host that is not this machine
 
     def __post_init__(self) -> None:
         _check(self)
@@ -149,6 +153,8 @@ class Options(TypedDict, total=False):
     progress: bool
     with_: Iterable[Enrichment | str]
     allow_per_album: bool
+    escape_formulas: bool
+    allow_insecure_http: bool
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.name != "client_id"}
@@ -201,8 +207,34 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_url(url: str, name: str, allow_insecure_http: bool) -> None:
+    """https anywhere; plain http only to this machine (the local server), unless the
+    caller says it is meant: the credentials and tokens would cross the network in clear."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} must be an http(s) URL with a host, not {url!r}")
+    if parts.scheme == "https" or allow_insecure_http or _loopback(parts.hostname):
+        return
+    raise ConfigurationError(
+        f"{name} {url} is plain http to another machine: the client secret and access "
+        "tokens would cross the network unencrypted. Use https, or allow_insecure_http=True "
+        "(--allow-insecure-http) if that is really meant"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _check(s: Settings) -> None:
     """The rules every Settings obeys; messages name the parameter, not a CLI flag."""
+    _check_url(s.api_url, "api_url", s.allow_insecure_http)
+    _check_url(s.token_url, "token_url", s.allow_insecure_http)
     if not 1 <= s.limit <= SPOTIFY_MAX_LIMIT:
         raise ConfigurationError(
             f"limit must be between 1 and {SPOTIFY_MAX_LIMIT} (Spotify's maximum), not {s.limit}"

@@ -58,30 +58,48 @@ async def test_a_burst_of_401s_on_one_token_costs_one_renewal() -> None:
     assert fetch.calls == 2
 
 
+SECRET_A = Secret("secret-for-a-0123456789")
+SECRET_B = Secret("secret-for-b-0123456789")
+
+
 async def test_token_file_is_private_and_reused_until_expiry(tmp_path: Path) -> None:
     clock = Clock()
     path = tmp_path / "sub" / "tokens.json"
     fetch = CountingFetcher(clock)
-    first = TokenProvider(fetch, store=TokenStore(path, "client-a", clock=clock), clock=clock)
+    first = TokenProvider(
+        fetch, store=TokenStore(path, "client-a", SECRET_A, clock=clock), clock=clock
+    )
     assert await first.get() == "token-1"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
     # The next run (a new provider) reuses the stored token: no fetch.
-    second = TokenProvider(fetch, store=TokenStore(path, "client-a", clock=clock), clock=clock)
+    second = TokenProvider(
+        fetch, store=TokenStore(path, "client-a", SECRET_A, clock=clock), clock=clock
+    )
     assert await second.get() == "token-1"
     assert fetch.calls == 1
 
     # Another client id does not see it.
-    other = TokenProvider(fetch, store=TokenStore(path, "client-b", clock=clock), clock=clock)
+    other = TokenProvider(
+        fetch, store=TokenStore(path, "client-b", SECRET_B, clock=clock), clock=clock
+    )
     assert await other.get() == "token-2"
 
     # A rejected token is dropped from the file too.
     second.invalidate("token-1")
-    assert TokenStore(path, "client-a", clock=clock).load() is None
+    assert TokenStore(path, "client-a", SECRET_A, clock=clock).load() is None
+
+    # The same id with another secret does not see a token either: a wrong secret is found
+    # out by asking, not hidden behind a stored token. The secret is not in the file.
+    fourth = TokenProvider(
+        fetch, store=TokenStore(path, "client-b", SECRET_A, clock=clock), clock=clock
+    )
+    assert await fourth.get() == "token-3"
+    assert "secret-for-a" not in path.read_text() and "secret-for-b" not in path.read_text()
 
     # An expired one is not loaded.
     clock.now += 7200
-    assert TokenStore(path, "client-b", clock=clock).load() is None
+    assert TokenStore(path, "client-b", SECRET_B, clock=clock).load() is None
 
 
 def test_secrets_do_not_show_themselves() -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from isrc_resolver import (
-    ConfigurationError,
     CredentialsError,
     ForbiddenError,
     HttpRequest,
@@ -246,7 +245,7 @@ async def test_token_type_is_compared_case_insensitively_and_checked(
     client: SpotifyClient, script: Script
 ) -> None:
     script.add(TOKEN, payload={"access_token": "t", "token_type": "mac", "expires_in": 3600})
-    with pytest.raises(ConfigurationError, match="bearer token"):
+    with pytest.raises(TokenError, match="bearer token"):
         await client.search_isrc("USRC17607839")
 
 
