@@ -23,10 +23,9 @@ from .models import (
     AudioFeatures,
     Enrichment,
     InvalidAnswer,
-    Result,
 )
 from .progress import Progress
-from .schema import Resolved
+from .schema import Row, enriched
 from .settings import Settings
 
 __all__ = ["Enricher"]
@@ -69,30 +68,28 @@ class Enricher:
         self._memo: dict[Enrichment, dict[str, dict[str, Any] | None]] = {}
         self._closed: set[Enrichment] = set()
 
-    async def resolved(
-        self, results: Iterable[Result], kinds: Sequence[Enrichment], progress: Progress
-    ) -> dict[str, Resolved]:
-        """Each result with the details of ``kinds``, by ISRC (empty where there are none,
-        and for every row when the run was interrupted or stopped first)."""
-        results = list(results)
-        if kinds:
-            progress.phase("enriching", None, "request")
+    async def enrich(
+        self, rows: dict[str, Row], kinds: Sequence[Enrichment], progress: Progress
+    ) -> None:
+        """Append the columns of ``kinds`` to every row, in place (empty where there is
+        nothing, and for every row when the run was interrupted first)."""
+        if not kinds:
+            return
+        progress.phase("enriching", None, "request")
         albums: Mapping[str, AlbumDetails] = {}
         features: Mapping[str, AudioFeatures] = {}
-        halted = self._workers.control.interrupted is not None
-        tracks = [r.track for r in results if r.track is not None]
-        if Enrichment.ALBUM in kinds and not halted:
-            albums = await self.albums(t.album.id for t in tracks)
-        if Enrichment.AUDIO_FEATURES in kinds and not halted:
-            features = await self.audio_features(t.id for t in tracks)
-        return {
-            r.isrc: Resolved(
-                r,
-                albums.get(r.track.album.id) if r.track else None,
-                features.get(r.track.id) if r.track else None,
+        if self._workers.control.interrupted is None:
+            if Enrichment.ALBUM in kinds:
+                albums = await self.albums(r.get("album_id") for r in rows.values())
+            if Enrichment.AUDIO_FEATURES in kinds:
+                features = await self.audio_features(
+                    r.get("spotify_track_id") for r in rows.values()
+                )
+        for isrc, row in rows.items():
+            album = albums.get(row.get("album_id") or "")
+            rows[isrc] = enriched(
+                row, kinds, album, features.get(row.get("spotify_track_id") or "")
             )
-            for r in results
-        }
 
     async def albums(self, ids: Iterable[str]) -> dict[str, AlbumDetails]:
         found = await self._details(Enrichment.ALBUM, ids)

@@ -10,27 +10,28 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
-import itertools
 import os
 import shutil
 import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .errors import InputError
 from .isrc import is_valid_isrc
 from .models import Enrichment, Result, Status
 from .plan import normalize_value
-from .schema import FORMATS, Column, Kind, Resolved, output_columns
+from .schema import FORMATS, Column, Kind, Row, enriched, output_columns, row_of
 
 __all__ = [
     "InputSource",
@@ -127,50 +128,65 @@ def _series(values: list[Any], column: Column, index: pd.Index) -> pd.Series:
 
 
 class _Rows:
-    """The output values of each distinct ISRC, built once (not once per row), as the
-    output format wants them: formula-like text from the network escaped for CSV/TSV."""
+    """The output values of each distinct ISRC as the output format wants them (text from
+    the network escaped for CSV/TSV), built once per ISRC, not once per row."""
 
     def __init__(
-        self, resolved: Mapping[str, Resolved], columns: Sequence[Column], *, escape: bool
+        self,
+        rows: dict[str, Row],
+        columns: Sequence[Column],
+        kinds: Sequence[Enrichment],
+        *,
+        escape: bool,
+        consume: bool = False,
     ) -> None:
-        self._resolved = resolved
-        self._columns = columns
-        self._escaped = {
+        self._rows = rows
+        self._kinds = kinds
+        self._consume = consume  # let each Row go once built (a file's run owns them)
+        self._escaped = [
             i for i, c in enumerate(columns) if escape and c.from_network and c.kind is Kind.TEXT
-        }
+        ]
+        self._width = len(columns)
         self._memo: dict[str, tuple[Status, tuple[Any, ...]]] = {}
+        self._by_cell: dict[str, tuple[Status, tuple[Any, ...]]] = {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
 
     def get(self, value: object) -> tuple[Status, tuple[Any, ...]]:
-        isrc = normalize_value(value)
-        known = self._memo.get(isrc)
+        # Keyed by the cell as written (most repeat exactly), then by the normalised ISRC.
+        key = value if isinstance(value, str) else None
+        known = self._by_cell.get(key) if key is not None else None
         if known is None:
-            known = self._memo[isrc] = self._build(isrc)
+            isrc = normalize_value(value)
+            known = self._memo.get(isrc)
+            if known is None:
+                known = self._memo[isrc] = self._build(isrc)
+            if key is not None:
+                self._by_cell[key] = known
         return known
 
     def _build(self, isrc: str) -> tuple[Status, tuple[Any, ...]]:
-        row = self._resolved.get(isrc)
+        row = self._rows.pop(isrc, None) if self._consume else self._rows.get(isrc)
         if row is None:  # invalid values get their result here; valid ones are all known
-            invalid = not is_valid_isrc(isrc)
-            row = Resolved(
+            result = (
                 Result.invalid(isrc)
-                if invalid
+                if not is_valid_isrc(isrc)
                 else Result(isrc, Status.PENDING, error="not attempted")
             )
-        values = tuple(
-            escape_formula(c.value(row)) if i in self._escaped else c.value(row)
-            for i, c in enumerate(self._columns)
-        )
+            row = enriched(row_of(result), self._kinds)
+        values = list(row.values)
+        for i in self._escaped:
+            values[i] = escape_formula(values[i])
         if any(isinstance(v, str) and "\r" in v for v in values):
             self.carriage_return = True
-        return row.result.status, values
+        assert len(values) == self._width, "a row built for other columns"
+        return row.status, tuple(values)
 
     def columns(self, values: Sequence[object]) -> tuple[list[list[Any]], Counter[Status]]:
         """For each output column, its values for ``values`` (one per row); the statuses."""
         built = [self.get(v) for v in values]
         statuses = Counter(status for status, _ in built)
         if not built:
-            return [[] for _ in self._columns], statuses
+            return [[] for _ in range(self._width)], statuses
         return [list(column) for column in zip(*(row for _, row in built), strict=True)], statuses
 
 
@@ -192,13 +208,13 @@ def column_values(df: pd.DataFrame, column: str | None) -> list[object]:
 def with_results(
     df: pd.DataFrame,
     values: Sequence[object],
-    resolved: Mapping[str, Resolved],
+    rows: dict[str, Row],
     kinds: Sequence[Enrichment] = (),
 ) -> pd.DataFrame:
     """A copy of ``df`` with the output columns added (one row per value of ``values``)."""
     columns = output_columns(kinds)
     names = output_names(list(map(str, df.columns)), [c.name for c in columns])
-    data, _ = _Rows(resolved, columns, escape=False).columns(values)
+    data, _ = _Rows(rows, columns, kinds, escape=False).columns(values)
     out = df.copy()
     for column, name, column_values in zip(columns, names, data, strict=True):
         out[name] = _series(column_values, column, df.index)
@@ -260,57 +276,104 @@ class InputSource:
 
     def isrc_chunks(self) -> Iterator[list[str]]:
         """The ISRC column, chunk by chunk, as strings."""
-        if self.format == "parquet":
-            for batch in self._parquet.iter_batches(self.chunk_rows, columns=[self.column]):
-                yield ["" if v is None else str(v) for v in batch.column(0).to_pylist()]
-            return
-        index = self.columns.index(self.column)
-        for records in self._record_chunks():
-            yield [record[index] for record in records]
+        for batch in self._batches([self.column]):
+            yield ["" if v is None else str(v) for v in batch.column(0).to_pylist()]
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         """Whole rows, chunk by chunk (text columns for CSV, typed for Parquet)."""
+        for batch in self._batches(None):
+            yield batch.to_pandas()
+
+    def _batches(self, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":
-            for batch in self._parquet.iter_batches(self.chunk_rows):
-                yield batch.to_pandas()
+            yield from self._parquet.iter_batches(self.chunk_rows, columns=columns)
             return
-        for records in self._record_chunks():
-            yield pd.DataFrame(records, columns=self.columns, dtype=object)
+        yield from self._csv_batches(columns)
 
-    def _record_chunks(self) -> Iterator[list[list[str]]]:
-        records = self._records()
-        while chunk := list(itertools.islice(records, self.chunk_rows)):
-            yield chunk
+    def _csv_batches(self, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+        """Every data row, exactly as written, as text: no type guessing, no NA, no blank
+        line skipped (in a table of several columns it is a row of empty cells). The same
+        reader reads the file both times, so the rows written are the rows whose ISRCs were
+        asked. A row with more or fewer cells than the header is refused."""
+        ragged: list[tuple[int, str]] = []
 
-    def _records(self) -> Iterator[list[str]]:
-        """Every data row, exactly as written. One parser reads the file both times, so the
-        rows written are the rows whose ISRCs were asked. A blank line is a row of empty
-        cells; a row with more or fewer cells than the header is refused (line number)."""
+        def refuse(row: pa_csv.InvalidRow) -> str:
+            ragged.append((row.actual_columns, row.text or ""))
+            return "error"
+
+        parse = pa_csv.ParseOptions(
+            delimiter=self.delimiter,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=refuse,
+        )
+        convert = pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in self.columns},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            include_columns=columns,
+        )
+        read = pa_csv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False)
+        try:
+            with pa_csv.open_csv(
+                self.path, read_options=read, parse_options=parse, convert_options=convert
+            ) as reader:
+                if reader.schema.names != (columns or self.columns):
+                    raise InputError(f"{self.display}: the header row could not be read back")
+                for batch in reader:
+                    batch = _no_nulls(batch)
+                    for start in range(0, batch.num_rows, self.chunk_rows):
+                        yield batch.slice(start, self.chunk_rows)
+        except pa.ArrowInvalid as exc:
+            raise InputError(self._explain(exc, ragged)) from None
+
+    def _explain(self, exc: pa.ArrowInvalid, ragged: list[tuple[int, str]]) -> str:
+        if ragged:
+            cells, text = ragged[0]
+            line = self._first_ragged_line()
+            where = f"ending on line {line}" if line else f"{text[:60]!r}"
+            return (
+                f"{self.display}: the row {where} has {cells} cells where the header has "
+                f"{len(self.columns)}; every row needs one cell per column (quote cells that "
+                "contain the delimiter), so fix that row and run again"
+            )
+        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+            return _not_utf8_file(self.display, self.path)
+        return f"{self.display} is not valid CSV ({exc})"
+
+    def _first_ragged_line(self) -> int:
+        """The line the first ragged row ends on (read again with Python's csv module,
+        only when there is one: the fast reader does not count lines)."""
         width = len(self.columns)
-        with _text(self.path, self.display) as fh:
+        with (
+            contextlib.suppress(csv.Error, UnicodeDecodeError),
+            _text(self.path, self.display) as fh,
+        ):
             reader = csv.reader(fh, delimiter=self.delimiter)
-            try:
-                next(reader, None)  # the header, checked when the source was opened
-                for record in reader:
-                    if not record:
-                        record = [""] * width
-                    elif len(record) != width:
-                        raise InputError(_ragged(self.display, reader.line_num, record, width))
-                    yield record
-            except csv.Error as exc:
-                raise InputError(
-                    f"{self.display}: line {reader.line_num} is not valid CSV ({exc})"
-                ) from None
-            except UnicodeDecodeError as exc:
-                raise InputError(_not_utf8(self.display, exc)) from None
+            next(reader, None)
+            for record in reader:
+                if record and len(record) != width:
+                    return reader.line_num
+        return 0
 
 
-def _ragged(display: str, line: int, record: list[str], width: int) -> str:
-    return (
-        f"{display}: the row ending on line {line} has {len(record)} cells where the header "
-        f"has {width}; every row needs one cell per column (quote cells that contain the "
-        "delimiter), so fix that row and run again"
-    )
+_CSV_BLOCK = 1024 * 1024  # bytes of CSV parsed at a time (then cut to chunk_rows)
+
+
+def _no_nulls(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A blank line in a table of several columns comes back as nulls: empty cells."""
+    if all(column.null_count == 0 for column in batch.columns):
+        return batch
+    filled = [pc.fill_null(column, "") for column in batch.columns]
+    return pa.RecordBatch.from_arrays(filled, schema=batch.schema)
+
+
+def _not_utf8_file(display: str, path: Path) -> str:
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _not_utf8(display, exc)
+    return f"{display} is not UTF-8 text; save it as 'CSV UTF-8' or convert it"
 
 
 def _sniff_delimiter(path: Path, display: str) -> str:
@@ -543,12 +606,16 @@ def _has_carriage_return(frame: pd.DataFrame) -> bool:
     """Does any input cell (or column name) of ``frame`` hold a carriage return?"""
     if any("\r" in str(name) for name in frame.columns):
         return True
-    return any(
-        isinstance(v, str) and "\r" in v
-        for name in frame.columns
-        if frame[name].dtype == object
-        for v in frame[name].tolist()
-    )
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
+            if column.str.contains("\r", regex=False).fillna(False).any():
+                return True
+        elif column.dtype == object and any(
+            isinstance(v, str) and "\r" in v for v in column.tolist()
+        ):
+            return True
+    return False
 
 
 def _umask() -> int:
@@ -578,21 +645,22 @@ def open_output(
 def write_output(
     target: str | os.PathLike[str],
     source: InputSource,
-    resolved: Mapping[str, Resolved],
+    rows: dict[str, Row],
     kinds: Sequence[Enrichment] = (),
     output_format: str | None = None,
     written: Callable[[int], None] = lambda rows: None,
     escape_formulas: bool = True,
 ) -> Counter[Status]:
     """Every row of ``source`` with its results, to ``target``; returns the statuses.
+    ``rows`` is emptied on the way (each entry once its values are built for the format).
     ``written`` hears how many rows each chunk had (for a progress bar)."""
     statuses: Counter[Status] = Counter()
     with open_output(target, source, output_format=output_format, kinds=kinds) as sink:
         # Spreadsheets run a cell that starts with = + - @ as a formula: text from the
         # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
         escape = escape_formulas and sink.format != "parquet"
-        rows = _Rows(resolved, sink.columns, escape=escape)
+        built = _Rows(rows, sink.columns, kinds, escape=escape, consume=True)
         for chunk in source.chunks():
-            statuses.update(sink.write(chunk, rows))
+            statuses.update(sink.write(chunk, built))
             written(len(chunk))
     return statuses

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Unpack
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .auth import TokenStore
 from .cache import AsyncCache, Cache
@@ -21,15 +21,17 @@ from .client import SpotifyClient, Transport
 from .enrich import Enricher
 from .fetch import Fetcher, IsrcSearch, RunControl, Workers
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result, RunReport
-from .plan import cached_or_missing, distinct_isrcs, normalize_values
+from .plan import Normalized, cached_or_missing, distinct_isrcs, normalize_values
 from .progress import Progress
-from .schema import Resolved
+from .schema import Row, row_of
 from .settings import Options, Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Resolver", "resolve_file"]
+
+T = TypeVar("T")
 
 
 class Resolver:
@@ -141,45 +143,33 @@ class Resolver:
         is not an ISRC, ``None`` and numbers included) are never sent.
         """
         self._open()
-        normalized = normalize_values(isrcs)
-        loop = asyncio.get_running_loop()
-        futures = {u: loop.create_future() for u in normalized.unique}
-        task = asyncio.create_task(
-            self._resolve_unique(list(normalized.unique), lambda r: futures[r.isrc].set_result(r))
-        )
-        try:
-            for isrc in normalized.values:
-                future = futures.get(isrc)
-                if future is None:
-                    yield Result.invalid(isrc)
-                    continue
-                if not future.done():
-                    await asyncio.wait({future, task}, return_when=asyncio.FIRST_COMPLETED)
-                if not future.done():
-                    task.result()  # the pipeline failed: raise its error here
-                yield future.result()
-            await task
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        async with contextlib.aclosing(
+            _in_order(normalize_values(isrcs), self._resolve_unique)
+        ) as results:
+            async for result in results:
+                yield result
 
-    async def resolve_values(
-        self, values: Iterable[object], progress: Progress | None = None
-    ) -> dict[str, Result]:
+    async def resolve_values(self, values: Iterable[object]) -> dict[str, Result]:
         """Results keyed by normalised value, for every distinct value (invalid included)."""
+        return await self._collect(values, lambda result: result, Progress(enabled=False))
+
+    async def _collect(
+        self, values: Iterable[object], make: Callable[[Result], T], progress: Progress
+    ) -> dict[str, T]:
+        """``make(result)`` for every distinct value, as each result arrives."""
         self._open()
         normalized = normalize_values(values)
-        results = {v: Result.invalid(v) for v in normalized.values if v not in normalized.unique}
-        progress = progress or Progress(enabled=False)
+        invalid = (v for v in normalized.values if v not in normalized.unique)
+        out = {v: make(Result.invalid(v)) for v in invalid}
+        normalized.values.clear()
         progress.phase("resolving", len(normalized.unique), "isrc")
 
         def keep(result: Result) -> None:
-            results[result.isrc] = result
+            out[result.isrc] = make(result)
             progress.advance()
 
         await self._resolve_unique(list(normalized.unique), keep)
-        return results
+        return out
 
     async def _resolve_unique(self, isrcs: list[str], emit: Callable[[Result], None]) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
@@ -202,11 +192,14 @@ class Resolver:
         """Audio features by track id; empty when Spotify closed the endpoint to this app."""
         return await self._open()[1].audio_features(track_ids)
 
-    async def _resolved(
+    async def _rows(
         self, values: Iterable[object], kinds: tuple[Enrichment, ...], progress: Progress
-    ) -> dict[str, Resolved]:
-        results = await self.resolve_values(values, progress)
-        return await self._open()[1].resolved(results.values(), kinds, progress)
+    ) -> dict[str, Row]:
+        """Compact output rows by ISRC: each result becomes a row as it arrives (a run over
+        millions of ISRCs does not hold their result objects), then rows are enriched."""
+        rows = await self._collect(values, row_of, progress)
+        await self._open()[1].enrich(rows, kinds, progress)
+        return rows
 
     # -- tables and files ------------------------------------------------------------
 
@@ -229,10 +222,10 @@ class Resolver:
         values = io.column_values(df, column)
         progress = Progress(enabled=self.settings.progress)
         try:
-            resolved = await self._resolved(values, kinds, progress)
+            rows = await self._rows(values, kinds, progress)
         finally:
             progress.close()
-        return io.with_results(df, values, resolved, kinds)
+        return io.with_results(df, values, rows, kinds)
 
     async def resolve_file(
         self,
@@ -265,7 +258,7 @@ class Resolver:
             report.rows, unique = distinct_isrcs(source.isrc_chunks())
             report.unique = len(unique)
             try:
-                resolved = await self._resolved(unique, self.settings.with_, progress)
+                rows = await self._rows(unique, self.settings.with_, progress)
             finally:
                 unique.clear()
                 _count(report, self, before)
@@ -274,7 +267,7 @@ class Resolver:
             report.statuses = io.write_output(
                 output,
                 source,
-                resolved,
+                rows,
                 s.with_,
                 output_format,
                 progress.advance,
@@ -282,6 +275,34 @@ class Resolver:
             )
         report.elapsed = time.perf_counter() - started
         return report
+
+
+async def _in_order(
+    normalized: Normalized,
+    resolve_unique: Callable[[list[str], Callable[[Result], None]], Coroutine[Any, Any, None]],
+) -> AsyncGenerator[Result, None]:
+    """One result per normalised value, in order, each as soon as it is known."""
+    loop = asyncio.get_running_loop()
+    futures = {u: loop.create_future() for u in normalized.unique}
+    task = asyncio.create_task(
+        resolve_unique(list(normalized.unique), lambda r: futures[r.isrc].set_result(r))
+    )
+    try:
+        for isrc in normalized.values:
+            future = futures.get(isrc)
+            if future is None:
+                yield Result.invalid(isrc)
+                continue
+            if not future.done():
+                await asyncio.wait({future, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not future.done():
+                task.result()  # the pipeline failed: raise its error here
+            yield future.result()
+        await task
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 Counts = tuple[int, int, int]  # requests, 429s, cache hits

@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .models import FEATURE_NAMES, AlbumDetails, AudioFeatures, Enrichment, Result, Track
+from .models import (
+    FEATURE_NAMES,
+    AlbumDetails,
+    AudioFeatures,
+    Enrichment,
+    Result,
+    Status,
+    Track,
+)
 
 __all__ = [
     "FORMATS",
@@ -21,11 +29,12 @@ __all__ = [
     "Column",
     "Kind",
     "Resolved",
-    "column",
+    "Row",
+    "enriched",
     "enrichment_columns",
     "output_columns",
     "result_row",
-    "values_by_column",
+    "row_of",
 ]
 
 
@@ -165,12 +174,6 @@ def _feature(name: str) -> Column:
 AUDIO_FEATURE_COLUMNS: tuple[Column, ...] = tuple(_feature(name) for name in FEATURE_NAMES)
 
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(c.name for c in RESULT_COLUMNS)
-_BY_NAME = {c.name: c for c in (*RESULT_COLUMNS, *ALBUM_COLUMNS, *AUDIO_FEATURE_COLUMNS)}
-
-
-def column(name: str) -> Column:
-    """The column called ``name`` (one of ours, not an input column)."""
-    return _BY_NAME[name]
 
 
 def enrichment_columns(kinds: Iterable[Enrichment]) -> tuple[Column, ...]:
@@ -183,12 +186,45 @@ def output_columns(kinds: Iterable[Enrichment] = ()) -> tuple[Column, ...]:
     return (*RESULT_COLUMNS, *enrichment_columns(kinds))
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One ISRC's output values, compact: what a run keeps per distinct ISRC between
+    resolving and writing (the result objects themselves are let go at once)."""
+
+    status: Status
+    values: tuple[Any, ...]  # RESULT_COLUMNS, then the enrichment columns asked for
+
+    def get(self, name: str) -> Any:
+        """A result column's value, by name."""
+        return self.values[_RESULT_INDEX[name]]
+
+
+_RESULT_INDEX = {c.name: i for i, c in enumerate(RESULT_COLUMNS)}
+# Enrichment columns read only the details; this stands in for the result they do not use.
+_NO_RESULT = Result("", Status.PENDING)
+
+
+def row_of(result: Result) -> Row:
+    """The result's own columns, compact."""
+    resolved = Resolved(result)
+    return Row(result.status, tuple(c.value(resolved) for c in RESULT_COLUMNS))
+
+
+def enriched(
+    row: Row,
+    kinds: Sequence[Enrichment],
+    album: AlbumDetails | None = None,
+    features: AudioFeatures | None = None,
+) -> Row:
+    """``row`` with the columns of ``kinds`` appended (empty where a detail is missing)."""
+    if not kinds:
+        return row
+    details = Resolved(_NO_RESULT, album, features)
+    extra = tuple(c.value(details) for c in enrichment_columns(kinds))
+    return Row(row.status, row.values + extra)
+
+
 def result_row(result: Result) -> dict[str, Any]:
     """The result's own columns, by name."""
     resolved = Resolved(result)
     return {c.name: c.value(resolved) for c in RESULT_COLUMNS}
-
-
-def values_by_column(rows: Sequence[Resolved], columns: Sequence[Column]) -> dict[str, list[Any]]:
-    """Column-wise values of ``rows`` (what a DataFrame or an Arrow table is built from)."""
-    return {c.name: [c.value(r) for r in rows] for c in columns}

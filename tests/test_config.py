@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
+import isrc_resolver
 from isrc_resolver import (
     ConfigurationError,
     InputError,
@@ -28,6 +30,13 @@ from isrc_resolver.cli import main
 from .helpers import ServerThread, read_csv, write_csv
 
 Env = Callable[[ServerThread], None]
+
+
+# test_packaging runs this file again against the installed wheel, and says where that is:
+# then the package imported must be that one, not the checkout.
+if "ISRC_RESOLVER_EXPECT_FROM" in os.environ:
+    _where = Path(isrc_resolver.__file__).resolve()
+    assert _where.is_relative_to(Path(os.environ["ISRC_RESOLVER_EXPECT_FROM"]).resolve()), _where
 
 
 def test_the_library_reads_endpoints_and_credentials_from_the_environment(
@@ -181,3 +190,20 @@ def test_column_names_never_collide(env: Env, spotify: ServerThread) -> None:
     (out,) = read_csv(Path("out.csv"))
     assert (out["status"], out["spotify_status"]) == ("mine", "also mine")
     assert out["spotify_spotify_status"] == "found"
+
+
+def test_the_progress_bar_covers_the_whole_run_and_stays(
+    env: Env, spotify: ServerThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env(spotify)
+    write_csv(Path("in.csv"), [{"isrc": "QZ7XS2400012"}, {"isrc": "QZJ842400387"}])
+
+    async def go() -> None:
+        async with Resolver(rate=1000, progress=True, with_=["album"]) as r:
+            await r.resolve_file("in.csv", "out.csv")
+
+    asyncio.run(go())
+    err = capsys.readouterr().err
+    assert "resolving" in err and "enriching" in err
+    assert "writing: 100%" in err and "2/2" in err
+    assert err.endswith("\n")  # the last state is left on screen as a line of its own

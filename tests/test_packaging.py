@@ -83,3 +83,19 @@ def test_the_installed_fake_server_has_its_command(installed: Path, tmp_path: Pa
     done = run_installed(installed, tmp_path, "-m", "isrc_resolver.fake", "--help")
     assert done.returncode == 0, done.stderr
     assert "--window" in done.stdout
+
+
+def test_the_configuration_tests_pass_against_the_installed_wheel(
+    installed: Path, tmp_path: Path
+) -> None:
+    """tests/test_config.py (the environment, SPOTIPY_* names, column rule, Parquet read
+    back by pandas, polars and duckdb, Parquet on standard input, the sync entry point in
+    a running loop) run again with the wheel first on the path, not the checkout."""
+    env = {**os.environ, "PYTHONPATH": str(installed), "ISRC_RESOLVER_EXPECT_FROM": str(installed)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+         "--rootdir", str(ROOT), str(ROOT / "tests" / "test_config.py")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
