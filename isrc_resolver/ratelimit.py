@@ -36,6 +36,9 @@ __all__ = ["RateGate"]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+_NEGLIGIBLE = 0.001  # seconds
+
+
 class _Pacer:
     """One request every ``1 / rate`` seconds, whatever the number of callers.
 
@@ -63,7 +66,9 @@ class _Pacer:
             # The first request waits one interval too: no burst at start-up.
             slot = now + self._interval if self._next is None else max(self._next, now)
             self._next = slot + self._interval
-            if slot > now:
+            # A wait shorter than the loop's own granularity is not worth a turn of the
+            # loop (at high rates every caller would queue behind timers of microseconds).
+            if slot - now > _NEGLIGIBLE:
                 await self._sleep(slot - now)
 
 
