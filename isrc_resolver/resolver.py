@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from .auth import TokenStore
 from .cache import AsyncCache, Cache
@@ -154,21 +154,31 @@ class Resolver:
         return await self._collect(values, lambda result: result, Progress(enabled=False))
 
     async def _collect(
-        self, values: Iterable[object], make: Callable[[Result], T], progress: Progress
+        self,
+        values: Iterable[object] | list[str],
+        make: Callable[[Result], T],
+        progress: Progress,
+        *,
+        distinct: bool = False,
     ) -> dict[str, T]:
-        """``make(result)`` for every distinct value, as each result arrives."""
+        """``make(result)`` for every distinct value, as each result arrives. ``distinct``:
+        ``values`` is already a list of distinct, valid, normalised ISRCs (a file's)."""
         self._open()
-        normalized = normalize_values(values)
-        invalid = (v for v in normalized.values if v not in normalized.unique)
-        out = {v: make(Result.invalid(v)) for v in invalid}
-        normalized.values.clear()
-        progress.phase("resolving", len(normalized.unique), "isrc")
+        out: dict[str, T] = {}
+        if distinct:
+            unique = cast(list[str], values)
+        else:
+            normalized = normalize_values(values)
+            invalid = (v for v in normalized.values if v not in normalized.unique)
+            out = {v: make(Result.invalid(v)) for v in invalid}
+            unique = list(normalized.unique)
+        progress.phase("resolving", len(unique), "isrc")
 
         def keep(result: Result) -> None:
             out[result.isrc] = make(result)
             progress.advance()
 
-        await self._resolve_unique(list(normalized.unique), keep)
+        await self._resolve_unique(unique, keep)
         return out
 
     async def _resolve_unique(self, isrcs: list[str], emit: Callable[[Result], None]) -> None:
@@ -193,11 +203,16 @@ class Resolver:
         return await self._open()[1].audio_features(track_ids)
 
     async def _rows(
-        self, values: Iterable[object], kinds: tuple[Enrichment, ...], progress: Progress
+        self,
+        values: Iterable[object],
+        kinds: tuple[Enrichment, ...],
+        progress: Progress,
+        *,
+        distinct: bool = False,
     ) -> dict[str, Row]:
         """Compact output rows by ISRC: each result becomes a row as it arrives (a run over
         millions of ISRCs does not hold their result objects), then rows are enriched."""
-        rows = await self._collect(values, row_of, progress)
+        rows = await self._collect(values, row_of, progress, distinct=distinct)
         await self._open()[1].enrich(rows, kinds, progress)
         return rows
 
@@ -258,7 +273,7 @@ class Resolver:
             report.rows, unique = distinct_isrcs(source.isrc_chunks())
             report.unique = len(unique)
             try:
-                rows = await self._rows(unique, self.settings.with_, progress)
+                rows = await self._rows(unique, self.settings.with_, progress, distinct=True)
             finally:
                 unique.clear()
                 _count(report, self, before)
