@@ -9,6 +9,10 @@ import resource
 import sys
 import time
 
+# The package imports its heavy parts on first use (so that --help starts fast); load
+# them here, so the timed part is the run, as it was before the imports became lazy.
+import isrc_resolver.io
+import isrc_resolver.resolver  # noqa: F401
 from isrc_resolver.cli import main
 
 report, args = sys.argv[1], sys.argv[3:]

@@ -16,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import __version__
 from ._logging import configure_logging, redact
@@ -61,6 +61,12 @@ cache commands:
   isrc-resolve cache clear [--cache PATH]   delete every cached result and the cooldown
 """
 )
+
+
+class _Options(Protocol):
+    """What the argument builders need of a parser or an argument group."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def _number(kind: type[float] | type[int], *, least: float = 0, open_: bool = True) -> Any:
@@ -145,7 +151,7 @@ def _files_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _spotify_arguments(api: argparse._ArgumentGroup) -> None:
+def _spotify_arguments(api: _Options) -> None:
     api.add_argument(
         "--env-file",
         type=Path,
@@ -201,7 +207,7 @@ def _spotify_arguments(api: argparse._ArgumentGroup) -> None:
     )
 
 
-def _pace_arguments(pace: argparse._ArgumentGroup) -> None:
+def _pace_arguments(pace: _Options) -> None:
     pace.add_argument(
         "--rate",
         type=_positive_float,
@@ -246,7 +252,7 @@ def _pace_arguments(pace: argparse._ArgumentGroup) -> None:
     )
 
 
-def _cache_arguments(cache: argparse._ArgumentGroup) -> None:
+def _cache_arguments(cache: _Options) -> None:
     cache.add_argument(
         "--cache", type=Path, metavar="PATH", help=f"cache file (default: {default_cache_path()})"
     )
@@ -281,7 +287,7 @@ def _cache_arguments(cache: argparse._ArgumentGroup) -> None:
     )
 
 
-def _output_arguments(out: argparse._ArgumentGroup) -> None:
+def _output_arguments(out: _Options) -> None:
     out.add_argument(
         "--no-escape-formulas",
         action="store_true",

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -142,12 +142,13 @@ class _Rows:
     ) -> None:
         self._rows = rows
         self._kinds = kinds
-        self._consume = consume  # let each Row go once built (a file's run owns them)
         self._escaped = [
             i for i, c in enumerate(columns) if escape and c.from_network and c.kind is Kind.TEXT
         ]
         self._width = len(columns)
-        self._memo: dict[str, tuple[Status, tuple[Any, ...]]] = {}
+        # A file's run hands its rows over: each is replaced by its built values in the
+        # same table (no second table of every ISRC); otherwise they are kept apart.
+        self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
         self._by_cell: dict[str, tuple[Status, tuple[Any, ...]]] = {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
 
@@ -158,14 +159,15 @@ class _Rows:
         if known is None:
             isrc = normalize_value(value)
             known = self._memo.get(isrc)
-            if known is None:
-                known = self._memo[isrc] = self._build(isrc)
+            if known is None or isinstance(known, Row):
+                known = self._build(isrc)
+                self._memo[isrc] = known
             if key is not None:
                 self._by_cell[key] = known
         return known
 
     def _build(self, isrc: str) -> tuple[Status, tuple[Any, ...]]:
-        row = self._rows.pop(isrc, None) if self._consume else self._rows.get(isrc)
+        row = self._rows.get(isrc)
         if row is None:  # invalid values get their result here; valid ones are all known
             result = (
                 Result.invalid(isrc)
@@ -658,7 +660,7 @@ def write_output(
     escape_formulas: bool = True,
 ) -> Counter[Status]:
     """Every row of ``source`` with its results, to ``target``; returns the statuses.
-    ``rows`` is emptied on the way (each entry once its values are built for the format).
+    ``rows`` is used up on the way: each entry is replaced by its values for the format.
     ``written`` hears how many rows each chunk had (for a progress bar)."""
     statuses: Counter[Status] = Counter()
     with open_output(target, source, output_format=output_format, kinds=kinds) as sink:
