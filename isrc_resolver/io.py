@@ -149,21 +149,13 @@ class _Rows:
         # A file's run hands its rows over: each is replaced by its built values in the
         # same table (no second table of every ISRC); otherwise they are kept apart.
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
-        self._by_cell: dict[str, tuple[Status, tuple[Any, ...]]] = {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
 
     def get(self, value: object) -> tuple[Status, tuple[Any, ...]]:
-        # Keyed by the cell as written (most repeat exactly), then by the normalised ISRC.
-        key = value if isinstance(value, str) else None
-        known = self._by_cell.get(key) if key is not None else None
-        if known is None:
-            isrc = normalize_value(value)
-            known = self._memo.get(isrc)
-            if known is None or isinstance(known, Row):
-                known = self._build(isrc)
-                self._memo[isrc] = known
-            if key is not None:
-                self._by_cell[key] = known
+        isrc = normalize_value(value)
+        known = self._memo.get(isrc)
+        if known is None or isinstance(known, Row):
+            known = self._memo[isrc] = self._build(isrc)
         return known
 
     def _build(self, isrc: str) -> tuple[Status, tuple[Any, ...]]:

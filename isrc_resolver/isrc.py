@@ -23,6 +23,8 @@ def normalize_isrc(value: str) -> str:
 
     The result is not necessarily valid; check it with :func:`is_valid_isrc`.
     """
+    if _VALID.fullmatch(value):  # already canonical: most cells of a clean catalogue
+        return value
     compact = _SEPARATORS.sub("", value).upper()
     without_label = _LABEL.sub("", compact, count=1)
     # "ISRC" is also the start of real codes (country IS, registrant RC...), so the label is

@@ -40,19 +40,13 @@ class Normalized:
 
     values: list[str] = field(default_factory=list)
     unique: dict[str, None] = field(default_factory=dict)  # an ordered set
-    _seen: dict[str, str] = field(default_factory=dict)  # cell as written -> normalised
 
     def add(self, raw: Iterable[object], *, keep_values: bool = True) -> None:
-        seen = self._seen
+        unique = self.unique
         for value in raw:
-            # Most cells repeat exactly: normalise each spelling once.
-            isrc = seen.get(value) if isinstance(value, str) else None
-            if isrc is None:
-                isrc = normalize_value(value)
-                if isinstance(value, str):
-                    seen[value] = isrc
-                if isrc not in self.unique and is_valid_isrc(isrc):
-                    self.unique[isrc] = None
+            isrc = normalize_value(value)
+            if isrc not in unique and is_valid_isrc(isrc):
+                unique[isrc] = None
             if keep_values:
                 self.values.append(isrc)
 

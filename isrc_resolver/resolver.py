@@ -23,7 +23,7 @@ from .fetch import Fetcher, IsrcSearch, RunControl, Workers
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result, RunReport
 from .plan import Normalized, cached_or_missing, distinct_isrcs, normalize_values
 from .progress import Progress
-from .schema import Row, row_of
+from .schema import row_of
 from .settings import Options, Settings
 
 if TYPE_CHECKING:
@@ -202,20 +202,6 @@ class Resolver:
         """Audio features by track id; empty when Spotify closed the endpoint to this app."""
         return await self._open()[1].audio_features(track_ids)
 
-    async def _rows(
-        self,
-        values: Iterable[object],
-        kinds: tuple[Enrichment, ...],
-        progress: Progress,
-        *,
-        distinct: bool = False,
-    ) -> dict[str, Row]:
-        """Compact output rows by ISRC: each result becomes a row as it arrives (a run over
-        millions of ISRCs does not hold their result objects), then rows are enriched."""
-        rows = await self._collect(values, row_of, progress, distinct=distinct)
-        await self._open()[1].enrich(rows, kinds, progress)
-        return rows
-
     # -- tables and files ------------------------------------------------------------
 
     async def resolve_dataframe(
@@ -237,7 +223,10 @@ class Resolver:
         values = io.column_values(df, column)
         progress = Progress(enabled=self.settings.progress)
         try:
-            rows = await self._rows(values, kinds, progress)
+            # Each result becomes a compact row as it arrives: a run over millions of
+            # ISRCs does not hold their result objects. Then the rows are enriched.
+            rows = await self._collect(values, row_of, progress)
+            await self._open()[1].enrich(rows, kinds, progress)
         finally:
             progress.close()
         return io.with_results(df, values, rows, kinds)
@@ -273,7 +262,8 @@ class Resolver:
             report.rows, unique = distinct_isrcs(source.isrc_chunks())
             report.unique = len(unique)
             try:
-                rows = await self._rows(unique, self.settings.with_, progress, distinct=True)
+                rows = await self._collect(unique, row_of, progress, distinct=True)
+                await self._open()[1].enrich(rows, self.settings.with_, progress)
             finally:
                 unique.clear()
                 _count(report, self, before)
