@@ -144,8 +144,10 @@ class Cache:
         *,
         max_age: float,
         not_found_max_age: float,
+        stale: dict[str, Result] | None = None,
     ) -> dict[str, Result]:
-        """Fresh cached results for those of ``isrcs`` that have one."""
+        """Fresh cached results for those of ``isrcs`` that have one; the ones past their
+        age go into ``stale`` when it is given (to be kept if they cannot be refreshed)."""
         now = self._clock()
         found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
         out: dict[str, Result] = {}
@@ -157,17 +159,22 @@ class Cache:
         )
         for isrc, status, track, match_count, fetched_at in rows:
             cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
-            if fetched_at < cutoff:
+            if fetched_at < cutoff and stale is None:
                 continue
             try:
-                out[isrc] = Result(
+                result = Result(
                     isrc=isrc,
                     status=Status(status),
                     track=Track.from_json(json.loads(track)) if track else None,
                     match_count=match_count,
+                    resolved_at=fetched_at,
                 )
             except (ValueError, KeyError, TypeError):
                 continue  # an entry that does not read back is as good as none: ask again
+            if fetched_at >= cutoff:
+                out[isrc] = result
+            elif stale is not None:
+                stale[isrc] = result
         return out
 
     def _select_in(
@@ -190,7 +197,7 @@ class Cache:
                 r.status.value,
                 json.dumps(r.track.to_json(), ensure_ascii=False) if r.track else None,
                 r.match_count,
-                now,
+                r.resolved_at or now,
             )
             for r in results
             if r.status in (Status.FOUND, Status.NOT_FOUND)

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -252,21 +253,40 @@ class Fetcher:
         strategy: SearchStrategy,
         cache: AsyncCache | None,
         settings: Settings,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._workers = workers
         self._strategy = strategy
         self._cache = cache
         self._variant = settings.variant
+        self._clock = clock
 
-    async def fetch(self, isrcs: Sequence[str], emit: Callable[[Result], None]) -> None:
+    async def fetch(
+        self,
+        isrcs: Sequence[str],
+        emit: Callable[[Result], None],
+        known: Mapping[str, Result] | None = None,
+    ) -> None:
+        """One result for each of ``isrcs``. Where this run gets no answer (an error, a
+        stop, an interrupt) and ``known`` holds an earlier one, that one is emitted, marked
+        stale: a known answer never becomes an empty row."""
+        known = known or {}
         done: set[str] = set()
         store = _Store(self._cache, self._variant)
+
+        def settle(isrc: str, result: Result) -> None:
+            earlier = known.get(isrc)
+            emit(replace(earlier, stale=True) if earlier is not None else result)
 
         async def one(isrc: str) -> None:
             result = await self._strategy.search(isrc)
             done.add(isrc)
-            emit(result)
-            await store.add(result)
+            if result.status.settled:
+                result = replace(result, resolved_at=self._clock())
+                emit(result)
+                await store.add(result)
+            else:
+                settle(isrc, result)
 
         try:
             await self._workers.run(isrcs, one)
@@ -275,7 +295,7 @@ class Fetcher:
         control = self._workers.control
         for isrc in isrcs:
             if isrc not in done:
-                emit(control.unfinished(isrc))
+                settle(isrc, control.unfinished(isrc))
 
 
 class _Store:

@@ -150,15 +150,16 @@ class _Rows:
         # same table (no second table of every ISRC); otherwise they are kept apart.
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
+        self.stale = 0  # rows written so far with a stale answer
 
-    def get(self, value: object) -> tuple[Status, tuple[Any, ...]]:
+    def get(self, value: object) -> tuple[Status, bool, tuple[Any, ...]]:
         isrc = normalize_value(value)
         known = self._memo.get(isrc)
         if known is None or isinstance(known, Row):
             known = self._memo[isrc] = self._build(isrc)
         return known
 
-    def _build(self, isrc: str) -> tuple[Status, tuple[Any, ...]]:
+    def _build(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         row = self._rows.get(isrc)
         if row is None:  # invalid values get their result here; valid ones are all known
             result = (
@@ -173,15 +174,18 @@ class _Rows:
         if any(isinstance(v, str) and "\r" in v for v in values):
             self.carriage_return = True
         assert len(values) == self._width, "a row built for other columns"
-        return row.status, tuple(values)
+        return row.status, row.stale, tuple(values)
 
     def columns(self, values: Sequence[object]) -> tuple[list[list[Any]], Counter[Status]]:
-        """For each output column, its values for ``values`` (one per row); the statuses."""
+        """For each output column, its values for ``values`` (one per row); the statuses.
+        Rows written with a stale answer are counted in :attr:`stale`."""
         built = [self.get(v) for v in values]
-        statuses = Counter(status for status, _ in built)
+        statuses = Counter(status for status, _, _ in built)
+        self.stale += sum(stale for _, stale, _ in built)
         if not built:
             return [[] for _ in range(self._width)], statuses
-        return [list(column) for column in zip(*(row for _, row in built), strict=True)], statuses
+        rows = (row for _, _, row in built)
+        return [list(column) for column in zip(*rows, strict=True)], statuses
 
 
 # -- DataFrames (library) ----------------------------------------------------------------
@@ -650,8 +654,9 @@ def write_output(
     output_format: str | None = None,
     written: Callable[[int], None] = lambda rows: None,
     escape_formulas: bool = True,
-) -> Counter[Status]:
-    """Every row of ``source`` with its results, to ``target``; returns the statuses.
+) -> tuple[Counter[Status], int]:
+    """Every row of ``source`` with its results, to ``target``; returns the rows' statuses
+    and how many rows got a stale answer.
     ``rows`` is used up on the way: each entry is replaced by its values for the format.
     ``written`` hears how many rows each chunk had (for a progress bar)."""
     statuses: Counter[Status] = Counter()
@@ -663,4 +668,4 @@ def write_output(
         for chunk in source.chunks():
             statuses.update(sink.write(chunk, built))
             written(len(chunk))
-    return statuses
+    return statuses, built.stale

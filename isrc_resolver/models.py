@@ -230,7 +230,9 @@ class Result:
 
     ``match_count`` is Spotify's ``total`` for the search (how many tracks carry this ISRC);
     ``track`` is the one chosen among them. ``error`` is a short reason for ``error`` and
-    ``rate_limited`` rows.
+    ``rate_limited`` rows. ``resolved_at`` is when Spotify gave the answer (Unix time);
+    ``stale`` marks a cached answer past its age that this run could not refresh, and so
+    kept as it was rather than lost.
     """
 
     isrc: str
@@ -238,6 +240,8 @@ class Result:
     track: Track | None = None
     match_count: int | None = None
     error: str | None = None
+    resolved_at: float | None = None
+    stale: bool = False
 
     @classmethod
     def invalid(cls, isrc: str) -> Result:
@@ -365,6 +369,7 @@ class RunReport:
     unique: int = 0
     statuses: Counter[Status] = field(default_factory=Counter)
     cache_hits: int = 0
+    stale: int = 0  # rows written with a cached answer past its age (not refreshed)
     requests: int = 0
     throttled: int = 0
     elapsed: float = 0.0
@@ -388,7 +393,8 @@ class RunReport:
             f"rows={self.rows} unique={self.unique} found={s[Status.FOUND]} "
             f"not_found={s[Status.NOT_FOUND]} invalid={s[Status.INVALID]} "
             f"errors={s[Status.ERROR]} rate_limited={s[Status.RATE_LIMITED]} "
-            f"pending={s[Status.PENDING]} cached={self.cache_hits} requests={self.requests} "
+            f"pending={s[Status.PENDING]} stale={self.stale} cached={self.cache_hits} "
+            f"requests={self.requests} "
             f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
         )
         return line
@@ -398,6 +404,7 @@ class RunReport:
             "rows": self.rows,
             "unique": self.unique,
             **{status.value: self.statuses[status] for status in Status},
+            "stale": self.stale,
             "cached": self.cache_hits,
             "requests": self.requests,
             "throttled": self.throttled,

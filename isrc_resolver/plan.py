@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .cache import AsyncCache
 from .isrc import is_valid_isrc, normalize_isrc
-from .models import Result
+from .models import Result, Status
 from .settings import Settings
 
 __all__ = [
@@ -73,15 +73,19 @@ async def cached_or_missing(
     cache: AsyncCache | None,
     settings: Settings,
     emit: Callable[[Result], None],
-) -> tuple[list[str], int]:
-    """Emit fresh cached results; return the ISRCs still to ask and the cache hits.
+) -> tuple[list[str], int, dict[str, Result]]:
+    """Emit fresh cached results; return the ISRCs still to ask, in the order to ask them,
+    the cache hits, and the answers past their age (kept if they cannot be refreshed).
 
+    The order: ISRCs never answered first, then misses past ``not_found_max_age``, then
+    hits past ``max_age``, oldest first: a short allowance goes where it adds the most.
     The cache is read in slices, so a warm run over millions of ISRCs holds one slice of
-    cached results at a time, not all of them.
+    fresh results at a time, not all of them.
     """
     if cache is None or settings.refresh or not isrcs:
-        return list(isrcs), 0
-    missing: list[str] = []
+        return list(isrcs), 0, {}
+    new: list[str] = []
+    stale: dict[str, Result] = {}
     hits = 0
     for start in range(0, len(isrcs), _CACHE_SLICE):
         part = isrcs[start : start + _CACHE_SLICE]
@@ -91,10 +95,12 @@ async def cached_or_missing(
             settings.variant,
             max_age=settings.max_age,
             not_found_max_age=settings.not_found_max_age,
+            stale=stale,
         )
         for result in cached.values():
             emit(result)
         hits += len(cached)
-        missing += (isrc for isrc in part if isrc not in cached)
-    log.info("cache: %d fresh, %d to look up", hits, len(missing))
-    return missing, hits
+        new += (isrc for isrc in part if isrc not in cached and isrc not in stale)
+    refresh = sorted(stale.values(), key=lambda r: (r.status is Status.FOUND, r.resolved_at or 0.0))
+    log.info("cache: %d fresh, %d stale, %d never asked", hits, len(stale), len(new))
+    return new + [r.isrc for r in refresh], hits, stale

@@ -94,7 +94,7 @@ class Resolver:
         )
         self._client = await client.__aenter__()
         workers = Workers(self.control, s.concurrency, self._cache)
-        fetcher = Fetcher(workers, IsrcSearch(client, s), self._cache, s)
+        fetcher = Fetcher(workers, IsrcSearch(client, s), self._cache, s, self._clock)
         self._stages = (fetcher, Enricher(client, workers, self._cache, s))
         return self
 
@@ -184,13 +184,13 @@ class Resolver:
     async def _resolve_unique(self, isrcs: list[str], emit: Callable[[Result], None]) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
         fetcher, _ = self._open()
-        missing, hits = await cached_or_missing(isrcs, self._cache, self.settings, emit)
+        missing, hits, stale = await cached_or_missing(isrcs, self._cache, self.settings, emit)
         self.cache_hits += hits
         if not missing:
             return
         if not self.settings.ignore_cooldown:
             await self.control.load_cooldown(self._cache, self._clock())
-        await fetcher.fetch(missing, emit)
+        await fetcher.fetch(missing, emit, stale)
 
     # -- enrichment ------------------------------------------------------------------
 
@@ -269,7 +269,7 @@ class Resolver:
                 _count(report, self, before)
             progress.phase("writing", report.rows, "row")
             s = self.settings
-            report.statuses = io.write_output(
+            report.statuses, report.stale = io.write_output(
                 output,
                 source,
                 rows,

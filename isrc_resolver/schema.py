@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .models import (
@@ -82,6 +83,12 @@ def _track(get: Callable[[Track], Any]) -> Callable[[Resolved], Any]:
     return read
 
 
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _first_artist(t: Track) -> str | None:
     return t.artists[0].name if t.artists else None
 
@@ -132,6 +139,14 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         Kind.INTEGER,
         "how many tracks Spotify has with this ISRC (its total)",
         lambda r: r.result.match_count,
+    ),
+    Column(
+        "resolved_at",
+        Kind.TEXT,
+        "when Spotify gave this answer (UTC, ISO 8601); older than the run for a cached "
+        "answer, and for a stale one that could not be refreshed",
+        lambda r: _iso(r.result.resolved_at),
+        from_network=False,
     ),
     Column(
         "error",
@@ -193,6 +208,7 @@ class Row:
 
     status: Status
     values: tuple[Any, ...]  # RESULT_COLUMNS, then the enrichment columns asked for
+    stale: bool = False  # a cached answer past its age, kept because it was not refreshed
 
     def get(self, name: str) -> Any:
         """A result column's value, by name."""
@@ -207,7 +223,7 @@ _NO_RESULT = Result("", Status.PENDING)
 def row_of(result: Result) -> Row:
     """The result's own columns, compact."""
     resolved = Resolved(result)
-    return Row(result.status, tuple(c.value(resolved) for c in RESULT_COLUMNS))
+    return Row(result.status, tuple(c.value(resolved) for c in RESULT_COLUMNS), result.stale)
 
 
 def enriched(
@@ -221,7 +237,7 @@ def enriched(
         return row
     details = Resolved(_NO_RESULT, album, features)
     extra = tuple(c.value(details) for c in enrichment_columns(kinds))
-    return Row(row.status, row.values + extra)
+    return Row(row.status, row.values + extra, row.stale)
 
 
 def result_row(result: Result) -> dict[str, Any]:

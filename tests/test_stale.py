@@ -1,0 +1,82 @@
+"""A known answer is never lost: a cached answer past its age that a run cannot refresh
+(quota, errors, interrupt) is written as it was, with the time Spotify gave it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from isrc_resolver.cli import main
+from isrc_resolver.fake import Catalogue
+
+from .helpers import ServerThread, read_csv, resolver_for, write_csv
+
+Env = Callable[[ServerThread], None]
+DAY = 86_400.0
+
+
+def isrcs(count: int, start: int = 0) -> list[str]:
+    """ISRCs the local catalogue has a track for (so 'found' is a real, known answer)."""
+    catalogue, out, n = Catalogue(0), [], start
+    while len(out) < count:
+        isrc = f"QZAAA24{n:05d}"
+        if catalogue.search(isrc, "US"):
+            out.append(isrc)
+        n += 1
+    return out
+
+
+def test_stale_answers_survive_a_quota_stop_with_their_time(
+    spotify: ServerThread, tmp_path: Path
+) -> None:
+    old = isrcs(40)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in old])
+    now = [1_700_000_000.0]
+
+    async def run() -> tuple[int, int]:
+        async with resolver_for(spotify, cache=tmp_path / "c.sqlite3", clock=lambda: now[0]) as r:
+            report = await r.resolve_file(tmp_path / "in.csv", tmp_path / "out.csv")
+        return report.exit_code, report.stale
+
+    assert asyncio.run(run()) == (0, 0)
+    first = read_csv(tmp_path / "out.csv")
+    assert {row["resolved_at"] for row in first} == {"2023-11-14T22:13:20Z"}
+
+    now[0] += 31 * DAY  # every answer is past --max-age now ...
+    spotify.reconfigure(daily_quota=40 + 10)  # ... and the quota allows 10 refreshes
+    code, stale = asyncio.run(run())
+    assert (code, stale) == (3, 30)
+    second = read_csv(tmp_path / "out.csv")
+    assert [r["status"] for r in second] == ["found"] * 40  # none rate_limited, none empty
+    assert [r["spotify_track_id"] for r in second] == [r["spotify_track_id"] for r in first]
+    times = sorted(r["resolved_at"] for r in second)
+    assert times == ["2023-11-14T22:13:20Z"] * 30 + ["2023-12-15T22:13:20Z"] * 10
+
+
+def test_new_isrcs_go_before_refreshes(
+    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+) -> None:
+    """Stale plus new under a quota that covers only the new ones: all new ones resolved."""
+    env(spotify)
+    old, new = isrcs(30), isrcs(5, start=5000)
+    write_csv(Path("in.csv"), [{"isrc": i} for i in old])
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--rate", "1000"]
+    assert main(args) == 0
+    time.sleep(0.2)  # a --max-age of 1e-6 days (86 ms) makes every answer stale
+    write_csv(Path("in.csv"), [{"isrc": i} for i in old + new])
+    spotify.reconfigure(daily_quota=spotify.stats()["search_requests"] + len(new))
+    capsys.readouterr()
+    # One request at a time: with several in flight, the server may count a refresh sent
+    # after a new ISRC first (the budget issue's --daily-quota stops before the quota).
+    more = ["--max-age", "0.000001", "--log-format", "json", "--concurrency", "1"]
+    assert main([*args, *more]) == 3
+    summary = json.loads(capsys.readouterr().err.splitlines()[-1])
+    assert (summary["event"], summary["stale"], summary["rate_limited"]) == ("summary", 30, 0)
+    rows = {r["isrc"]: r for r in read_csv(Path("out.csv"))}
+    assert all(rows[i]["status"] == "found" and rows[i]["resolved_at"] for i in old + new)
+    assert spotify.stats()["quota_exceeded"] >= 1  # the refreshes met the quota, not the new
