@@ -22,7 +22,7 @@ from . import __version__
 from ._logging import configure_logging, redact
 from .cache import default_cache_path
 from .errors import CacheError, ConfigurationError, InputError, ResolverError, format_time
-from .models import Enrichment, MatchPreference
+from .models import Enrichment, MatchPreference, Status
 from .schema import FORMATS
 from .settings import DAY, DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings, default
 
@@ -39,7 +39,8 @@ EXIT_CODES = {
     1: "some rows ended in error (see the error column), or no access token could be had; "
     "rerun to retry",
     2: "usage, configuration or input error: nothing was resolved",
-    3: "stopped by Spotify's rate limit or daily quota; output written, run again later",
+    3: "stopped by Spotify's rate limit or daily quota, or by --max-requests; output written, "
+    "run again later",
     70: "internal error: a bug, not a flaky night (sysexits EX_SOFTWARE); please report it",
     130: "interrupted (SIGINT); output written with unattempted rows 'pending'",
     143: "terminated (SIGTERM); output written with unattempted rows 'pending'",
@@ -276,6 +277,13 @@ def _cache_arguments(cache: _Options) -> None:
         help="ask again for misses older than this (default: %(default)g)",
     )
     cache.add_argument(
+        "--max-requests",
+        type=_number(int, open_=False),
+        metavar="N",
+        help="send at most N API requests in this run (token requests aside); rows not "
+        "reached keep a cached answer or are 'deferred' (exit 3)",
+    )
+    cache.add_argument(
         "--refresh",
         action="store_true",
         help="ignore cached results (still writes fresh ones)",
@@ -402,6 +410,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         allow_per_album=args.allow_per_album,
         escape_formulas=not args.no_escape_formulas,
         allow_insecure_http=args.allow_insecure_http,
+        max_requests=args.max_requests,
     )
 
 
@@ -465,6 +474,11 @@ def _report(report: RunReport, args: argparse.Namespace) -> None:
             "the daily quota" if report.stop.quota else "a long Retry-After",
             format_time(report.stop.resume_at),
             extra={"event": "stopped", "fields": {"resume_at": fields["resume_at"]}},
+        )
+    if report.statuses[Status.DEFERRED]:
+        log.warning(
+            "--max-requests reached: %d rows deferred to the next run",
+            report.statuses[Status.DEFERRED],
         )
     if report.interrupted:
         log.warning("interrupted: rows not attempted are marked pending; run again to finish")

@@ -35,6 +35,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from ._logging import redact, register_secret
 from .auth import AccessToken, Secret, TokenProvider, TokenStore
 from .errors import (
+    BudgetSpent,
     ConfigurationError,
     CredentialsError,
     ForbiddenError,
@@ -191,6 +192,11 @@ class ClientStats:
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
+    @property
+    def api_requests(self) -> int:
+        """Requests to the API, the ones a daily quota counts (token requests aside)."""
+        return self.total_requests - self.requests["token"]
+
 
 class SpotifyClient:
     """Authenticated, rate-limited, retrying access to the Spotify Web API.
@@ -212,6 +218,7 @@ class SpotifyClient:
         timeout: float = default("timeout"),
         token_store: TokenStore | None = None,
         transport: Transport | None = None,
+        max_requests: int | None = None,
         sleep: Sleep = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -233,6 +240,7 @@ class SpotifyClient:
         self.tokens = TokenProvider(self._fetch_token, store=token_store, clock=wall_clock)
         self._gate: RateGate | None = None
         self._closed = False
+        self.max_requests = max_requests  # API requests allowed (token requests aside)
         self._proven_token: str | None = None  # the last token an API call accepted
         self._rejected_fresh: set[str] = set()  # tokens rejected before any success
 
@@ -258,6 +266,7 @@ class SpotifyClient:
             timeout=settings.timeout,
             token_store=token_store,
             transport=transport,
+            max_requests=settings.max_requests,
             sleep=sleep,
             wall_clock=wall_clock,
         )
@@ -379,6 +388,9 @@ class SpotifyClient:
         gate = self.gate
         admitted = await gate.wait()
         token = await self.tokens.get()
+        # Checked and counted with no await between: requests in flight never overrun it.
+        if self.max_requests is not None and self.stats.api_requests >= self.max_requests:
+            raise BudgetSpent(self.max_requests)
         self.stats.requests[endpoint] += 1
         started = time.perf_counter()
         request = HttpRequest("GET", url, params, {"Authorization": f"Bearer {token}"})

@@ -10,7 +10,8 @@ Every error the library raises on purpose derives from :class:`ResolverError`::
     ├── TokenError              no access token to be had after retries   (CLI exit 1)
     ├── RequestError            one request failed for good (after retries)
     │   └── ForbiddenError      403: the endpoint is closed to this app
-    └── RateLimitStop           a wait longer than allowed, or the daily quota (CLI exit 3)
+    ├── RateLimitStop           a wait longer than allowed, or the daily quota (CLI exit 3)
+    └── BudgetSpent             the run's own request budget is used up    (CLI exit 3)
 
 Messages name what went wrong and what to do. None of them ever holds a secret or token.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 __all__ = [
+    "BudgetSpent",
     "CacheError",
     "ConfigurationError",
     "CredentialsError",
@@ -82,6 +84,14 @@ class RateLimitStop(ResolverError):
             "the daily quota is used up" if quota else f"Spotify asked to wait {retry_after:.0f} s"
         )
         super().__init__(f"stopped: {why}; run again after {format_time(resume_at)}")
+
+
+class BudgetSpent(ResolverError):
+    """The run sent as many API requests as it was allowed (``max_requests``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"not asked: the run's budget of {limit} requests is spent")
 
 
 def format_time(moment: datetime) -> str:

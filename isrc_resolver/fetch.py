@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from .cache import AsyncCache
 from .client import SpotifyClient
-from .errors import RateLimitStop, RequestError, format_time
+from .errors import BudgetSpent, RateLimitStop, RequestError, format_time
 from .isrc import normalize_isrc
 from .models import InvalidAnswer, MatchPreference, Result, Status, Track
 from .settings import Settings
@@ -53,12 +53,19 @@ class RunControl:
     def __init__(self) -> None:
         self.halt = asyncio.Event()
         self.stopped: RateLimitStop | None = None
+        self.spent: BudgetSpent | None = None  # the run's own request budget ran out
         self.interrupted: str | None = None  # the signal's name
         self.cooldown_saved = False
 
     @property
     def halted(self) -> bool:
-        return self.stopped is not None or self.interrupted is not None
+        return self.stopped is not None or self.spent is not None or self.interrupted is not None
+
+    def spend_out(self, spent: BudgetSpent) -> None:
+        if self.spent is None:
+            self.spent = spent
+            log.warning("%s; the rest of the rows are deferred to the next run", spent)
+        self.halt.set()
 
     def interrupt(self, reason: str) -> None:
         self.interrupted = reason
@@ -75,6 +82,8 @@ class RunControl:
         """The result for an ISRC that was not asked because the run stopped first."""
         if self.stopped is not None:
             return Result(isrc, Status.RATE_LIMITED, error=str(self.stopped))
+        if self.spent is not None:
+            return Result(isrc, Status.DEFERRED, error=str(self.spent))
         return Result(isrc, Status.PENDING, error="not attempted: the run was interrupted")
 
     async def save_cooldown(self, cache: AsyncCache | None) -> None:
@@ -125,6 +134,9 @@ class Workers:
                 except RateLimitStop as stop:
                     control.stop(stop)
                     return
+                except BudgetSpent as spent:
+                    control.spend_out(spent)
+                    return
 
         tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(items)))]
         try:
@@ -148,7 +160,7 @@ class Workers:
                     if task is not halted and (error := task.exception()) is not None:
                         raise error
             # A rate-limit stop leaves nothing worth waiting for (the gate is paused); an
-            # interrupt lets requests already sent finish, briefly.
+            # interrupt or a spent budget lets requests already sent finish, briefly.
             if running and self.control.stopped is None:
                 await asyncio.wait(running, timeout=_INTERRUPT_GRACE)
         finally:

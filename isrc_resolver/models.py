@@ -41,6 +41,7 @@ class Status(enum.StrEnum):
     ERROR = "error"
     RATE_LIMITED = "rate_limited"
     PENDING = "pending"  # not attempted: the run was interrupted first
+    DEFERRED = "deferred"  # not attempted: the run's request budget (--max-requests) ran out
 
     @property
     def settled(self) -> bool:
@@ -383,6 +384,8 @@ class RunReport:
             return 143 if self.interrupted == "SIGTERM" else 130
         if self.stop is not None or self.statuses[Status.RATE_LIMITED]:
             return 3
+        if self.statuses[Status.DEFERRED]:
+            return 3
         if self.statuses[Status.ERROR]:
             return 1
         return 0
@@ -393,7 +396,8 @@ class RunReport:
             f"rows={self.rows} unique={self.unique} found={s[Status.FOUND]} "
             f"not_found={s[Status.NOT_FOUND]} invalid={s[Status.INVALID]} "
             f"errors={s[Status.ERROR]} rate_limited={s[Status.RATE_LIMITED]} "
-            f"pending={s[Status.PENDING]} stale={self.stale} cached={self.cache_hits} "
+            f"pending={s[Status.PENDING]} deferred={s[Status.DEFERRED]} stale={self.stale} "
+            f"cached={self.cache_hits} "
             f"requests={self.requests} "
             f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
         )

@@ -78,6 +78,7 @@ class Settings:
     allow_per_album: bool = False
     escape_formulas: bool = True  # CSV/TSV output: make formula-like text from Spotify inert
     allow_insecure_http: bool = False  # plain http:// to a host that is not this machine
+    max_requests: int | None = None  # API requests this run may send (the token aside)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -155,6 +156,7 @@ class Options(TypedDict, total=False):
     allow_per_album: bool
     escape_formulas: bool
     allow_insecure_http: bool
+    max_requests: int | None
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.name != "client_id"}
@@ -249,6 +251,8 @@ def _check(s: Settings) -> None:
             raise ConfigurationError(f"{name} must be 0 or more seconds, not {value!r}")
     if s.concurrency < 1:
         raise ConfigurationError(f"concurrency must be at least 1, not {s.concurrency}")
+    if s.max_requests is not None and s.max_requests < 0:
+        raise ConfigurationError(f"max_requests must be 0 or more, not {s.max_requests}")
     if s.max_retries < 0:
         raise ConfigurationError(f"max_retries must be 0 or more, not {s.max_retries}")
     if s.market is not None and not (

@@ -80,3 +80,20 @@ def test_new_isrcs_go_before_refreshes(
     rows = {r["isrc"]: r for r in read_csv(Path("out.csv"))}
     assert all(rows[i]["status"] == "found" and rows[i]["resolved_at"] for i in old + new)
     assert spotify.stats()["quota_exceeded"] >= 1  # the refreshes met the quota, not the new
+
+
+def test_max_requests_is_never_exceeded_and_the_next_run_finishes(
+    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+) -> None:
+    env(spotify)
+    wanted = isrcs(20, start=9000)
+    write_csv(Path("in.csv"), [{"isrc": i} for i in wanted])
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--rate", "1000"]
+    assert main([*args, "--max-requests", "5", "--concurrency", "8"]) == 3
+    assert spotify.stats()["search_requests"] == 5
+    rows = read_csv(Path("out.csv"))
+    assert sorted(r["status"] for r in rows) == ["deferred"] * 15 + ["found"] * 5
+    assert "--max-requests reached: 15 rows deferred" in capsys.readouterr().err
+    assert main(args) == 0  # the next run asks only the 15 deferred
+    assert spotify.stats()["search_requests"] == 20
+    assert {r["status"] for r in read_csv(Path("out.csv"))} == {"found"}
