@@ -306,7 +306,8 @@ def _output_arguments(out: _Options) -> None:
         "-q",
         "--quiet",
         action="store_true",
-        help="no progress bar; warnings, errors and the summary line only",
+        help="no progress bar; warnings, errors and the summary line only (the summary is "
+        "logged at info level, for schedulers)",
     )
     out.add_argument(
         "-v",
