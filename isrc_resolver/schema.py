@@ -8,6 +8,7 @@ rows; nothing indexes a row by position. A new column is one :class:`Column` her
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,9 +85,13 @@ def _track(get: Callable[[Track], Any]) -> Callable[[Resolved], Any]:
 
 
 def _iso(moment: float | None) -> str | None:
-    if moment is None:
-        return None
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if moment is None else _iso_second(int(moment))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    # Answers come thousands a second: those of one second share one string.
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _first_artist(t: Track) -> str | None:
