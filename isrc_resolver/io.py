@@ -523,10 +523,13 @@ class OutputSink:
     def write(self, chunk: pd.DataFrame, rows: _Rows) -> Counter[Status]:
         """Append ``chunk`` with its results; returns the rows' statuses."""
         data, statuses = rows.columns(chunk[self.source.column].tolist())
+        # Only text output cares, and only the input's cells need a look: our own values
+        # were checked once per ISRC as they were built (rows.carriage_return).
+        quote_all = self._parquet is None and (rows.carriage_return or _has_carriage_return(chunk))
         # The chunk was read for this write alone: adding columns to it in place is safe.
         for column, name, values in zip(self.columns, self.names, data, strict=True):
             chunk[name] = _series(values, column, chunk.index)
-        self._write_frame(chunk, quote_all=rows.carriage_return or _has_carriage_return(chunk))
+        self._write_frame(chunk, quote_all=quote_all)
         return statuses
 
     def _write_frame(self, frame: pd.DataFrame, *, quote_all: bool = False) -> None:
