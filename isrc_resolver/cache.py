@@ -3,9 +3,14 @@
 One SQLite file (standard library ``sqlite3``, WAL mode) holds:
 
 * ``results``: one row per (normalised ISRC, variant), the variant being everything that
-  changes the answer (market, match preference). Found and not-found answers are kept,
-  with when they were fetched; errors and rate-limited rows are never cached.
-* ``meta``: the cooldown after a quota stop (the time before which no search is sent).
+  changes the answer (API, market, match preference, search strategy). Found and not-found
+  answers are kept, with when they were fetched; errors and rate-limited rows are never
+  cached.
+* ``meta``: the schema version, and per account the cooldown after a quota stop (the time
+  before which no request is sent).
+* ``ledger``: API requests sent per account and minute, for a rolling 24-hour allowance.
+* ``leases``: ISRCs a process is asking right now, with an expiry, so that two processes
+  sharing the file ask each ISRC once; a killed process's leases expire.
 * ``details``: enrichment by kind (``album``, ``audio-features``) and Spotify id, as JSON.
 
 All calls are synchronous and meant to run off the event loop (the resolver runs them in a
@@ -18,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +39,14 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 from .errors import CacheError
 from .models import Result, Status, Track
 
-__all__ = ["AsyncCache", "Cache", "CacheInfo", "default_cache_path", "remove_cache"]
+__all__ = [
+    "Allowance",
+    "AsyncCache",
+    "Cache",
+    "CacheInfo",
+    "default_cache_path",
+    "remove_cache",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,6 +62,19 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (isrc, variant)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (
+    account TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (account, minute)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    isrc TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (isrc, variant)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS details (
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -57,6 +84,10 @@ CREATE TABLE IF NOT EXISTS details (
 ) WITHOUT ROWID;
 """
 _LOOKUP_BATCH = 500  # under SQLite's default limit of host parameters
+_VERSION = "2"  # 1: variants without the API and strategy, one cooldown for all
+_MINUTE = 60
+_WINDOW = 86_400.0  # the quota's rolling window
+ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
 
 
 def _locked(exc: BaseException) -> bool:
@@ -68,6 +99,60 @@ def default_cache_path() -> Path:
     return user_cache_path("isrc-resolver", appauthor=False) / "cache.sqlite3"
 
 
+def lease_owner() -> str:
+    """A name for a process's leases: host, pid and a random part (a pid is reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def owner_alive(owner: str) -> bool:
+    """False when a lease's owner is a process of this host that has ended (killed, say):
+    its leases are void at once. Other hosts' leases live until they expire."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, as another user's process
+    return True
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a version-1 cache to version 2, keeping every answer paid for. Its variants
+    did not say which API answered: they are taken as Spotify's (the only one a version-1
+    user could point a cache at with real credentials; demo runs used no cache unless told).
+    Its one cooldown holds every account until it ends."""
+    from .settings import DEFAULT_API_URL, SEARCH_STRATEGY, api_scope
+
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is not None and row[0] == _VERSION:
+        return
+    with _Transaction(db):
+        prefix = f"api={api_scope(DEFAULT_API_URL)};"
+        db.execute(
+            "UPDATE results SET variant = ? || variant || ? WHERE variant NOT LIKE 'api=%'",
+            (prefix, f";search={SEARCH_STRATEGY}"),
+        )
+        db.execute(
+            "UPDATE OR REPLACE meta SET key = ? WHERE key = 'cooldown_until'",
+            (f"cooldown:{ANY_ACCOUNT}",),
+        )
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_VERSION,))
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """One account's use of its rolling 24 hours, from the ledger."""
+
+    account: str
+    requests: int  # sent in the last 24 hours
+    oldest: float | None  # when the oldest of them leaves the window
+    cooldown_until: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class CacheInfo:
     path: Path
@@ -76,8 +161,9 @@ class CacheInfo:
     not_found: int
     oldest: float | None
     newest: float | None
-    cooldown_until: float | None
+    cooldown_until: float | None  # the latest of the accounts' cooldowns
     size_bytes: int
+    accounts: tuple[Allowance, ...] = ()
 
 
 class Cache:
@@ -120,8 +206,9 @@ class Cache:
                     db.execute("PRAGMA journal_mode=WAL")
                     db.execute("PRAGMA synchronous=NORMAL")
                     db.executescript(_SCHEMA)
-            for table in ("results", "details", "meta"):
+            for table in ("results", "details", "meta", "ledger", "leases"):
                 db.execute(f"SELECT count(*) FROM {table}").fetchone()
+            _migrate(db)
             db.execute("BEGIN IMMEDIATE")  # can we write? (a read-only file says so here)
             db.execute("ROLLBACK")
         except BaseException:
@@ -187,8 +274,19 @@ class Cache:
             marks = ",".join("?" * len(batch))
             yield from self._db.execute(sql.format(marks), (*params, *batch))
 
-    def store(self, results: Iterable[Result], variant: str) -> int:
-        """Save settled results (found / not found) in one transaction; returns how many."""
+    def store(
+        self,
+        results: Iterable[Result],
+        variant: str,
+        *,
+        owner: str | None = None,
+        spent: tuple[str, int] | None = None,
+    ) -> int | None:
+        """Save settled results (found / not found) in one transaction, with what goes
+        with them: the leases of ``owner`` on these ISRCs end, and ``spent`` (account,
+        requests) goes into the ledger. Returns the account's requests in the last 24
+        hours when ``spent`` is given (other processes' included)."""
+        results = list(results)
         now = self._clock()
         rows = [
             (
@@ -202,12 +300,110 @@ class Cache:
             for r in results
             if r.status in (Status.FOUND, Status.NOT_FOUND)
         ]
-        if rows:
-            with self._transaction():
+        with self._transaction():
+            if rows:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)", rows
                 )
-        return len(rows)
+            if owner is not None and results:
+                self._db.executemany(
+                    "DELETE FROM leases WHERE isrc = ? AND variant = ? AND owner = ?",
+                    [(r.isrc, variant, owner) for r in results],
+                )
+            if spent is None:
+                return None
+            self._count(spent[0], spent[1], now)
+            return self._window(spent[0], now)[0]
+
+    # -- the ledger: requests per account over a rolling 24 hours ---------------------
+
+    def _count(self, account: str, requests: int, now: float) -> None:
+        if requests > 0:
+            self._db.execute(
+                "INSERT INTO ledger VALUES (?, ?, ?) ON CONFLICT (account, minute) "
+                "DO UPDATE SET requests = requests + excluded.requests",
+                (account, int(now // _MINUTE), requests),
+            )
+
+    def _window(self, account: str, now: float) -> tuple[int, float | None]:
+        """Requests of ``account`` in the 24 hours to ``now``, and when the oldest of them
+        leaves the window. A minute counts until its last second has left: the count errs
+        on the side of sending less."""
+        first = int((now - _WINDOW) // _MINUTE)
+        total, oldest = self._db.execute(
+            "SELECT SUM(requests), MIN(minute) FROM ledger WHERE account = ? AND minute >= ?",
+            (account, first),
+        ).fetchone()
+        leaves = (oldest + 1) * _MINUTE + _WINDOW if oldest is not None else None
+        return int(total or 0), leaves
+
+    def count_requests(self, account: str, requests: int) -> int:
+        """Add ``requests`` sent now to ``account``'s ledger; returns its last 24 hours."""
+        now = self._clock()
+        with self._transaction():
+            self._count(account, requests, now)
+            self._db.execute(
+                "DELETE FROM ledger WHERE minute < ?", (int((now - 2 * _WINDOW) // _MINUTE),)
+            )
+            return self._window(account, now)[0]
+
+    def allowance(self, account: str) -> Allowance:
+        """What ``account`` has spent of its rolling 24 hours, and its cooldown."""
+        requests, oldest = self._window(account, self._clock())
+        return Allowance(account, requests, oldest, self.cooldown_until(account))
+
+    # -- leases: who is asking what ---------------------------------------------------
+
+    def claim(
+        self,
+        isrcs: Sequence[str],
+        variant: str,
+        owner: str,
+        *,
+        ttl: float,
+        answered_since: float,
+    ) -> tuple[list[str], list[str]]:
+        """Lease those of ``isrcs`` no other process holds a live lease on and none has
+        answered after ``answered_since``; returns (claimed, the others' ones)."""
+        now = self._clock()
+        with self._transaction():
+            theirs = {
+                isrc
+                for isrc, holder in self._select_in(
+                    "SELECT isrc, owner FROM leases WHERE variant = ? AND owner != ? "
+                    "AND expires > ? AND isrc IN ({})",
+                    (variant, owner, now),
+                    isrcs,
+                )
+                if owner_alive(holder)
+            }
+            theirs.update(
+                isrc
+                for (isrc,) in self._select_in(
+                    "SELECT isrc FROM results WHERE variant = ? AND fetched_at > ? "
+                    "AND isrc IN ({})",
+                    (variant, answered_since),
+                    isrcs,
+                )
+            )
+            mine = [isrc for isrc in isrcs if isrc not in theirs]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
+                [(isrc, variant, owner, now + ttl) for isrc in mine],
+            )
+        return mine, [isrc for isrc in isrcs if isrc in theirs]
+
+    def release(self, owner: str, isrcs: Sequence[str] | None = None) -> None:
+        """End ``owner``'s leases (on ``isrcs``, or all), and any that have expired."""
+        with self._transaction():
+            if isrcs is None:
+                self._db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+            else:
+                self._db.executemany(
+                    "DELETE FROM leases WHERE owner = ? AND isrc = ?",
+                    [(owner, isrc) for isrc in isrcs],
+                )
+            self._db.execute("DELETE FROM leases WHERE expires <= ?", (self._clock(),))
 
     # -- enrichment details -----------------------------------------------------------
 
@@ -231,23 +427,26 @@ class Cache:
 
     # -- cooldown --------------------------------------------------------------------
 
-    def cooldown_until(self) -> float | None:
-        """Unix time before which no search should be sent, if a quota stop set one."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'cooldown_until'").fetchone()
-        if row is None:
-            return None
-        until = float(row[0])
-        return until if until > self._clock() else None
+    def cooldown_until(self, account: str) -> float | None:
+        """Unix time before which ``account`` should send nothing, if a quota stop set one
+        (its own, or one carried over from a version-1 cache, which holds every account)."""
+        keys = (f"cooldown:{account}", f"cooldown:{ANY_ACCOUNT}")
+        rows = self._db.execute("SELECT value FROM meta WHERE key IN (?, ?)", keys).fetchall()
+        until = max((float(value) for (value,) in rows), default=None)
+        return until if until is not None and until > self._clock() else None
 
-    def set_cooldown(self, until: float) -> None:
+    def set_cooldown(self, account: str, until: float) -> None:
         with self._transaction():
             self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('cooldown_until', ?)", (repr(until),)
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"cooldown:{account}", repr(until))
             )
 
-    def clear_cooldown(self) -> None:
+    def clear_cooldown(self, account: str) -> None:
         with self._transaction():
-            self._db.execute("DELETE FROM meta WHERE key = 'cooldown_until'")
+            self._db.execute(
+                "DELETE FROM meta WHERE key IN (?, ?)",
+                (f"cooldown:{account}", f"cooldown:{ANY_ACCOUNT}"),
+            )
 
     # -- housekeeping ----------------------------------------------------------------
 
@@ -258,6 +457,20 @@ class Cache:
         oldest, newest = self._db.execute(
             "SELECT MIN(fetched_at), MAX(fetched_at) FROM results"
         ).fetchone()
+        now = self._clock()
+        names = {
+            key.removeprefix("cooldown:")
+            for (key,) in self._db.execute("SELECT key FROM meta WHERE key LIKE 'cooldown:%'")
+        }
+        names.update(
+            account
+            for (account,) in self._db.execute(
+                "SELECT DISTINCT account FROM ledger WHERE minute >= ?",
+                (int((now - _WINDOW) // _MINUTE),),
+            )
+        )
+        accounts = tuple(self.allowance(name) for name in sorted(names))
+        cooldowns = [a.cooldown_until for a in accounts if a.cooldown_until is not None]
         return CacheInfo(
             path=self.path,
             entries=sum(counts.values()),
@@ -265,17 +478,21 @@ class Cache:
             not_found=counts.get(Status.NOT_FOUND.value, 0),
             oldest=oldest,
             newest=newest,
-            cooldown_until=self.cooldown_until(),
+            cooldown_until=max(cooldowns, default=None),
             size_bytes=self.path.stat().st_size if self.path.exists() else 0,
+            accounts=tuple(a for a in accounts if a.requests or a.cooldown_until),
         )
 
     def clear(self) -> int:
-        """Delete every cached result and the cooldown; returns how many results went."""
+        """Delete every cached result and the cooldowns; returns how many results went.
+        The ledger stays: the requests it counts were sent, and still count against the
+        quota until they leave the window."""
         with self._transaction():
             count: int = self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
             self._db.execute("DELETE FROM results")
             self._db.execute("DELETE FROM details")
-            self._db.execute("DELETE FROM meta")
+            self._db.execute("DELETE FROM leases")
+            self._db.execute("DELETE FROM meta WHERE key != 'schema'")
         self._db.execute("VACUUM")
         return count
 

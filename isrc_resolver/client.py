@@ -34,8 +34,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from ._logging import redact, register_secret
 from .auth import AccessToken, Secret, TokenProvider, TokenStore
+from .budget import Budget
 from .errors import (
-    BudgetSpent,
     ConfigurationError,
     CredentialsError,
     ForbiddenError,
@@ -219,6 +219,7 @@ class SpotifyClient:
         token_store: TokenStore | None = None,
         transport: Transport | None = None,
         max_requests: int | None = None,
+        budget: Budget | None = None,
         sleep: Sleep = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -240,7 +241,8 @@ class SpotifyClient:
         self.tokens = TokenProvider(self._fetch_token, store=token_store, clock=wall_clock)
         self._gate: RateGate | None = None
         self._closed = False
-        self.max_requests = max_requests  # API requests allowed (token requests aside)
+        # API requests allowed (token requests aside): the run's cap and the daily quota.
+        self.budget = budget or Budget(max_requests=max_requests)
         self._proven_token: str | None = None  # the last token an API call accepted
         self._rejected_fresh: set[str] = set()  # tokens rejected before any success
 
@@ -251,6 +253,7 @@ class SpotifyClient:
         *,
         token_store: TokenStore | None = None,
         transport: Transport | None = None,
+        budget: Budget | None = None,
         sleep: Sleep = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> SpotifyClient:
@@ -266,7 +269,8 @@ class SpotifyClient:
             timeout=settings.timeout,
             token_store=token_store,
             transport=transport,
-            max_requests=settings.max_requests,
+            budget=budget
+            or Budget(max_requests=settings.max_requests, daily_quota=settings.daily_quota),
             sleep=sleep,
             wall_clock=wall_clock,
         )
@@ -389,8 +393,7 @@ class SpotifyClient:
         admitted = await gate.wait()
         token = await self.tokens.get()
         # Checked and counted with no await between: requests in flight never overrun it.
-        if self.max_requests is not None and self.stats.api_requests >= self.max_requests:
-            raise BudgetSpent(self.max_requests)
+        self.budget.take()
         self.stats.requests[endpoint] += 1
         started = time.perf_counter()
         request = HttpRequest("GET", url, params, {"Authorization": f"Bearer {token}"})

@@ -87,11 +87,21 @@ class RateLimitStop(ResolverError):
 
 
 class BudgetSpent(ResolverError):
-    """The run sent as many API requests as it was allowed (``max_requests``)."""
+    """The run sent as many API requests as it was allowed: its own ``max_requests``, or
+    (``daily=True``) what the account's ``daily_quota`` leaves in the last 24 hours."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, *, daily: bool = False, resume_at: datetime | None = None
+    ) -> None:
         self.limit = limit
-        super().__init__(f"not asked: the run's budget of {limit} requests is spent")
+        self.daily = daily
+        self.resume_at = resume_at
+        if daily:
+            when = f"; requests free up from {format_time(resume_at)}" if resume_at else ""
+            message = f"not asked: the daily quota of {limit} requests is spent{when}"
+        else:
+            message = f"not asked: the run's budget of {limit} requests is spent"
+        super().__init__(message)
 
 
 def format_time(moment: datetime) -> str:

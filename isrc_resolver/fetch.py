@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from .cache import AsyncCache
+from .budget import Budget
+from .cache import AsyncCache, lease_owner
 from .client import SpotifyClient
 from .errors import BudgetSpent, RateLimitStop, RequestError, format_time
 from .isrc import normalize_isrc
@@ -42,15 +45,17 @@ log = logging.getLogger("isrc_resolver")
 
 T = TypeVar("T")
 
-_FLUSH_EVERY = 200  # results per cache commit ...
-_FLUSH_SECONDS = 1.0  # ... or this often, whichever comes first
+LEASE_SECONDS = 300.0  # how long another process waits for an ISRC this one leased
+_CLAIM_AT_LEAST = 64  # ISRCs leased at a time (or 4 per worker)
+_POLL_SECONDS = 0.5  # how often to look for another process's answers
 _INTERRUPT_GRACE = 3.0  # seconds in-flight requests get to finish after Ctrl-C
 
 
 class RunControl:
     """What all workers of one Resolver share: whether to stop sending, and why."""
 
-    def __init__(self) -> None:
+    def __init__(self, account: str = "") -> None:
+        self.account = account  # whose cooldown this run keeps (Settings.account_key)
         self.halt = asyncio.Event()
         self.stopped: RateLimitStop | None = None
         self.spent: BudgetSpent | None = None  # the run's own request budget ran out
@@ -92,13 +97,13 @@ class RunControl:
             return
         self.cooldown_saved = True
         until = self.stopped.resume_at.timestamp()
-        await finish(cache.call(cache.cache.set_cooldown, until))
+        await finish(cache.call(cache.cache.set_cooldown, self.account, until))
 
     async def load_cooldown(self, cache: AsyncCache | None, now: float) -> None:
         """Stop before sending anything if an earlier run's quota stop is not over."""
         if self.stopped is not None or cache is None:
             return
-        until = await cache.call(cache.cache.cooldown_until)
+        until = await cache.call(cache.cache.cooldown_until, self.account)
         if until is None:
             return
         resume_at = datetime.fromtimestamp(until, UTC)
@@ -115,22 +120,38 @@ class Workers:
     def __init__(self, control: RunControl, concurrency: int, cache: AsyncCache | None):
         self.control = control
         self.concurrency = concurrency
-        self._cache = cache
+        self.cache = cache
 
-    async def run(self, items: Sequence[T], work: Callable[[T], Awaitable[None]]) -> None:
-        """Run ``work`` over ``items`` until all are done, a rate-limit stop or an
-        interrupt. Items not reached are simply not worked on."""
+    async def run(
+        self,
+        items: Sequence[T],
+        work: Callable[[T], Awaitable[None]],
+        refill: Callable[[], Awaitable[Sequence[T]]] | None = None,
+    ) -> None:
+        """Run ``work`` over ``items``, then over what ``refill`` gives (until it gives
+        nothing), until all are done, a rate-limit stop or an interrupt. Items not
+        reached are simply not worked on. ``refill`` is called by one worker at a time,
+        when the items run out: the others keep working meanwhile."""
         control = self.control
-        if control.halted or not items:
+        if control.halted or (not items and refill is None):
             return
-        queue = iter(items)
+        queue: deque[T] = deque(items)
+        lock = asyncio.Lock()
+
+        async def next_item() -> tuple[bool, T | None]:
+            if not queue and refill is not None:
+                async with lock:
+                    if not queue and not control.halt.is_set():
+                        queue.extend(await refill())
+            return (True, queue.popleft()) if queue else (False, None)
 
         async def worker() -> None:
-            for item in queue:
-                if control.halt.is_set():
+            while not control.halt.is_set():
+                more, item = await next_item()
+                if not more or control.halt.is_set():
                     return
                 try:
-                    await work(item)
+                    await work(cast(T, item))
                 except RateLimitStop as stop:
                     control.stop(stop)
                     return
@@ -138,14 +159,15 @@ class Workers:
                     control.spend_out(spent)
                     return
 
-        tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(items)))]
+        count = self.concurrency if refill is not None else min(self.concurrency, len(items))
+        tasks = [asyncio.create_task(worker()) for _ in range(count)]
         try:
             await self._wait(tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await control.save_cooldown(self._cache)
+            await control.save_cooldown(self.cache)
 
     async def _wait(self, tasks: list[asyncio.Task[None]]) -> None:
         halted = asyncio.create_task(self.control.halt.wait())
@@ -257,7 +279,13 @@ def _date_key(value: object) -> str:
 
 
 class Fetcher:
-    """Ask ``strategy`` for each ISRC; emit one result each; store settled ones."""
+    """Ask ``strategy`` for each ISRC; emit one result each; store settled ones.
+
+    Each ISRC is asked once however many callers want it: an ISRC already in flight in
+    this process is waited for, not asked again; with a cache, each ISRC is leased in it
+    before it is asked, so another process sharing the file waits for this one's answer
+    instead of asking too (and takes the ISRC over if the lease expires unanswered).
+    """
 
     def __init__(
         self,
@@ -266,72 +294,199 @@ class Fetcher:
         cache: AsyncCache | None,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        budget: Budget | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._workers = workers
-        self._strategy = strategy
-        self._cache = cache
-        self._variant = settings.variant
-        self._clock = clock
+        self.workers = workers
+        self.strategy = strategy
+        self.cache = cache
+        self.variant = settings.variant
+        self.account = settings.account_key
+        self.clock = clock
+        self.sleep = sleep
+        self.budget = budget or Budget()
+        self.owner = lease_owner()  # this Resolver, in the cache's leases
+        self.inflight: dict[str, asyncio.Future[Result]] = {}
 
     async def fetch(
         self,
         isrcs: Sequence[str],
         emit: Callable[[Result], None],
         known: Mapping[str, Result] | None = None,
+        *,
+        since: float | None = None,
     ) -> None:
         """One result for each of ``isrcs``. Where this run gets no answer (an error, a
         stop, an interrupt) and ``known`` holds an earlier one, that one is emitted, marked
-        stale: a known answer never becomes an empty row."""
-        known = known or {}
-        done: set[str] = set()
-        store = _Store(self._cache, self._variant)
-
-        def settle(isrc: str, result: Result) -> None:
-            earlier = known.get(isrc)
-            emit(replace(earlier, stale=True) if earlier is not None else result)
-
-        async def one(isrc: str) -> None:
-            result = await self._strategy.search(isrc)
-            done.add(isrc)
-            if result.status.settled:
-                result = replace(result, resolved_at=self._clock())
-                emit(result)
-                await store.add(result)
-            else:
-                settle(isrc, result)
-
+        stale: a known answer never becomes an empty row. ``since``: when the caller read
+        the cache; another process's answers from after it are taken, not asked again."""
+        run = _Run(self, emit, known or {}, self.clock() if since is None else since)
+        mine = [isrc for isrc in isrcs if isrc not in self.inflight]
+        theirs = {isrc: self.inflight[isrc] for isrc in isrcs if isrc in self.inflight}
+        loop = asyncio.get_running_loop()
+        self.inflight.update((isrc, loop.create_future()) for isrc in mine)
         try:
-            await self._workers.run(isrcs, one)
+            await run.ask(mine)
+            await run.wait_for_others()
         finally:
-            await finish(store.flush())
-        control = self._workers.control
+            await finish(run.store.flush())
+            await self.record_spent()
+            for isrc in mine:
+                future = self.inflight.pop(isrc)
+                if not future.done():
+                    future.set_result(self.workers.control.unfinished(isrc))
+            if self.cache is not None:
+                await finish(self.cache.call(self.cache.cache.release, self.owner, mine))
+        for isrc, future in theirs.items():
+            run.settle(isrc, await asyncio.shield(future))
+        control = self.workers.control
         for isrc in isrcs:
-            if isrc not in done:
-                settle(isrc, control.unfinished(isrc))
+            if isrc not in run.emitted:
+                run.settle(isrc, control.unfinished(isrc))
+
+    async def record_spent(self) -> None:
+        """Add requests sent since the last answer stored (enrichment, errors) to the
+        ledger, so the next run of the account counts them."""
+        spent = self.budget.drain()
+        if self.cache is not None and spent:
+            cache = self.cache
+            total = await finish_value(cache.call(cache.cache.count_requests, self.account, spent))
+            self.budget.observe(total)
+
+
+class _Run:
+    """One :meth:`Fetcher.fetch` call: its results, its leases, its store."""
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        emit: Callable[[Result], None],
+        known: Mapping[str, Result],
+        since: float,
+    ) -> None:
+        self.f = fetcher
+        self._emit = emit
+        self._known = known
+        self._since = since
+        self.emitted: set[str] = set()
+        self._others: list[str] = []  # leased by another process when we came to them
+        self.store = _Store(fetcher)
+
+    def settle(self, isrc: str, result: Result) -> None:
+        """Emit ``result``, or the earlier known answer when ``result`` is none."""
+        earlier = self._known.get(isrc)
+        if not result.status.settled and earlier is not None:
+            result = replace(earlier, stale=True)
+        self.emitted.add(isrc)
+        self._emit(result)
+
+    async def one(self, isrc: str) -> None:
+        f = self.f
+        result = await f.strategy.search(isrc)
+        if result.status.settled:
+            result = replace(result, resolved_at=f.clock())
+        future = f.inflight.get(isrc)
+        if future is not None and not future.done():
+            future.set_result(result)
+        self.settle(isrc, result)
+        await self.store.add(result)
+
+    async def ask(self, isrcs: Sequence[str]) -> None:
+        """Ask ``isrcs`` (leasing them first when there is a cache)."""
+        cache = self.f.cache
+        if cache is None:
+            await self.f.workers.run(isrcs, self.one)
+            return
+        pending = deque(isrcs)
+        chunk = max(_CLAIM_AT_LEAST, 4 * self.f.workers.concurrency)
+
+        async def refill() -> list[str]:
+            while pending:
+                part = [pending.popleft() for _ in range(min(chunk, len(pending)))]
+                mine, theirs = await cache.call(
+                    cache.cache.claim,
+                    part,
+                    self.f.variant,
+                    self.f.owner,
+                    ttl=LEASE_SECONDS,
+                    answered_since=self._since,
+                )
+                self._others += theirs
+                if mine:
+                    return mine
+            return []
+
+        await self.f.workers.run([], self.one, refill)
+
+    async def wait_for_others(self) -> None:
+        """Take the answers another process was asked for when it gives them; ask those
+        whose lease ended unanswered (its run stopped, or it was killed) ourselves."""
+        cache, control = self.f.cache, self.f.workers.control
+        while self._others and cache is not None and not control.halted:
+            waiting, self._others = self._others, []
+            answered = await cache.call(
+                cache.cache.lookup,
+                waiting,
+                self.f.variant,
+                max_age=math.inf,
+                not_found_max_age=math.inf,
+            )
+            for isrc, result in answered.items():
+                if (result.resolved_at or 0.0) > self._since:
+                    self.settle(isrc, result)
+            rest = [isrc for isrc in waiting if isrc not in self.emitted]
+            await self.ask(rest)  # what is still leased elsewhere comes back to _others
+            if self._others and not control.halted:
+                await self.f.sleep(_POLL_SECONDS)
 
 
 class _Store:
-    """Settled results on their way to the cache, committed in small batches."""
+    """Settled results on their way to the cache, each committed as it comes.
 
-    def __init__(self, cache: AsyncCache | None, variant: str) -> None:
-        self._cache = cache
-        self._variant = variant
+    While one commit runs, the answers arriving meanwhile wait for the next, which takes
+    them all: at a quota's pace every answer has a commit of its own, at full speed the
+    commits group. At most ``limit`` answers (the requests in flight) wait: a worker with
+    one more waits for the commit. The requests sent go into the ledger in the same
+    transaction, and the ISRCs' leases end in it.
+    """
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self._f = fetcher
+        self._limit = fetcher.workers.concurrency
         self._buffer: list[Result] = []
-        self._last = time.monotonic()
+        self._writing: asyncio.Future[None] | None = None
 
     async def add(self, result: Result) -> None:
-        if self._cache is None or not result.status.settled:
+        if self._f.cache is None:
             return
         self._buffer.append(result)
-        if len(self._buffer) >= _FLUSH_EVERY or time.monotonic() - self._last > _FLUSH_SECONDS:
-            await self.flush()
+        if self._writing is None or self._writing.done():
+            if self._writing is not None:
+                self._writing.result()  # a failed commit fails the run here
+            self._writing = asyncio.ensure_future(self._drain())
+        if len(self._buffer) >= self._limit:
+            await asyncio.shield(self._writing)
+
+    async def _drain(self) -> None:
+        f, cache = self._f, self._f.cache
+        assert cache is not None
+        while self._buffer:
+            batch, self._buffer = self._buffer, []
+            total = await cache.call(
+                cache.cache.store,
+                batch,
+                f.variant,
+                owner=f.owner,
+                spent=(f.account, f.budget.drain()),
+            )
+            if total is not None:
+                f.budget.observe(total)
 
     async def flush(self) -> None:
-        self._last = time.monotonic()
-        if self._cache is None or not self._buffer:
-            return
-        batch, self._buffer = self._buffer, []
-        await self._cache.call(self._cache.cache.store, batch, self._variant)
+        if self._writing is not None:
+            await self._writing
+        if self._f.cache is not None:
+            await self._drain()
 
 
 async def finish(work: Awaitable[None]) -> None:
@@ -339,9 +494,14 @@ async def finish(work: Awaitable[None]) -> None:
 
     Results already paid for in requests must reach the cache however the run ends.
     """
+    await finish_value(work)
+
+
+async def finish_value(work: Awaitable[T]) -> T:
+    """:func:`finish` for work with a value."""
     task = asyncio.ensure_future(work)
     try:
-        await asyncio.shield(task)
+        return await asyncio.shield(task)
     except asyncio.CancelledError:
         await task
         raise

@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iter
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from .auth import TokenStore
+from .budget import Budget
 from .cache import AsyncCache, Cache
 from .client import SpotifyClient, Transport
 from .enrich import Enricher
@@ -66,8 +67,8 @@ class Resolver:
         self._clock = clock
         self._cache: AsyncCache | None = None
         self._client: SpotifyClient | None = None
-        self._stages: tuple[Fetcher, Enricher] | None = None
-        self.control = RunControl()
+        self._stages: tuple[Fetcher, Enricher, SpotifyClient] | None = None
+        self.control = RunControl(settings.account_key)
         self.cache_hits = 0
 
     def __repr__(self) -> str:
@@ -84,24 +85,28 @@ class Resolver:
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self._clock)
         cache_file = self._cache.cache.path if self._cache else None
-        token_store = TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock)
+        budget = await Budget.for_run(s, self._cache)
         client = SpotifyClient.from_settings(
             s,
-            token_store=token_store,
+            token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock),
             transport=self._transport,
+            budget=budget,
             sleep=self._sleep,
             wall_clock=self._clock,
         )
         self._client = await client.__aenter__()
         workers = Workers(self.control, s.concurrency, self._cache)
-        fetcher = Fetcher(workers, IsrcSearch(client, s), self._cache, s, self._clock)
-        self._stages = (fetcher, Enricher(client, workers, self._cache, s))
+        search = IsrcSearch(client, s)
+        fetcher = Fetcher(workers, search, self._cache, s, self._clock, budget, self._sleep)
+        self._stages = (fetcher, Enricher(client, workers, self._cache, s), client)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._stages is not None:
+            await self._stages[0].record_spent()
         self._stages = None
         if self._client is not None:
             await self._client.aclose()
@@ -112,11 +117,9 @@ class Resolver:
 
     @property
     def client(self) -> SpotifyClient:
-        self._open()
-        assert self._client is not None
-        return self._client
+        return self._open()[2]
 
-    def _open(self) -> tuple[Fetcher, Enricher]:
+    def _open(self) -> tuple[Fetcher, Enricher, SpotifyClient]:
         if self._stages is None:
             raise RuntimeError(
                 "the Resolver is not open; use `async with Resolver(...) as r:` "
@@ -183,14 +186,15 @@ class Resolver:
 
     async def _resolve_unique(self, isrcs: list[str], emit: Callable[[Result], None]) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
-        fetcher, _ = self._open()
+        fetcher = self._open()[0]
+        since = self._clock()
         missing, hits, stale = await cached_or_missing(isrcs, self._cache, self.settings, emit)
         self.cache_hits += hits
         if not missing:
             return
         if not self.settings.ignore_cooldown:
             await self.control.load_cooldown(self._cache, self._clock())
-        await fetcher.fetch(missing, emit, stale)
+        await fetcher.fetch(missing, emit, stale, since=since)
 
     # -- enrichment ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError
 from .models import Enrichment, MatchPreference
@@ -49,6 +49,18 @@ ENV_API_URL = "SPOTIFY_API_URL"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 
 SPOTIFY_MAX_LIMIT = 10  # search results per request (Spotify's maximum since February 2026)
+SEARCH_STRATEGY = "isrc"  # in cache keys: answers of another strategy are other answers
+
+
+def api_scope(api_url: str) -> str:
+    """``api_url`` as a cache and ledger key: no trailing slash, and no port for a server
+    on this machine (the bundled local Spotify takes a free port each time)."""
+    parts = urlsplit(api_url.rstrip("/"))
+    host = parts.hostname or ""
+    if _loopback(host) and parts.port is not None:
+        netloc = f"[{host}]" if ":" in host else host
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return parts.geturl()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,14 +91,32 @@ class Settings:
     escape_formulas: bool = True  # CSV/TSV output: make formula-like text from Spotify inert
     allow_insecure_http: bool = False  # plain http:// to a host that is not this machine
     max_requests: int | None = None  # API requests this run may send (the token aside)
+    daily_quota: int | None = None  # API requests the account may send in any 24 hours
+    account: str | None = None  # the ledger's and cooldown's key (default: client id @ API)
 
     def __post_init__(self) -> None:
         _check(self)
 
     @property
+    def scope(self) -> str:
+        """The service answers come from: the API URL, without the port when the host is
+        this machine (a local server's port changes from run to run; its answers do not)."""
+        return api_scope(self.api_url)
+
+    @property
     def variant(self) -> str:
-        """The part of a cache key that changes Spotify's answer or our choice."""
-        return f"market={self.market or '-'};prefer={self.prefer.value}"
+        """The part of a cache key that changes Spotify's answer or our choice: where the
+        answers come from, the market, the match preference and the search strategy."""
+        return (
+            f"api={self.scope};market={self.market or '-'};prefer={self.prefer.value};"
+            f"search={SEARCH_STRATEGY}"
+        )
+
+    @property
+    def account_key(self) -> str:
+        """Whose allowance a request spends: the ledger and the cooldown are kept under
+        this (``account``, or the client id at the API)."""
+        return self.account or f"{self.client_id}@{self.scope}"
 
     def evolve(self, **changes: Any) -> Settings:
         """A copy with ``changes``, validated again."""
@@ -157,6 +187,8 @@ class Options(TypedDict, total=False):
     escape_formulas: bool
     allow_insecure_http: bool
     max_requests: int | None
+    daily_quota: int | None
+    account: str | None
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.name != "client_id"}
@@ -253,6 +285,10 @@ def _check(s: Settings) -> None:
         raise ConfigurationError(f"concurrency must be at least 1, not {s.concurrency}")
     if s.max_requests is not None and s.max_requests < 0:
         raise ConfigurationError(f"max_requests must be 0 or more, not {s.max_requests}")
+    if s.daily_quota is not None and s.daily_quota < 1:
+        raise ConfigurationError(f"daily_quota must be 1 or more, not {s.daily_quota}")
+    if s.account is not None and not (s.account.strip() and s.account.isprintable()):
+        raise ConfigurationError(f"account must be a non-empty, printable name, not {s.account!r}")
     if s.max_retries < 0:
         raise ConfigurationError(f"max_retries must be 0 or more, not {s.max_retries}")
     if s.market is not None and not (
