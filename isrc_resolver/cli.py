@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
@@ -24,10 +25,20 @@ from .cache import default_cache_path
 from .errors import CacheError, ConfigurationError, InputError, ResolverError, format_time
 from .models import Enrichment, MatchPreference, Status
 from .schema import FORMATS
-from .settings import DAY, DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings, default
+from .settings import (
+    DAY,
+    DEFAULT_API_URL,
+    DEFAULT_TOKEN_URL,
+    ENV_API_URL,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    Settings,
+    default,
+)
 
 if TYPE_CHECKING:
     from .models import RunReport
+    from .plan import Forecast
     from .resolver import Resolver
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
@@ -103,20 +114,31 @@ def _market(text: str) -> str:
 _USAGE = """
   isrc-resolve INPUT -o OUTPUT [options]
   isrc-resolve --demo [INPUT] -o OUTPUT [options]
+  isrc-resolve plan INPUT [options] [--format {text,json}]
   isrc-resolve cache {info,clear} [--cache PATH]
-  (an input file called 'cache' is ./cache)"""
+  (an input file called 'cache' or 'plan' is ./cache or ./plan)"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, plan: bool = False) -> argparse.ArgumentParser:
+    """The main command's parser; ``plan``: the same options for ``isrc-resolve plan``,
+    which reads the input and the cache and prints what a run would send."""
     p = argparse.ArgumentParser(
-        prog="isrc-resolve",
+        prog="isrc-resolve plan" if plan else "isrc-resolve",
         usage=_USAGE,
-        description="Resolve the ISRCs in a CSV or Parquet file to Spotify tracks, albums "
-        "and artists. Every input row is written back with the new columns and a status.",
+        description=(
+            "Say what a run over INPUT would do: rows, ISRCs, cache hits, the requests it "
+            "needs and, with --daily-quota, the nights. Sends nothing, not even for a token."
+            if plan
+            else "Resolve the ISRCs in a CSV or Parquet file to Spotify tracks, albums "
+            "and artists. Every input row is written back with the new columns and a status."
+        ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _files_arguments(p)
+    if plan:
+        _plan_arguments(p)
+    else:
+        _files_arguments(p)
     _spotify_arguments(p.add_argument_group("Spotify"))
     _pace_arguments(p.add_argument_group("pace and retries"))
     _cache_arguments(p.add_argument_group("cache (nightly runs)"))
@@ -149,6 +171,25 @@ def _files_arguments(p: argparse.ArgumentParser) -> None:
         "--column",
         metavar="NAME",
         help="the ISRC column (default: the one column named 'isrc', any case)",
+    )
+
+
+def _plan_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="CSV, TSV or Parquet file to read, or - for standard input")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one object (rows, unique, invalid, duplicates, fresh, stale, new, "
+        "requests, requests_max, nights, ...)",
+    )
+    p.add_argument("--input-format", choices=FORMATS, help="input format (default: its suffix)")
+    p.add_argument("--column", metavar="NAME", help="the ISRC column (default: 'isrc')")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="not used: accepted so that 'plan' can go in front of a run's own command",
     )
 
 
@@ -284,6 +325,20 @@ def _cache_arguments(cache: _Options) -> None:
         "reached keep a cached answer or are 'deferred' (exit 3)",
     )
     cache.add_argument(
+        "--daily-quota",
+        type=_positive_int,
+        metavar="N",
+        help="the account's allowance in any 24 hours: stop before the request that would "
+        "exceed it, counting every run's requests in the cache's ledger; rows not reached "
+        "are kept or 'deferred' (exit 3)",
+    )
+    cache.add_argument(
+        "--account",
+        metavar="NAME",
+        help="the name the ledger and the cooldown are kept under (default: the client "
+        "id at the API URL); give apps of one developer account the same name",
+    )
+    cache.add_argument(
         "--refresh",
         action="store_true",
         help="ignore cached results (still writes fresh ones)",
@@ -338,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["cache"]:
         return _cache_command(build_cache_parser().parse_args(argv[1:]))
+    if argv[:1] == ["plan"]:
+        return _plan_command(build_parser(plan=True).parse_args(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.input is None and not args.demo:
@@ -376,15 +433,23 @@ def _environment(env_file: Path | None) -> tuple[dict[str, str], str]:
     return environ, f"the environment and {path.resolve()}"
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    """One Settings from the flags, the environment and the .env file."""
+def _credentials(args: argparse.Namespace) -> tuple[dict[str, str], str]:
+    """Where credentials come from: the demo's, or the environment and .env file."""
     if args.demo:
         from .fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
-        environ = {"SPOTIFY_CLIENT_ID": DEMO_CLIENT_ID, "SPOTIFY_CLIENT_SECRET": DEMO_CLIENT_SECRET}
-        looked_in = "the demo"
-    else:
-        environ, looked_in = _environment(args.env_file)
+        return {
+            ENV_CLIENT_ID[0]: DEMO_CLIENT_ID,
+            ENV_CLIENT_SECRET[0]: DEMO_CLIENT_SECRET,
+        }, "the demo"
+    return _environment(args.env_file)
+
+
+def _settings(
+    args: argparse.Namespace, credentials: tuple[dict[str, str], str] | None = None
+) -> Settings:
+    """One Settings from the flags, the environment and the .env file."""
+    environ, looked_in = credentials or _credentials(args)
     # The demo keeps its made-up answers out of the real cache unless told otherwise.
     cache = None if args.no_cache or (args.demo and args.cache is None) else (args.cache or True)
     return Settings.build(
@@ -412,6 +477,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         escape_formulas=not args.no_escape_formulas,
         allow_insecure_http=args.allow_insecure_http,
         max_requests=args.max_requests,
+        daily_quota=args.daily_quota,
+        account=args.account,
     )
 
 
@@ -476,15 +543,81 @@ def _report(report: RunReport, args: argparse.Namespace) -> None:
             format_time(report.stop.resume_at),
             extra={"event": "stopped", "fields": {"resume_at": fields["resume_at"]}},
         )
-    if report.statuses[Status.DEFERRED]:
+    if report.spent is not None:
         log.warning(
-            "--max-requests reached: %d rows deferred to the next run",
+            "%s reached: %d rows deferred to the next run, %d kept their earlier answer",
+            "--daily-quota" if report.spent.daily else "--max-requests",
             report.statuses[Status.DEFERRED],
+            report.stale,
         )
     if report.interrupted:
         log.warning("interrupted: rows not attempted are marked pending; run again to finish")
     # Schedulers read the summary, so -q keeps it (at info level; see configure_logging).
     log.info("summary: %s", report.summary(), extra={"event": "summary", "fields": fields})
+
+
+def _plan_command(args: argparse.Namespace) -> int:
+    """``isrc-resolve plan``: read the input and the cache, print what a run would send."""
+    configure_logging(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")
+    try:
+        forecast = _forecast(args)
+    except (ConfigurationError, InputError) as exc:
+        log.error("%s", exc)
+        return 2
+    if args.format == "json":
+        print(json.dumps(forecast.as_dict()))
+        return 0
+    f = forecast
+    lines = [
+        ("rows", f"{f.rows}"),
+        ("unique", f"{f.unique} valid ISRCs ({f.invalid} invalid, {f.duplicates} duplicates)"),
+        ("fresh", f"{f.fresh} cached answers within their age: no request"),
+        ("stale", f"{f.stale} cached answers past their age: asked again (kept if not)"),
+        ("new", f"{f.new} never asked"),
+        ("requests", f"{f.requests} for a full run ({f.requests_max} at most)"),
+    ]
+    if f.daily_quota is not None:
+        used = (
+            "the ledger was not read (no credentials)"
+            if f.used_24h is None
+            else f"{f.used_24h} sent in the last 24 h"
+        )
+        lines.append(("quota", f"{f.daily_quota} a day; {used}"))
+    if f.room_tonight is not None:
+        lines.append(("tonight", f"room for {f.room_tonight} requests"))
+    nights = "never, with --max-requests 0" if f.nights is None else str(f.nights)
+    lines.append(("nights", nights))
+    for label, text in lines:
+        print(f"{label + ':':<10} {text}")
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> Forecast:
+    from . import io
+    from .cache import Cache
+    from .plan import forecast
+
+    settings, known = _plan_settings(args)
+    with io.open_input(args.input, column=args.column, input_format=args.input_format) as source:
+        cache = Cache(settings.cache) if settings.cache and settings.cache.exists() else None
+        try:
+            return forecast(source.isrc_chunks(), cache, settings, ledger=known)
+        finally:
+            if cache is not None:
+                cache.close()
+
+
+def _plan_settings(args: argparse.Namespace) -> tuple[Settings, bool]:
+    """The run's settings for a plan, and whether the account is known. Without
+    credentials the plan still counts everything but the account's ledger."""
+    environ, looked_in = _credentials(args)
+    known = all(any(environ.get(n) for n in names) for names in (ENV_CLIENT_ID, ENV_CLIENT_SECRET))
+    if not known:
+        environ = {**environ, ENV_CLIENT_ID[0]: "-", ENV_CLIENT_SECRET[0]: "-"}
+        log.info("plan: no credentials in %s, so the quota ledger is not read", looked_in)
+    if args.demo:
+        environ[ENV_API_URL] = "http://127.0.0.1/v1"  # the local server's, as cache keys see it
+    return _settings(args, (environ, looked_in)), known
 
 
 def _cache_command(args: argparse.Namespace) -> int:
@@ -526,4 +659,18 @@ def _cache_command(args: argparse.Namespace) -> int:
     print(f"oldest:    {when(info.oldest)}")
     print(f"newest:    {when(info.newest)}")
     print(f"cooldown:  {'until ' + when(info.cooldown_until) if info.cooldown_until else 'none'}")
+    for account in info.accounts:
+        # One line per account: what the --daily-quota check counts, and when room frees up.
+        cooldown = (
+            f"; cooldown until {when(account.cooldown_until)}" if account.cooldown_until else ""
+        )
+        print(
+            f"account:   {account.account}: {account.requests} requests in the last 24 h"
+            + (
+                f", the oldest leaves the window at {when(account.oldest)}"
+                if account.oldest
+                else ""
+            )
+            + cooldown
+        )
     return 0

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RateLimitStop, format_time
+from .errors import BudgetSpent, RateLimitStop, format_time
 
 __all__ = [
     "ALBUMS_PER_REQUEST",
@@ -375,16 +375,18 @@ class RunReport:
     throttled: int = 0
     elapsed: float = 0.0
     stop: RateLimitStop | None = None
+    spent: BudgetSpent | None = None  # --max-requests or --daily-quota ended the run
     interrupted: str | None = None  # the signal's name, when a signal ended the run
 
     @property
     def exit_code(self) -> int:
-        """0 all settled, 1 some errors, 3 stopped by rate limit, 130/143 interrupted."""
+        """0 all settled, 1 some errors, 3 stopped by a rate limit or the budget with work
+        left (deferred rows, stale answers not refreshed), 130/143 interrupted."""
         if self.interrupted:
             return 143 if self.interrupted == "SIGTERM" else 130
         if self.stop is not None or self.statuses[Status.RATE_LIMITED]:
             return 3
-        if self.statuses[Status.DEFERRED]:
+        if self.spent is not None or self.statuses[Status.DEFERRED]:
             return 3
         if self.statuses[Status.ERROR]:
             return 1
@@ -414,6 +416,13 @@ class RunReport:
             "throttled": self.throttled,
             "elapsed": round(self.elapsed, 3),
             "resume_at": format_time(self.stop.resume_at) if self.stop else None,
+            "budget_spent": (
+                None
+                if self.spent is None
+                else "daily_quota"
+                if self.spent.daily
+                else "max_requests"
+            ),
             "interrupted": self.interrupted,
             "exit_code": self.exit_code,
         }

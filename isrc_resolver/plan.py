@@ -11,15 +11,18 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .cache import AsyncCache
+from .cache import AsyncCache, Cache
 from .isrc import is_valid_isrc, normalize_isrc
 from .models import Result, Status
 from .settings import Settings
 
 __all__ = [
+    "Forecast",
     "Normalized",
     "cached_or_missing",
+    "count_isrcs",
     "distinct_isrcs",
+    "forecast",
     "normalize_value",
     "normalize_values",
 ]
@@ -40,13 +43,17 @@ class Normalized:
 
     values: list[str] = field(default_factory=list)
     unique: dict[str, None] = field(default_factory=dict)  # an ordered set
+    invalid: int = 0  # values that are not an ISRC (blanks included)
 
     def add(self, raw: Iterable[object], *, keep_values: bool = True) -> None:
         unique = self.unique
         for value in raw:
             isrc = normalize_value(value)
-            if isrc not in unique and is_valid_isrc(isrc):
-                unique[isrc] = None
+            if isrc not in unique:
+                if is_valid_isrc(isrc):
+                    unique[isrc] = None
+                else:
+                    self.invalid += 1
             if keep_values:
                 self.values.append(isrc)
 
@@ -60,12 +67,18 @@ def normalize_values(raw: Iterable[object]) -> Normalized:
 def distinct_isrcs(chunks: Iterable[Sequence[object]]) -> tuple[int, list[str]]:
     """How many values ``chunks`` hold, and their distinct valid ISRCs in order (the
     values themselves are not kept: a file's rows are read again to be written)."""
+    rows, _, unique = count_isrcs(chunks)
+    return rows, unique
+
+
+def count_isrcs(chunks: Iterable[Sequence[object]]) -> tuple[int, int, list[str]]:
+    """Values, invalid values, and the distinct valid ISRCs in order, of ``chunks``."""
     rows = 0
     normalized = Normalized()
     for values in chunks:
         rows += len(values)
         normalized.add(values, keep_values=False)
-    return rows, list(normalized.unique)
+    return rows, normalized.invalid, list(normalized.unique)
 
 
 async def cached_or_missing(
@@ -104,3 +117,80 @@ async def cached_or_missing(
     refresh = sorted(stale.values(), key=lambda r: (r.status is Status.FOUND, r.resolved_at or 0.0))
     log.info("cache: %d fresh, %d stale, %d never asked", hits, len(stale), len(new))
     return new + [r.isrc for r in refresh], hits, stale
+
+
+@dataclass
+class Forecast:
+    """What a run over one input would do, worked out without sending anything
+    (``isrc-resolve plan``). ``requests`` is exactly what a full run sends when nothing
+    fails; ``requests_max`` adds the fallback searches a run may send at most."""
+
+    rows: int = 0
+    unique: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    fresh: int = 0
+    stale: int = 0
+    new: int = 0
+    requests: int = 0
+    requests_max: int = 0
+    nights: int | None = 0  # None: never, with these caps (max_requests=0)
+    daily_quota: int | None = None
+    used_24h: int | None = None  # the account's requests in the last 24 hours (ledger)
+    room_tonight: int | None = None  # what a run now may send (quota, --max-requests)
+
+    def as_dict(self) -> dict[str, int | None]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def forecast(
+    chunks: Iterable[Sequence[object]],
+    cache: Cache | None,
+    settings: Settings,
+    *,
+    ledger: bool = True,
+) -> Forecast:
+    """Count an input's rows and ISRCs, look them up in ``cache``, and work out the
+    requests and nights a full run needs. Reads only; sends nothing. ``ledger``: read
+    the account's last 24 hours (False when the account is not known)."""
+    out = Forecast(daily_quota=settings.daily_quota)
+    out.rows, out.invalid, unique = count_isrcs(chunks)
+    out.unique = len(unique)
+    out.duplicates = out.rows - out.invalid - out.unique
+    if cache is not None and not settings.refresh:
+        for start in range(0, len(unique), _CACHE_SLICE):
+            stale: dict[str, Result] = {}
+            fresh = cache.lookup(
+                unique[start : start + _CACHE_SLICE],
+                settings.variant,
+                max_age=settings.max_age,
+                not_found_max_age=settings.not_found_max_age,
+                stale=stale,
+            )
+            out.fresh += len(fresh)
+            out.stale += len(stale)
+    out.new = out.unique - out.fresh - out.stale
+    out.requests = out.requests_max = out.new + out.stale
+    if cache is not None and ledger and settings.daily_quota is not None:
+        out.used_24h = cache.allowance(settings.account_key).requests
+    out.room_tonight, out.nights = _nights(out.requests, settings, out.used_24h or 0)
+    return out
+
+
+def _nights(requests: int, settings: Settings, used: int) -> tuple[int | None, int | None]:
+    """What a run now may send, and how many nightly runs ``requests`` take (a run a
+    night, each allowed ``daily_quota`` and ``max_requests``)."""
+    caps = [c for c in (settings.daily_quota, settings.max_requests) if c is not None]
+    if not caps:
+        return None, 1 if requests else 0
+    per_night = min(caps)
+    tonight = per_night
+    if settings.daily_quota is not None:
+        tonight = min(tonight, max(settings.daily_quota - used, 0))
+    if requests == 0:
+        return tonight, 0
+    if per_night == 0:
+        return tonight, None
+    first = 1 if tonight > 0 else 0
+    rest = max(requests - tonight, 0)
+    return tonight, first + -(-rest // per_night)

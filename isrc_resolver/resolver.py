@@ -324,7 +324,11 @@ def _count(report: RunReport, resolver: Resolver, before: Counts) -> Counts:
     report.requests = now[0] - before[0]
     report.throttled = now[1] - before[1]
     report.cache_hits = now[2] - before[2]
-    report.stop, report.interrupted = control.stopped, control.interrupted
+    report.stop, report.interrupted, report.spent = (
+        control.stopped,
+        control.interrupted,
+        control.spent,
+    )
     return now
 
 
