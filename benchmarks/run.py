@@ -425,6 +425,12 @@ def scale(tmp: Path, rows: int, unique: int) -> list[Row]:
     ]
 
 
+def nightly(tmp: Path, catalogue: int, quota: int) -> list[Row]:
+    from nightly import rows  # in this folder; imports the library in this process
+
+    return [Row(*row) for row in rows(tmp, catalogue, quota)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -441,6 +447,7 @@ def main() -> int:
         ("faults", lambda t: faults(t, 1_000 if q else 2_000)),
         ("no waste", lambda t: no_waste(t, 5_000 if q else 10_000)),
         ("scale", lambda t: scale(t, 100_000 if q else 1_000_000, 20_000 if q else 200_000)),
+        ("nightly", lambda t: nightly(t, 2_000 if q else 10_000, 400 if q else 2_000)),
     ]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="isrc-bench-") as tmp:

@@ -13,6 +13,9 @@ counted: Spotify's quota counts API calls.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Budget"]
 
 WINDOW = 86_400.0
+Window = tuple[int, float | None]  # requests in the last 24 hours, when the oldest leaves
 
 
 class Budget:
@@ -37,6 +41,8 @@ class Budget:
         daily_quota: int | None = None,
         used: int = 0,
         frees_at: float | None = None,
+        reread: Callable[[], Awaitable[Window]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.max_requests = max_requests
         self.daily_quota = daily_quota
@@ -44,6 +50,9 @@ class Budget:
         self._others = used  # the account's requests in the window, not this run's
         self._recorded = 0  # of ``spent``, how many the ledger holds
         self._frees_at = frees_at  # when the oldest counted request leaves the window
+        self._reread = reread  # the ledger's window now (None: no ledger)
+        self._clock = clock
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def for_run(cls, settings: Settings, cache: AsyncCache | None) -> Budget:
@@ -51,12 +60,20 @@ class Budget:
         account's last 24 hours according to the cache's ledger."""
         if cache is None or settings.daily_quota is None:
             return cls(max_requests=settings.max_requests, daily_quota=settings.daily_quota)
-        spent = await cache.call(cache.cache.allowance, settings.account_key)
+        account = settings.account_key
+
+        async def reread() -> Window:
+            allowance = await cache.call(cache.cache.allowance, account)
+            return allowance.requests, allowance.oldest
+
+        used, frees_at = await reread()
         return cls(
             max_requests=settings.max_requests,
             daily_quota=settings.daily_quota,
-            used=spent.requests,
-            frees_at=spent.oldest,
+            used=used,
+            frees_at=frees_at,
+            reread=reread,
+            clock=cache.cache.clock,
         )
 
     def __repr__(self) -> str:
@@ -84,16 +101,46 @@ class Budget:
             raise BudgetSpent(self.daily_quota, daily=True, resume_at=resume)
         self.spent += 1
 
+    async def take_or_wait(
+        self, max_wait: float, sleep: Callable[[float], Awaitable[None]]
+    ) -> None:
+        """:meth:`take`; but when the daily quota is what is spent and the ledger's oldest
+        counted second leaves the window within ``max_wait`` seconds, wait for it and look
+        again. A nightly run that starts as yesterday's did finds yesterday's requests
+        still counted; they free up as they leave the window, at the pace they were sent."""
+        while True:
+            try:
+                self.take()
+                return
+            except BudgetSpent as spent:
+                error = spent
+            async with self._lock:  # one worker waits and reads the ledger at a time
+                if error.daily and self._others + self.spent < error.limit:
+                    continue  # another worker found room meanwhile
+                wait = self._wait(error)
+                if wait is None or wait > max_wait:
+                    raise error
+                if wait > 0:
+                    await sleep(wait)
+                assert self._reread is not None  # _wait said the ledger can be read
+                used, self._frees_at = await self._reread()
+                self._others = max(used - self._recorded, 0)
+
+    def _wait(self, spent: BudgetSpent) -> float | None:
+        """Seconds until the quota has room again, if the ledger can say (else None)."""
+        if not spent.daily or self._reread is None or self._frees_at is None:
+            return None
+        return max(self._frees_at - self._clock(), 0.0)
+
     def drain(self) -> int:
         """Requests sent since the last call: what the ledger should add now."""
         new = self.spent - self._recorded
         self._recorded = self.spent
         return new
 
-    def observe(self, window_total: int, frees_at: float | None = None) -> None:
+    def observe(self, window_total: int, frees_at: float | None) -> None:
         """The ledger's count for the account after our last :meth:`drain` was added:
         other runs of the account (another process, another app with the same
         ``account``) spend the same allowance, and old requests leave the window."""
         self._others = max(window_total - self._recorded, 0)
-        if frees_at is not None:
-            self._frees_at = frees_at
+        self._frees_at = frees_at

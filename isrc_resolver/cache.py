@@ -8,7 +8,7 @@ One SQLite file (standard library ``sqlite3``, WAL mode) holds:
   cached.
 * ``meta``: the schema version, and per account the cooldown after a quota stop (the time
   before which no request is sent).
-* ``ledger``: API requests sent per account and minute, for a rolling 24-hour allowance.
+* ``ledger``: API requests sent per account and second, for a rolling 24-hour allowance.
 * ``leases``: ISRCs a process is asking right now, with an expiry, so that two processes
   sharing the file ask each ISRC once; a killed process's leases expire.
 * ``details``: enrichment by kind (``album``, ``audio-features``) and Spotify id, as JSON.
@@ -64,9 +64,9 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger (
     account TEXT NOT NULL,
-    minute INTEGER NOT NULL,
+    second INTEGER NOT NULL,
     requests INTEGER NOT NULL,
-    PRIMARY KEY (account, minute)
+    PRIMARY KEY (account, second)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     isrc TEXT NOT NULL,
@@ -85,7 +85,10 @@ CREATE TABLE IF NOT EXISTS details (
 """
 _LOOKUP_BATCH = 500  # under SQLite's default limit of host parameters
 _VERSION = "2"  # 1: variants without the API and strategy, one cooldown for all
-_MINUTE = 60
+# The ledger's grain. A nightly run that starts when yesterday's did waits for yesterday's
+# requests to leave the window; the grain is how much later each night's requests land, so
+# it is kept small (a minute would push a quota-bound job a minute later every night).
+_GRAIN = 1
 _WINDOW = 86_400.0  # the quota's rolling window
 ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
 
@@ -171,7 +174,7 @@ class Cache:
 
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
         self.path = Path(path)
-        self._clock = clock
+        self.clock = clock  # the wall clock ages and the ledger are measured by
         try:
             self._db = self._open()
         except (sqlite3.Error, OSError) as exc:
@@ -235,7 +238,7 @@ class Cache:
     ) -> dict[str, Result]:
         """Fresh cached results for those of ``isrcs`` that have one; the ones past their
         age go into ``stale`` when it is given (to be kept if they cannot be refreshed)."""
-        now = self._clock()
+        now = self.clock()
         found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
         out: dict[str, Result] = {}
         rows = self._select_in(
@@ -281,13 +284,14 @@ class Cache:
         *,
         owner: str | None = None,
         spent: tuple[str, int] | None = None,
-    ) -> int | None:
+    ) -> tuple[int, float | None] | None:
         """Save settled results (found / not found) in one transaction, with what goes
         with them: the leases of ``owner`` on these ISRCs end, and ``spent`` (account,
-        requests) goes into the ledger. Returns the account's requests in the last 24
-        hours when ``spent`` is given (other processes' included)."""
+        requests) goes into the ledger. Returns, when ``spent`` is given, the account's
+        requests in the last 24 hours (other processes' included) and when the oldest of
+        them leaves the window."""
         results = list(results)
-        now = self._clock()
+        now = self.clock()
         rows = [
             (
                 r.isrc,
@@ -313,43 +317,44 @@ class Cache:
             if spent is None:
                 return None
             self._count(spent[0], spent[1], now)
-            return self._window(spent[0], now)[0]
+            return self._window(spent[0], now)
 
     # -- the ledger: requests per account over a rolling 24 hours ---------------------
 
     def _count(self, account: str, requests: int, now: float) -> None:
         if requests > 0:
             self._db.execute(
-                "INSERT INTO ledger VALUES (?, ?, ?) ON CONFLICT (account, minute) "
+                "INSERT INTO ledger VALUES (?, ?, ?) ON CONFLICT (account, second) "
                 "DO UPDATE SET requests = requests + excluded.requests",
-                (account, int(now // _MINUTE), requests),
+                (account, int(now // _GRAIN), requests),
             )
 
     def _window(self, account: str, now: float) -> tuple[int, float | None]:
         """Requests of ``account`` in the 24 hours to ``now``, and when the oldest of them
-        leaves the window. A minute counts until its last second has left: the count errs
+        leaves the window. A second counts until it has left entirely: the count errs
         on the side of sending less."""
-        first = int((now - _WINDOW) // _MINUTE)
+        first = int((now - _WINDOW) // _GRAIN)
         total, oldest = self._db.execute(
-            "SELECT SUM(requests), MIN(minute) FROM ledger WHERE account = ? AND minute >= ?",
+            "SELECT SUM(requests), MIN(second) FROM ledger WHERE account = ? AND second >= ?",
             (account, first),
         ).fetchone()
-        leaves = (oldest + 1) * _MINUTE + _WINDOW if oldest is not None else None
+        leaves = (oldest + 1) * _GRAIN + _WINDOW if oldest is not None else None
         return int(total or 0), leaves
 
-    def count_requests(self, account: str, requests: int) -> int:
-        """Add ``requests`` sent now to ``account``'s ledger; returns its last 24 hours."""
-        now = self._clock()
+    def count_requests(self, account: str, requests: int) -> tuple[int, float | None]:
+        """Add ``requests`` sent now to ``account``'s ledger; returns its last 24 hours
+        and when the oldest of them leaves the window."""
+        now = self.clock()
         with self._transaction():
             self._count(account, requests, now)
             self._db.execute(
-                "DELETE FROM ledger WHERE minute < ?", (int((now - 2 * _WINDOW) // _MINUTE),)
+                "DELETE FROM ledger WHERE second < ?", (int((now - 2 * _WINDOW) // _GRAIN),)
             )
-            return self._window(account, now)[0]
+            return self._window(account, now)
 
     def allowance(self, account: str) -> Allowance:
         """What ``account`` has spent of its rolling 24 hours, and its cooldown."""
-        requests, oldest = self._window(account, self._clock())
+        requests, oldest = self._window(account, self.clock())
         return Allowance(account, requests, oldest, self.cooldown_until(account))
 
     # -- leases: who is asking what ---------------------------------------------------
@@ -365,7 +370,7 @@ class Cache:
     ) -> tuple[list[str], list[str]]:
         """Lease those of ``isrcs`` no other process holds a live lease on and none has
         answered after ``answered_since``; returns (claimed, the others' ones)."""
-        now = self._clock()
+        now = self.clock()
         with self._transaction():
             theirs = {
                 isrc
@@ -403,7 +408,7 @@ class Cache:
                     "DELETE FROM leases WHERE owner = ? AND isrc = ?",
                     [(owner, isrc) for isrc in isrcs],
                 )
-            self._db.execute("DELETE FROM leases WHERE expires <= ?", (self._clock(),))
+            self._db.execute("DELETE FROM leases WHERE expires <= ?", (self.clock(),))
 
     # -- enrichment details -----------------------------------------------------------
 
@@ -413,13 +418,13 @@ class Cache:
         """Fresh cached details of ``kind`` for those of ``ids`` that have them."""
         rows = self._select_in(
             "SELECT id, data FROM details WHERE kind = ? AND fetched_at >= ? AND id IN ({})",
-            (kind, self._clock() - max_age),
+            (kind, self.clock() - max_age),
             ids,
         )
         return {row_id: json.loads(data) for row_id, data in rows}
 
     def store_details(self, kind: str, items: Mapping[str, Mapping[str, Any]]) -> None:
-        now = self._clock()
+        now = self.clock()
         rows = [(kind, i, json.dumps(d, ensure_ascii=False), now) for i, d in items.items()]
         if rows:
             with self._transaction():
@@ -433,7 +438,7 @@ class Cache:
         keys = (f"cooldown:{account}", f"cooldown:{ANY_ACCOUNT}")
         rows = self._db.execute("SELECT value FROM meta WHERE key IN (?, ?)", keys).fetchall()
         until = max((float(value) for (value,) in rows), default=None)
-        return until if until is not None and until > self._clock() else None
+        return until if until is not None and until > self.clock() else None
 
     def set_cooldown(self, account: str, until: float) -> None:
         with self._transaction():
@@ -457,7 +462,7 @@ class Cache:
         oldest, newest = self._db.execute(
             "SELECT MIN(fetched_at), MAX(fetched_at) FROM results"
         ).fetchone()
-        now = self._clock()
+        now = self.clock()
         names = {
             key.removeprefix("cooldown:")
             for (key,) in self._db.execute("SELECT key FROM meta WHERE key LIKE 'cooldown:%'")
@@ -465,8 +470,8 @@ class Cache:
         names.update(
             account
             for (account,) in self._db.execute(
-                "SELECT DISTINCT account FROM ledger WHERE minute >= ?",
-                (int((now - _WINDOW) // _MINUTE),),
+                "SELECT DISTINCT account FROM ledger WHERE second >= ?",
+                (int((now - _WINDOW) // _GRAIN),),
             )
         )
         accounts = tuple(self.allowance(name) for name in sorted(names))

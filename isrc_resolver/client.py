@@ -393,7 +393,7 @@ class SpotifyClient:
         admitted = await gate.wait()
         token = await self.tokens.get()
         # Checked and counted with no await between: requests in flight never overrun it.
-        self.budget.take()
+        await self.budget.take_or_wait(self.policy.max_wait, self._sleep)
         self.stats.requests[endpoint] += 1
         started = time.perf_counter()
         request = HttpRequest("GET", url, params, {"Authorization": f"Bearer {token}"})

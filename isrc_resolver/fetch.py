@@ -350,8 +350,8 @@ class Fetcher:
         spent = self.budget.drain()
         if self.cache is not None and spent:
             cache = self.cache
-            total = await finish_value(cache.call(cache.cache.count_requests, self.account, spent))
-            self.budget.observe(total)
+            window = await finish_value(cache.call(cache.cache.count_requests, self.account, spent))
+            self.budget.observe(*window)
 
 
 class _Run:
@@ -472,15 +472,15 @@ class _Store:
         assert cache is not None
         while self._buffer:
             batch, self._buffer = self._buffer, []
-            total = await cache.call(
+            window = await cache.call(
                 cache.cache.store,
                 batch,
                 f.variant,
                 owner=f.owner,
                 spent=(f.account, f.budget.drain()),
             )
-            if total is not None:
-                f.budget.observe(total)
+            if window is not None:
+                f.budget.observe(*window)
 
     async def flush(self) -> None:
         if self._writing is not None:

@@ -92,6 +92,41 @@ async def test_the_ledger_window_rolls_and_counts_every_run(tmp_path: Path) -> N
         cache.close()
 
 
+async def test_a_run_waits_for_yesterdays_requests_to_leave_the_window(tmp_path: Path) -> None:
+    """A nightly run at the same time as yesterday's finds yesterday's requests still
+    counted: it waits (up to max_wait) for their minute to leave the window, no longer."""
+    now = [1_800_000_000.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # time passes only when the code waits
+        waits.append(seconds)
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    async with FakeSpotify() as server:
+
+        async def night(part: list[str], **options: float) -> list[Status]:
+            async with resolver_for(
+                server,
+                cache=tmp_path / "c.sqlite3",
+                clock=lambda: now[0],
+                sleep=sleep,
+                daily_quota=10,
+                **options,
+            ) as r:
+                return [res.status async for res in r.resolve_many(part)]
+
+        assert await night(isrcs(10, start=21_500)) == [Status.FOUND] * 10
+        now[0] += DAY - 45  # tonight's run starts 45 s earlier in the day than yesterday's
+        waits.clear()
+        # max_wait below the 46 s it would take: nothing is sent, all deferred.
+        assert await night(isrcs(10, start=21_600), max_wait=30) == [Status.DEFERRED] * 10
+        assert server.stats()["search_requests"] == 10 and not any(w >= 30 for w in waits)
+        assert await night(isrcs(10, start=21_600)) == [Status.FOUND] * 10
+        assert 45 <= max(waits) <= 46  # waited once for yesterday's requests to leave
+        assert server.stats()["search_requests"] == 20
+
+
 def test_stale_plus_new_under_a_quota_for_the_new_resolves_all_the_new(
     capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
