@@ -445,40 +445,50 @@ class _Store:
 
     While one commit runs, the answers arriving meanwhile wait for the next, which takes
     them all: at a quota's pace every answer has a commit of its own, at full speed the
-    commits group. At most ``limit`` answers (the requests in flight) wait: a worker with
-    one more waits for the commit. The requests sent go into the ledger in the same
-    transaction, and the ISRCs' leases end in it.
+    commits group. A worker waits for its answer's commit before it sends another request,
+    so the answers not yet in the cache never outnumber the workers: a ``kill -9`` loses at
+    most one request or one answer per worker. The requests sent go into the ledger in the
+    same transaction, and the ISRCs' leases end in it.
     """
 
     def __init__(self, fetcher: Fetcher) -> None:
         self._f = fetcher
-        self._limit = fetcher.workers.concurrency
         self._buffer: list[Result] = []
+        self._next: asyncio.Future[None] | None = None  # the commit the buffer goes into
         self._writing: asyncio.Future[None] | None = None
 
     async def add(self, result: Result) -> None:
         if self._f.cache is None:
             return
         self._buffer.append(result)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        committed = self._next
         if self._writing is None or self._writing.done():
-            if self._writing is not None:
-                self._writing.result()  # a failed commit fails the run here
             self._writing = asyncio.ensure_future(self._drain())
-        if len(self._buffer) >= self._limit:
-            await asyncio.shield(self._writing)
+        await asyncio.shield(committed)
 
     async def _drain(self) -> None:
         f, cache = self._f, self._f.cache
         assert cache is not None
         while self._buffer:
             batch, self._buffer = self._buffer, []
-            window = await cache.call(
-                cache.cache.store,
-                batch,
-                f.variant,
-                owner=f.owner,
-                spent=(f.account, f.budget.drain()),
-            )
+            committed, self._next = self._next, None
+            try:
+                window = await cache.call(
+                    cache.cache.store,
+                    batch,
+                    f.variant,
+                    owner=f.owner,
+                    spent=(f.account, f.budget.drain()),
+                )
+            except BaseException as exc:
+                if committed is not None:
+                    committed.set_exception(exc)
+                    committed.exception()  # the workers waiting on it raise it; mark it seen
+                raise
+            if committed is not None:
+                committed.set_result(None)
             if window is not None:
                 f.budget.observe(*window)
 
