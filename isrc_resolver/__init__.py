@@ -48,7 +48,7 @@ _EXPORTS = {
     "TokenError": "errors",
     "Track": "models",
     "TransportError": "client",
-    "choose_match": "fetch",
+    "choose_match": "search",
     "default_cache_path": "cache",
     "is_valid_isrc": "isrc",
     "normalize_isrc": "isrc",
@@ -131,7 +131,6 @@ if TYPE_CHECKING:
         ResolverError,
         TokenError,
     )
-    from .fetch import choose_match
     from .isrc import is_valid_isrc, normalize_isrc
     from .models import (
         Album,
@@ -148,5 +147,6 @@ if TYPE_CHECKING:
     from .resolver import Resolver, resolve_file
     from .retry import RetryPolicy
     from .schema import OUTPUT_COLUMNS
+    from .search import choose_match
     from .settings import DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings
     from .sync import resolve_dataframe_sync

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -37,7 +38,7 @@ from platformdirs import user_cache_path
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from .errors import CacheError
-from .models import Result, Status, Track
+from .models import MatchMethod, Result, Status, Track
 
 __all__ = [
     "Allowance",
@@ -59,6 +60,10 @@ CREATE TABLE IF NOT EXISTS results (
     track TEXT,
     match_count INTEGER,
     fetched_at REAL NOT NULL,
+    method TEXT,
+    market TEXT,
+    searched TEXT,
+    stored_at REAL,
     PRIMARY KEY (isrc, variant)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -84,7 +89,8 @@ CREATE TABLE IF NOT EXISTS details (
 ) WITHOUT ROWID;
 """
 _LOOKUP_BATCH = 500  # under SQLite's default limit of host parameters
-_VERSION = "2"  # 1: variants without the API and strategy, one cooldown for all
+_VERSION = "2"  # 1: variants without the API and strategy, one cooldown for all;
+# no record of how an answer was found and where it was looked for
 # The ledger's grain. A nightly run that starts when yesterday's did waits for yesterday's
 # requests to leave the window; the grain is how much later each night's requests land, so
 # it is kept small (a minute would push a quota-bound job a minute later every night).
@@ -134,6 +140,12 @@ def _migrate(db: sqlite3.Connection) -> None:
     if row is not None and row[0] == _VERSION:
         return
     with _Transaction(db):
+        have = {r[1] for r in db.execute("PRAGMA table_info(results)")}
+        for column, kind in (("method", "TEXT"), ("market", "TEXT"), ("searched", "TEXT")):
+            if column not in have:  # how it was found, and where it was looked for
+                db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
+        if "stored_at" not in have:  # when it was committed (fetched_at: when answered)
+            db.execute("ALTER TABLE results ADD COLUMN stored_at REAL")
         prefix = f"api={api_scope(DEFAULT_API_URL)};"
         db.execute(
             "UPDATE results SET variant = ? || variant || ? WHERE variant NOT LIKE 'api=%'",
@@ -235,19 +247,22 @@ class Cache:
         max_age: float,
         not_found_max_age: float,
         stale: dict[str, Result] | None = None,
+        stored_since: float | None = None,
     ) -> dict[str, Result]:
         """Fresh cached results for those of ``isrcs`` that have one; the ones past their
-        age go into ``stale`` when it is given (to be kept if they cannot be refreshed)."""
+        age go into ``stale`` when it is given (to be kept if they cannot be refreshed).
+        ``stored_since``: only answers committed after that time (another process's)."""
         now = self.clock()
         found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
         out: dict[str, Result] = {}
         rows = self._select_in(
-            "SELECT isrc, status, track, match_count, fetched_at FROM results "
-            "WHERE variant = ? AND isrc IN ({})",
-            (variant,),
+            "SELECT isrc, status, track, match_count, fetched_at, method, market, searched "
+            "FROM results WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? "
+            "AND isrc IN ({})",
+            (variant, -math.inf if stored_since is None else stored_since),
             isrcs,
         )
-        for isrc, status, track, match_count, fetched_at in rows:
+        for isrc, status, track, match_count, fetched_at, method, market, searched in rows:
             cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
             if fetched_at < cutoff and stale is None:
                 continue
@@ -258,6 +273,9 @@ class Cache:
                     track=Track.from_json(json.loads(track)) if track else None,
                     match_count=match_count,
                     resolved_at=fetched_at,
+                    method=MatchMethod(method) if method else None,
+                    market=market,
+                    searched=tuple(searched.split(",")) if searched else (),
                 )
             except (ValueError, KeyError, TypeError):
                 continue  # an entry that does not read back is as good as none: ask again
@@ -283,13 +301,14 @@ class Cache:
         variant: str,
         *,
         owner: str | None = None,
+        release: Sequence[str] | None = None,
         spent: tuple[str, int] | None = None,
     ) -> tuple[int, float | None] | None:
         """Save settled results (found / not found) in one transaction, with what goes
-        with them: the leases of ``owner`` on these ISRCs end, and ``spent`` (account,
-        requests) goes into the ledger. Returns, when ``spent`` is given, the account's
-        requests in the last 24 hours (other processes' included) and when the oldest of
-        them leaves the window."""
+        with them: the leases of ``owner`` on these ISRCs (or on ``release``) end, and
+        ``spent`` (account, requests) goes into the ledger. Returns, when ``spent`` is
+        given, the account's requests in the last 24 hours (other processes' included)
+        and when the oldest of them leaves the window."""
         results = list(results)
         now = self.clock()
         rows = [
@@ -300,6 +319,10 @@ class Cache:
                 json.dumps(r.track.to_json(), ensure_ascii=False) if r.track else None,
                 r.match_count,
                 r.resolved_at or now,
+                r.method.value if r.method else None,
+                r.market,
+                ",".join(r.searched) or None,
+                now,
             )
             for r in results
             if r.status in (Status.FOUND, Status.NOT_FOUND)
@@ -307,12 +330,13 @@ class Cache:
         with self._transaction():
             if rows:
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)", rows
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
-            if owner is not None and results:
+            ended = [r.isrc for r in results] if release is None else release
+            if owner is not None and ended:
                 self._db.executemany(
                     "DELETE FROM leases WHERE isrc = ? AND variant = ? AND owner = ?",
-                    [(r.isrc, variant, owner) for r in results],
+                    [(isrc, variant, owner) for isrc in ended],
                 )
             if spent is None:
                 return None
@@ -369,7 +393,8 @@ class Cache:
         answered_since: float,
     ) -> tuple[list[str], list[str]]:
         """Lease those of ``isrcs`` no other process holds a live lease on and none has
-        answered after ``answered_since``; returns (claimed, the others' ones)."""
+        stored an answer for after ``answered_since`` (when the caller read the cache: an
+        answer committed before that was in what it read); returns (claimed, others')."""
         now = self.clock()
         with self._transaction():
             theirs = {
@@ -385,7 +410,7 @@ class Cache:
             theirs.update(
                 isrc
                 for (isrc,) in self._select_in(
-                    "SELECT isrc FROM results WHERE variant = ? AND fetched_at > ? "
+                    "SELECT isrc FROM results WHERE variant = ? AND stored_at > ? "
                     "AND isrc IN ({})",
                     (variant, answered_since),
                     isrcs,

@@ -23,7 +23,7 @@ from . import __version__
 from ._logging import configure_logging, redact
 from .cache import default_cache_path
 from .errors import CacheError, ConfigurationError, InputError, ResolverError, format_time
-from .models import Enrichment, MatchPreference, Status
+from .models import Enrichment, FallbackSearch, MatchPreference, Status
 from .schema import FORMATS
 from .settings import (
     DAY,
@@ -103,6 +103,16 @@ _positive_float = _number(float)
 _positive_int = _number(int)
 
 
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 100, got {text}")
+    return value
+
+
 def _market(text: str) -> str:
     if len(text) != 2 or not (text.isascii() and text.isalpha()):
         raise argparse.ArgumentTypeError(
@@ -140,6 +150,7 @@ def build_parser(*, plan: bool = False) -> argparse.ArgumentParser:
     else:
         _files_arguments(p)
     _spotify_arguments(p.add_argument_group("Spotify"))
+    _match_arguments(p.add_argument_group("which match"))
     _pace_arguments(p.add_argument_group("pace and retries"))
     _cache_arguments(p.add_argument_group("cache (nightly runs)"))
     _output_arguments(p.add_argument_group("output and logs"))
@@ -172,6 +183,21 @@ def _files_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="the ISRC column (default: the one column named 'isrc', any case)",
     )
+    _hint_arguments(p)
+
+
+def _hint_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--title-column",
+        metavar="NAME",
+        help="the title column (default: title, track, track_name or song, any case), for "
+        "the title/artist search and match_check",
+    )
+    p.add_argument(
+        "--artist-column",
+        metavar="NAME",
+        help="the artist column (default: artist, artist_name or artists, any case)",
+    )
 
 
 def _plan_arguments(p: argparse.ArgumentParser) -> None:
@@ -185,6 +211,7 @@ def _plan_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--input-format", choices=FORMATS, help="input format (default: its suffix)")
     p.add_argument("--column", metavar="NAME", help="the ISRC column (default: 'isrc')")
+    _hint_arguments(p)
     p.add_argument(
         "-o",
         "--output",
@@ -215,12 +242,6 @@ def _spotify_arguments(api: _Options) -> None:
         help="search in this market (ISO country code); default: Spotify's own",
     )
     api.add_argument(
-        "--prefer",
-        choices=[m.value for m in MatchPreference],
-        default=default("prefer").value,
-        help="which of several matches to keep (default: %(default)s; see README)",
-    )
-    api.add_argument(
         "--with",
         dest="with_",
         action="append",
@@ -246,6 +267,39 @@ def _spotify_arguments(api: _Options) -> None:
         action="store_true",
         help="run against the bundled local Spotify with demo credentials; with no INPUT, "
         "resolve the bundled sample",
+    )
+
+
+def _match_arguments(match: _Options) -> None:
+    match.add_argument(
+        "--prefer",
+        choices=[m.value for m in MatchPreference],
+        default=default("prefer").value,
+        help="which of several matches to keep (default: %(default)s; see README)",
+    )
+    match.add_argument(
+        "--fallback-markets",
+        metavar="SPEC",
+        default=",".join(default("fallback_markets")),
+        help="after a miss in the first market, search these markets in order until found: "
+        "market codes and 'isrc' (the ISRC's own country, when a Spotify market); 'none' "
+        "for no fallback (default: %(default)s)",
+    )
+    match.add_argument(
+        "--fallback-search",
+        choices=[f.value for f in FallbackSearch],
+        default=default("fallback_search").value,
+        help="a miss in every market gets one title/artist search when the input has title "
+        "and artist columns: 'verified' accepts only a track carrying the ISRC, 'fuzzy' also "
+        "the best match scoring --min-score or more, 'off' none (default: %(default)s)",
+    )
+    match.add_argument(
+        "--min-score",
+        type=_score,
+        default=default("min_score"),
+        metavar="N",
+        help="title/artist similarity, 0-100, for 'fuzzy' and for match_check (default: "
+        "%(default)g)",
     )
 
 
@@ -479,6 +533,9 @@ def _settings(
         max_requests=args.max_requests,
         daily_quota=args.daily_quota,
         account=args.account,
+        fallback_markets=args.fallback_markets,
+        fallback_search=args.fallback_search,
+        min_score=args.min_score,
     )
 
 
@@ -510,6 +567,8 @@ async def _run(args: argparse.Namespace) -> int:
             column=args.column,
             output_format=args.format,
             input_format=args.input_format,
+            title_column=args.title_column,
+            artist_column=args.artist_column,
         )
     _report(report, args)
     return report.exit_code
@@ -598,10 +657,17 @@ def _forecast(args: argparse.Namespace) -> Forecast:
     from .plan import forecast
 
     settings, known = _plan_settings(args)
-    with io.open_input(args.input, column=args.column, input_format=args.input_format) as source:
+    with io.open_input(
+        args.input,
+        column=args.column,
+        input_format=args.input_format,
+        title_column=args.title_column,
+        artist_column=args.artist_column,
+    ) as source:
         cache = Cache(settings.cache) if settings.cache and settings.cache.exists() else None
         try:
-            return forecast(source.isrc_chunks(), cache, settings, ledger=known)
+            titles = source.hint_columns.usable
+            return forecast(source.isrc_chunks(), cache, settings, ledger=known, titles=titles)
         finally:
             if cache is not None:
                 cache.close()

@@ -306,10 +306,16 @@ class SpotifyClient:
         self, isrc: str, *, market: str | None = None, limit: int = 10
     ) -> Mapping[str, Any]:
         """The ``tracks`` paging object of ``GET /search?q=isrc:ISRC&type=track``."""
-        params = {"q": f"isrc:{isrc}", "type": "track", "limit": str(min(max(limit, 1), 10))}
+        return await self.search_tracks(f"isrc:{isrc}", market=market, limit=limit, label=isrc)
+
+    async def search_tracks(
+        self, query: str, *, market: str | None = None, limit: int = 10, label: str = ""
+    ) -> Mapping[str, Any]:
+        """The ``tracks`` paging object of ``GET /search?q=QUERY&type=track``."""
+        params = {"q": query, "type": "track", "limit": str(min(max(limit, 1), 10))}
         if market:
             params["market"] = market
-        body = await self.get_json("search", params, label=isrc)
+        body = await self.get_json("search", params, label=label)
         tracks = body.get("tracks") if isinstance(body, dict) else None
         if not isinstance(tracks, dict):
             raise RequestError("search answered without a 'tracks' object", status=200)

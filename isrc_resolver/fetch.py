@@ -4,11 +4,10 @@
   interrupt, and the event that halts sending.
 * :class:`Workers` runs a coroutine over items with ``concurrency`` workers until all are
   done, a stop or an interrupt (enrichment uses it too).
-* A :class:`SearchStrategy` turns one ISRC into a :class:`Result`. :class:`IsrcSearch`
-  (``q=isrc:...`` in one market, then :func:`choose_match`) is the one there is; more
-  strategies (other markets, title and artist) implement the same protocol.
-* :class:`Fetcher` puts them together for the pipeline: every ISRC asked gets exactly one
-  result, and settled answers are stored as they come.
+* :class:`Fetcher` runs the search strategies of :mod:`isrc_resolver.search` in rounds:
+  the first search of every ISRC, then the fallback markets of the misses, then a
+  title/artist search for those still missed. Every ISRC asked gets exactly one result,
+  and answers are stored as they come.
 """
 
 from __future__ import annotations
@@ -21,23 +20,23 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from .budget import Budget
 from .cache import AsyncCache, lease_owner
-from .client import SpotifyClient
-from .errors import BudgetSpent, RateLimitStop, RequestError, format_time
-from .isrc import normalize_isrc
-from .models import InvalidAnswer, MatchPreference, Result, Status, Track
+from .errors import BudgetSpent, RateLimitStop, format_time
+from .models import Result, Status
+from .search import Hint, IsrcSearch, TitleArtistSearch
 from .settings import Settings
+
+# The input's title/artist/duration for some ISRCs, read when the title/artist round needs
+# them (only misses: a run over millions of rows does not keep every row's title).
+Hints = Callable[[list[str]], Awaitable[Mapping[str, Hint]]]
 
 __all__ = [
     "Fetcher",
-    "IsrcSearch",
     "RunControl",
-    "SearchStrategy",
     "Workers",
-    "choose_match",
     "finish",
 ]
 
@@ -198,83 +197,6 @@ class Workers:
         await self.run(items[1:], work)
 
 
-# -- search strategies -----------------------------------------------------------------
-
-
-class SearchStrategy(Protocol):
-    """How one ISRC is looked up. Errors become ``error`` results; a
-    :class:`RateLimitStop` propagates (it ends the run)."""
-
-    async def search(self, isrc: str) -> Result: ...
-
-
-class IsrcSearch:
-    """``GET /search?q=isrc:ISRC&type=track`` in one market, then :func:`choose_match`."""
-
-    def __init__(self, client: SpotifyClient, settings: Settings) -> None:
-        self._client = client
-        self._market = settings.market
-        self._limit = settings.limit
-        self._prefer = settings.prefer
-
-    async def search(self, isrc: str) -> Result:
-        try:
-            page = await self._client.search_isrc(isrc, market=self._market, limit=self._limit)
-            items = page.get("items") or []
-            if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-                raise InvalidAnswer("items is not a list of tracks")
-            total = page.get("total")
-            count = total if isinstance(total, int) and not isinstance(total, bool) else len(items)
-            if not items:
-                return Result(isrc, Status.NOT_FOUND, match_count=max(count, 0))
-            track = Track.from_api(choose_match(items, isrc, self._prefer))
-            return Result(isrc, Status.FOUND, track=track, match_count=max(count, 1))
-        except RequestError as exc:
-            log.warning("%s: %s", isrc, exc)
-            return Result(isrc, Status.ERROR, error=str(exc))
-        except InvalidAnswer as exc:
-            # Never cached (only found and not_found are), so a later run asks again.
-            log.warning("%s: Spotify's answer was refused: %s", isrc, exc)
-            return Result(isrc, Status.ERROR, error=f"invalid answer from Spotify: {exc}")
-
-
-def choose_match(
-    items: Sequence[Mapping[str, Any]], isrc: str, prefer: MatchPreference = MatchPreference.EXACT
-) -> Mapping[str, Any]:
-    """Pick one of Spotify's tracks for ``isrc``, deterministically.
-
-    ``exact``: the first item whose ``external_ids.isrc`` is the ISRC asked for, else the
-    first item (Spotify's own order). ``original``: among the exact matches (or all items
-    when none is exact), albums and singles before compilations, then the earliest release
-    date, then Spotify's order.
-    """
-    if not items:
-        raise ValueError("no items to choose from")
-    exact = [it for it in items if _item_isrc(it) == isrc]
-    if prefer is MatchPreference.EXACT:
-        return exact[0] if exact else items[0]
-    candidates = exact or list(items)
-    ranked = sorted(
-        enumerate(candidates),
-        key=lambda pair: (
-            (pair[1].get("album") or {}).get("album_type") == "compilation",
-            _date_key((pair[1].get("album") or {}).get("release_date")),
-            pair[0],
-        ),
-    )
-    return ranked[0][1]
-
-
-def _item_isrc(item: Mapping[str, Any]) -> str | None:
-    value = (item.get("external_ids") or {}).get("isrc")
-    return normalize_isrc(value) if isinstance(value, str) else None
-
-
-def _date_key(value: object) -> str:
-    # "2024", "2024-03" and "2024-03-19" compare correctly once padded; unknown sorts last.
-    return str(value)[:10].ljust(10, "~") if value else "~"
-
-
 # -- the stage -------------------------------------------------------------------------
 
 
@@ -290,15 +212,17 @@ class Fetcher:
     def __init__(
         self,
         workers: Workers,
-        strategy: SearchStrategy,
+        strategy: IsrcSearch,
         cache: AsyncCache | None,
         settings: Settings,
         clock: Callable[[], float] = time.time,
         budget: Budget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        titles: TitleArtistSearch | None = None,
     ) -> None:
         self.workers = workers
         self.strategy = strategy
+        self.titles = titles  # the title/artist round (None: off)
         self.cache = cache
         self.variant = settings.variant
         self.account = settings.account_key
@@ -315,12 +239,18 @@ class Fetcher:
         known: Mapping[str, Result] | None = None,
         *,
         since: float | None = None,
+        partial: Mapping[str, Result] | None = None,
+        hints: Hints | None = None,
     ) -> None:
         """One result for each of ``isrcs``. Where this run gets no answer (an error, a
         stop, an interrupt) and ``known`` holds an earlier one, that one is emitted, marked
         stale: a known answer never becomes an empty row. ``since``: when the caller read
-        the cache; another process's answers from after it are taken, not asked again."""
+        the cache; another process's answers from after it are taken, not asked again.
+        ``partial``: cached misses that were not searched everywhere this run would look
+        (they go on from where they stopped). ``hints``: gives the input's title and artist
+        of the ISRCs missed in every market, for the title/artist round."""
         run = _Run(self, emit, known or {}, self.clock() if since is None else since)
+        run.partial = dict(partial or {})
         mine = [isrc for isrc in isrcs if isrc not in self.inflight]
         theirs = {isrc: self.inflight[isrc] for isrc in isrcs if isrc in self.inflight}
         loop = asyncio.get_running_loop()
@@ -328,7 +258,9 @@ class Fetcher:
         try:
             await run.ask(mine)
             await run.wait_for_others()
+            await run.fallbacks(hints)
         finally:
+            run.finish_held()
             await finish(run.store.flush())
             await self.record_spent()
             for isrc in mine:
@@ -371,6 +303,8 @@ class _Run:
         self.emitted: set[str] = set()
         self._others: list[str] = []  # leased by another process when we came to them
         self.store = _Store(fetcher)
+        self.partial: dict[str, Result] = {}  # cached misses to go on with
+        self.held: dict[str, Result] = {}  # misses waiting for the fallback rounds
 
     def settle(self, isrc: str, result: Result) -> None:
         """Emit ``result``, or the earlier known answer when ``result`` is none."""
@@ -381,10 +315,70 @@ class _Run:
         self._emit(result)
 
     async def one(self, isrc: str) -> None:
+        """The first round for one ISRC: a miss with places left to look is held for the
+        fallback rounds (and cached as it is, so a kill loses nothing paid for)."""
         f = self.f
-        result = await f.strategy.search(isrc)
-        if result.status.settled:
+        result = self.partial.pop(isrc, None) or await f.strategy.search(isrc)
+        if result.status.settled and result.resolved_at is None:
             result = replace(result, resolved_at=f.clock())
+        if result.status is Status.NOT_FOUND and (
+            f.strategy.needs_fallback(result) or f.titles is not None
+        ):
+            self.held[isrc] = result
+            await self.store.add(result, final=False)
+            return
+        await self.final(isrc, result)
+
+    async def two(self, isrc: str) -> None:
+        """The fallback markets for one held miss."""
+        result = await self.f.strategy.fallback(self.held[isrc])
+        await self._after_round(isrc, result, more=self.f.titles is not None)
+
+    async def three(self, isrc: str, hint: Hint) -> None:
+        """The title/artist search for one ISRC missed in every market."""
+        assert self.f.titles is not None
+        result = await self.f.titles.search(self.held[isrc], hint)
+        await self._after_round(isrc, result, more=False)
+
+    async def _after_round(self, isrc: str, result: Result, *, more: bool) -> None:
+        if result.status.settled:
+            result = replace(result, resolved_at=self.f.clock())
+        if result.status is Status.NOT_FOUND and more:
+            self.held[isrc] = result
+            await self.store.add(result, final=False)
+            return
+        del self.held[isrc]
+        await self.final(isrc, result if result.status.settled else self._miss(isrc))
+
+    def _miss(self, isrc: str) -> Result:
+        return self.held.get(isrc) or Result(isrc, Status.NOT_FOUND)
+
+    async def fallbacks(self, hints: Hints | None) -> None:
+        """The optional rounds, after every first search: fallback markets for the held
+        misses, then title/artist for those with a title and artist in the input."""
+        f = self.f
+        await f.workers.run(list(self.held), self.two)
+        if f.titles is None or hints is None or not self.held or f.workers.control.halted:
+            return
+        found = await hints(list(self.held))
+        usable = [(isrc, h) for isrc, h in found.items() if isrc in self.held and h.searchable]
+        await f.workers.run(usable, lambda pair: self.three(*pair))
+
+    def finish_held(self) -> None:
+        """Misses the rounds did not get to (a stop, no title/artist) are misses: emitted
+        as such, with the places they were searched in."""
+        for isrc, result in list(self.held.items()):
+            self._resolve_future(isrc, result)
+            self.settle(isrc, result)
+        self.held.clear()
+
+    def _resolve_future(self, isrc: str, result: Result) -> None:
+        future = self.f.inflight.get(isrc)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    async def final(self, isrc: str, result: Result) -> None:
+        f = self.f
         future = f.inflight.get(isrc)
         if future is not None and not future.done():
             future.set_result(result)
@@ -430,10 +424,11 @@ class _Run:
                 self.f.variant,
                 max_age=math.inf,
                 not_found_max_age=math.inf,
+                stored_since=self._since,
             )
             for isrc, result in answered.items():
-                if (result.resolved_at or 0.0) > self._since:
-                    self.settle(isrc, result)
+                self._resolve_future(isrc, result)
+                self.settle(isrc, result)
             rest = [isrc for isrc in waiting if isrc not in self.emitted]
             await self.ask(rest)  # what is still leased elsewhere comes back to _others
             if self._others and not control.halted:
@@ -456,10 +451,15 @@ class _Store:
         self._buffer: list[Result] = []
         self._next: asyncio.Future[None] | None = None  # the commit the buffer goes into
         self._writing: asyncio.Future[None] | None = None
+        self._held: set[str] = set()  # misses still being looked for: their lease stays
 
-    async def add(self, result: Result) -> None:
+    async def add(self, result: Result, *, final: bool = True) -> None:
         if self._f.cache is None:
             return
+        if final:
+            self._held.discard(result.isrc)
+        else:
+            self._held.add(result.isrc)
         self._buffer.append(result)
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
@@ -480,6 +480,7 @@ class _Store:
                     batch,
                     f.variant,
                     owner=f.owner,
+                    release=[r.isrc for r in batch if r.isrc not in self._held],
                     spent=(f.account, f.budget.drain()),
                 )
             except BaseException as exc:

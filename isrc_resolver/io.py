@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import glob
 import os
 import shutil
@@ -29,9 +30,11 @@ import pyarrow.parquet as pq
 
 from .errors import InputError
 from .isrc import is_valid_isrc
+from .matching import Check, check
 from .models import Enrichment, Result, Status
 from .plan import normalize_value
 from .schema import FORMATS, Column, Kind, Row, enriched, output_columns, row_of
+from .search import Hint
 
 __all__ = [
     "InputSource",
@@ -107,6 +110,111 @@ def find_isrc_column(columns: Sequence[str], wanted: str | None, display: str) -
         f"no column named 'isrc' in {display}; columns are: {listing}. "
         "Use --column NAME (column= in the library)"
     )
+
+
+_TITLE_NAMES = ("title", "track", "track_name", "song")
+_ARTIST_NAMES = ("artist", "artist_name", "artists")
+_DURATION_NAMES = ("duration_ms",)
+
+
+@dataclass(frozen=True, slots=True)
+class HintColumns:
+    """The input's title, artist and duration columns (None: not there)."""
+
+    title: str | None = None
+    artist: str | None = None
+    duration: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Title and artist both: the title/artist search and the match check need both."""
+        return self.title is not None and self.artist is not None
+
+
+def find_hint_columns(
+    columns: Sequence[str],
+    display: str,
+    title: str | None = None,
+    artist: str | None = None,
+) -> HintColumns:
+    """The title and artist columns: as named, else the first column called ``title``,
+    ``track``, ``track_name`` or ``song`` (``artist``, ``artist_name``, ``artists``), in
+    any case; and a ``duration_ms`` column, if any."""
+    listing = ", ".join(columns) or "(none)"
+    for wanted, flag in ((title, "--title-column"), (artist, "--artist-column")):
+        if wanted is not None and wanted not in columns:
+            raise InputError(
+                f"{flag} {wanted!r} is not a column of {display}; columns are: {listing}"
+            )
+
+    def auto(names: Sequence[str]) -> str | None:
+        by_name = {c.strip().lower(): c for c in reversed(columns)}
+        return next((by_name[n] for n in names if n in by_name), None)
+
+    return HintColumns(
+        title or auto(_TITLE_NAMES), artist or auto(_ARTIST_NAMES), auto(_DURATION_NAMES)
+    )
+
+
+def _duration(value: object) -> int | None:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return int(number) if 0 < number < 10**8 else None
+
+
+def hints_of(
+    isrcs: Sequence[object],
+    titles: Sequence[object],
+    artists: Sequence[object],
+    durations: Sequence[object] | None,
+    wanted: set[str],
+) -> dict[str, Hint]:
+    """The first title/artist/duration given for each ISRC of ``wanted``."""
+    out: dict[str, Hint] = {}
+    for n, value in enumerate(isrcs):
+        isrc = normalize_value(value)
+        if isrc in wanted and isrc not in out:
+            out[isrc] = Hint(
+                _cell(titles[n]),
+                _cell(artists[n]),
+                _duration(durations[n]) if durations is not None else None,
+            )
+    return out
+
+
+def _cell(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def checks(
+    titles: Sequence[object],
+    artists: Sequence[object],
+    tracks: Sequence[object],
+    track_artists: Sequence[object],
+    threshold: float,
+) -> tuple[list[str | None], list[float | None]]:
+    """``match_check`` and ``match_score`` for rows: the input's title and artist against
+    the found track's (rows without a track, or without a title and artist, get none)."""
+    verdicts: list[str | None] = []
+    scores: list[float | None] = []
+    for title, artist, track, names in zip(titles, artists, tracks, track_artists, strict=True):
+        if not (isinstance(track, str) and _cell(title).strip() and _cell(artist).strip()):
+            verdicts.append(None)
+            scores.append(None)
+            continue
+        result = _check(
+            _cell(title), _cell(artist), track.lstrip("'"), str(names or "").lstrip("'"), threshold
+        )
+        verdicts.append(result.verdict.value)
+        scores.append(result.score)
+    return verdicts, scores
+
+
+@functools.lru_cache(maxsize=65_536)
+def _check(title: str, artist: str, track: str, names: str, threshold: float) -> Check:
+    return check(title, artist, track, names.split("; "), threshold)
 
 
 def output_names(input_columns: Sequence[str], columns: Sequence[str]) -> list[str]:
@@ -208,15 +316,49 @@ def with_results(
     values: Sequence[object],
     rows: dict[str, Row],
     kinds: Sequence[Enrichment] = (),
+    hints: HintColumns | None = None,
+    min_score: float = 90.0,
 ) -> pd.DataFrame:
     """A copy of ``df`` with the output columns added (one row per value of ``values``)."""
     columns = output_columns(kinds)
     names = output_names(list(map(str, df.columns)), [c.name for c in columns])
     data, _ = _Rows(rows, columns, kinds, escape=False).columns(values)
+    if hints is not None and hints.usable:
+        assert hints.title is not None and hints.artist is not None
+        _fill_checks(data, df[hints.title].tolist(), df[hints.artist].tolist(), min_score)
     out = df.copy()
     for column, name, column_values in zip(columns, names, data, strict=True):
         out[name] = _series(column_values, column, df.index)
     return out
+
+
+_AT = {c.name: i for i, c in enumerate(output_columns())}
+
+
+def _fill_checks(
+    data: list[list[Any]], titles: list[Any], artists: list[Any], min_score: float
+) -> None:
+    """Put each row's match_check and match_score into ``data`` (columns of values)."""
+    verdicts, scores = checks(titles, artists, data[_AT["track"]], data[_AT["artists"]], min_score)
+    data[_AT["match_check"]] = verdicts
+    data[_AT["match_score"]] = scores
+
+
+def frame_hints(
+    df: pd.DataFrame, values: list[object], columns: HintColumns
+) -> Callable[[list[str]], dict[str, Hint]]:
+    """The title/artist/duration of a DataFrame's ISRCs, for the title/artist search."""
+
+    def read(wanted: list[str]) -> dict[str, Hint]:
+        if not columns.usable:
+            return {}
+        assert columns.title is not None and columns.artist is not None
+        durations = df[columns.duration].tolist() if columns.duration else None
+        return hints_of(
+            values, df[columns.title].tolist(), df[columns.artist].tolist(), durations, set(wanted)
+        )
+
+    return read
 
 
 def _missing(value: object) -> bool:
@@ -231,7 +373,16 @@ def _missing(value: object) -> bool:
 class InputSource:
     """One input table, readable in chunks as many times as needed."""
 
-    def __init__(self, path: Path, display: str, fmt: str, column: str | None, chunk_rows: int):
+    def __init__(
+        self,
+        path: Path,
+        display: str,
+        fmt: str,
+        column: str | None,
+        chunk_rows: int,
+        title_column: str | None = None,
+        artist_column: str | None = None,
+    ):
         self.path = path
         self.display = display
         self.format = fmt
@@ -249,6 +400,30 @@ class InputSource:
             self.columns = self._csv_header()
             self.schema = pa.schema([(name, pa.string()) for name in self.columns])
         self.column = self._find_column(column)
+        self.hint_columns = find_hint_columns(self.columns, display, title_column, artist_column)
+
+    def hints(self, wanted: Sequence[str]) -> dict[str, Hint]:
+        """The input's title, artist and duration of ``wanted`` ISRCs (one more read of
+        those columns; only what the title/artist search needs is kept)."""
+        h = self.hint_columns
+        if not h.usable:
+            return {}
+        names = [self.column, h.title, h.artist] + ([h.duration] if h.duration else [])
+        left, out = set(wanted), {}
+        for batch in self._batches([n for n in names if n is not None]):
+            data = batch.to_pydict()
+            found = hints_of(
+                data[self.column],
+                data[h.title],
+                data[h.artist],
+                data[h.duration] if h.duration else None,
+                left,
+            )
+            out.update(found)
+            left -= found.keys()
+            if not left:
+                break
+        return out
 
     def _csv_header(self) -> list[str]:
         with _text(self.path, self.display) as fh:
@@ -421,8 +596,11 @@ def open_input(
     column: str | None = None,
     input_format: str | None = None,
     chunk_rows: int = 20_000,
+    title_column: str | None = None,
+    artist_column: str | None = None,
 ) -> Iterator[InputSource]:
     """Open ``path`` (or ``-`` for standard input, spooled to a temporary file)."""
+    hints = {"title_column": title_column, "artist_column": artist_column}
     if str(path) == "-":
         with tempfile.NamedTemporaryFile(prefix="isrc-stdin-", suffix=".csv") as spool:
             shutil.copyfileobj(sys.stdin.buffer, spool)
@@ -433,6 +611,7 @@ def open_input(
                 detect_format("-", input_format),
                 column,
                 chunk_rows,
+                **hints,
             )
         return
     p = Path(path)
@@ -440,7 +619,7 @@ def open_input(
         raise InputError(f"{p} not found; check the path")
     if p.is_dir():
         raise InputError(f"{p} is a directory, not a file")
-    yield InputSource(p, str(p), detect_format(p, input_format), column, chunk_rows)
+    yield InputSource(p, str(p), detect_format(p, input_format), column, chunk_rows, **hints)
 
 
 # -- output ------------------------------------------------------------------------------
@@ -520,9 +699,13 @@ class OutputSink:
         metadata = pa.Schema.from_pandas(empty, preserve_index=False).metadata
         return pa.schema(fields, metadata=metadata)
 
-    def write(self, chunk: pd.DataFrame, rows: _Rows) -> Counter[Status]:
+    def write(self, chunk: pd.DataFrame, rows: _Rows, min_score: float = 90.0) -> Counter[Status]:
         """Append ``chunk`` with its results; returns the rows' statuses."""
         data, statuses = rows.columns(chunk[self.source.column].tolist())
+        h = self.source.hint_columns
+        if h.usable:
+            assert h.title is not None and h.artist is not None
+            _fill_checks(data, chunk[h.title].tolist(), chunk[h.artist].tolist(), min_score)
         # Only text output cares, and only the input's cells need a look: our own values
         # were checked once per ISRC as they were built (rows.carriage_return).
         quote_all = self._parquet is None and (rows.carriage_return or _has_carriage_return(chunk))
@@ -657,6 +840,7 @@ def write_output(
     output_format: str | None = None,
     written: Callable[[int], None] = lambda rows: None,
     escape_formulas: bool = True,
+    min_score: float = 90.0,
 ) -> tuple[Counter[Status], int]:
     """Every row of ``source`` with its results, to ``target``; returns the rows' statuses
     and how many rows got a stale answer.
@@ -669,6 +853,6 @@ def write_output(
         escape = escape_formulas and sink.format != "parquet"
         built = _Rows(rows, sink.columns, kinds, escape=escape, consume=True)
         for chunk in source.chunks():
-            statuses.update(sink.write(chunk, built))
+            statuses.update(sink.write(chunk, built, min_score))
             written(len(chunk))
     return statuses, built.stale

@@ -56,6 +56,26 @@ class MatchPreference(enum.StrEnum):
     ORIGINAL = "original"
 
 
+class FallbackSearch(enum.StrEnum):
+    """What a title/artist search may accept for an ISRC missed in every market."""
+
+    OFF = "off"  # no title/artist search
+    VERIFIED = "verified"  # only a track whose external_ids.isrc is the ISRC asked for
+    FUZZY = "fuzzy"  # that, else the best title/artist match scoring at least min_score
+
+
+class MatchMethod(enum.StrEnum):
+    """How a found track was found."""
+
+    ISRC = "isrc"  # q=isrc: in the first market
+    ISRC_MARKET = "isrc_market"  # q=isrc: in a fallback market
+    TITLE_ARTIST = "title_artist"  # q=track: artist:, proven by external_ids.isrc
+    TITLE_ARTIST_FUZZY = "title_artist_fuzzy"  # q=track: artist:, by similarity only
+
+
+TITLE_ARTIST = "title_artist"  # in Result.searched: a title/artist search was made
+
+
 class InvalidAnswer(ValueError):
     """A field of an answer from the network has the wrong type or is out of range."""
 
@@ -233,7 +253,8 @@ class Result:
     ``track`` is the one chosen among them. ``error`` is a short reason for ``error`` and
     ``rate_limited`` rows. ``resolved_at`` is when Spotify gave the answer (Unix time);
     ``stale`` marks a cached answer past its age that this run could not refresh, and so
-    kept as it was rather than lost.
+    kept as it was rather than lost. ``method``, ``market`` and ``searched`` say how it was
+    found, where, and everywhere it was looked for (for a miss: all the places tried).
     """
 
     isrc: str
@@ -243,6 +264,9 @@ class Result:
     error: str | None = None
     resolved_at: float | None = None
     stale: bool = False
+    method: MatchMethod | None = None  # how the track was found
+    market: str | None = None  # the market it was found in (None: the default, US)
+    searched: tuple[str, ...] = ()  # where it was looked for: markets, then "title_artist"
 
     @classmethod
     def invalid(cls, isrc: str) -> Result:

@@ -17,6 +17,7 @@ from .models import Result, Status
 from .settings import Settings
 
 __all__ = [
+    "Asks",
     "Forecast",
     "Normalized",
     "cached_or_missing",
@@ -81,24 +82,44 @@ def count_isrcs(chunks: Iterable[Sequence[object]]) -> tuple[int, int, list[str]
     return rows, normalized.invalid, list(normalized.unique)
 
 
+@dataclass
+class Asks:
+    """What the plan stage leaves to the fetch stage."""
+
+    isrcs: list[str] = field(default_factory=list)  # in the order to ask them
+    hits: int = 0  # fresh cached answers, emitted already
+    stale: dict[str, Result] = field(default_factory=dict)  # kept if not refreshed
+    partial: dict[str, Result] = field(default_factory=dict)  # misses to go on with
+
+
+def incomplete(result: Result, settings: Settings) -> bool:
+    """A cached miss not searched in every market this run would look in (a later run
+    with more fallback markets asks only the new ones)."""
+    if result.status is not Status.NOT_FOUND:
+        return False
+    searched = result.searched or (settings.market or "US",)  # a miss cached before 0.3
+    return any((m or "US") not in searched for m in settings.markets_for(result.isrc))
+
+
 async def cached_or_missing(
     isrcs: Sequence[str],
     cache: AsyncCache | None,
     settings: Settings,
     emit: Callable[[Result], None],
-) -> tuple[list[str], int, dict[str, Result]]:
+) -> Asks:
     """Emit fresh cached results; return the ISRCs still to ask, in the order to ask them,
     the cache hits, and the answers past their age (kept if they cannot be refreshed).
 
     The order: ISRCs never answered first, then misses past ``not_found_max_age``, then
-    hits past ``max_age``, oldest first: a short allowance goes where it adds the most.
-    The cache is read in slices, so a warm run over millions of ISRCs holds one slice of
-    fresh results at a time, not all of them.
+    hits past ``max_age``, oldest first, then fresh misses with fallback markets not yet
+    searched: a short allowance goes where it adds the most. The cache is read in slices,
+    so a warm run over millions of ISRCs holds one slice of fresh results at a time.
     """
     if cache is None or settings.refresh or not isrcs:
-        return list(isrcs), 0, {}
+        return Asks(list(isrcs))
     new: list[str] = []
     stale: dict[str, Result] = {}
+    partial: dict[str, Result] = {}
     hits = 0
     for start in range(0, len(isrcs), _CACHE_SLICE):
         part = isrcs[start : start + _CACHE_SLICE]
@@ -111,12 +132,22 @@ async def cached_or_missing(
             stale=stale,
         )
         for result in cached.values():
-            emit(result)
-        hits += len(cached)
+            if incomplete(result, settings):
+                partial[result.isrc] = result
+            else:
+                emit(result)
+                hits += 1
         new += (isrc for isrc in part if isrc not in cached and isrc not in stale)
     refresh = sorted(stale.values(), key=lambda r: (r.status is Status.FOUND, r.resolved_at or 0.0))
-    log.info("cache: %d fresh, %d stale, %d never asked", hits, len(stale), len(new))
-    return new + [r.isrc for r in refresh], hits, stale
+    log.info(
+        "cache: %d fresh, %d stale, %d never asked, %d misses with markets left",
+        hits,
+        len(stale),
+        len(new),
+        len(partial),
+    )
+    order = new + [r.isrc for r in refresh] + list(partial)
+    return Asks(order, hits, stale | partial, partial)
 
 
 @dataclass
@@ -149,28 +180,44 @@ def forecast(
     settings: Settings,
     *,
     ledger: bool = True,
+    titles: bool = False,
 ) -> Forecast:
     """Count an input's rows and ISRCs, look them up in ``cache``, and work out the
     requests and nights a full run needs. Reads only; sends nothing. ``ledger``: read
-    the account's last 24 hours (False when the account is not known)."""
+    the account's last 24 hours (False when the account is not known). ``titles``: the
+    input has title and artist columns (a miss may cost a title/artist search)."""
     out = Forecast(daily_quota=settings.daily_quota)
     out.rows, out.invalid, unique = count_isrcs(chunks)
     out.unique = len(unique)
     out.duplicates = out.rows - out.invalid - out.unique
-    if cache is not None and not settings.refresh:
-        for start in range(0, len(unique), _CACHE_SLICE):
-            stale: dict[str, Result] = {}
+    title_search = 1 if titles and settings.fallback_search != "off" else 0
+    extra = 0  # fallback searches a run may add, at most
+    asked: list[str] = []
+    for start in range(0, len(unique), _CACHE_SLICE):
+        part = unique[start : start + _CACHE_SLICE]
+        stale: dict[str, Result] = {}
+        fresh = {}
+        if cache is not None and not settings.refresh:
             fresh = cache.lookup(
-                unique[start : start + _CACHE_SLICE],
+                part,
                 settings.variant,
                 max_age=settings.max_age,
                 not_found_max_age=settings.not_found_max_age,
                 stale=stale,
             )
-            out.fresh += len(fresh)
-            out.stale += len(stale)
-    out.new = out.unique - out.fresh - out.stale
-    out.requests = out.requests_max = out.new + out.stale
+        for result in fresh.values():
+            if incomplete(result, settings):  # only its markets not yet searched
+                searched = result.searched or (settings.market or "US",)
+                todo = [m for m in settings.markets_for(result.isrc) if (m or "US") not in searched]
+                extra += len(todo) + title_search
+            else:
+                out.fresh += 1
+        out.stale += len(stale)
+        asked += (isrc for isrc in part if isrc not in fresh)
+    out.new = len(asked) - out.stale
+    out.requests = len(asked)
+    extra += sum(len(settings.markets_for(isrc)) - 1 + title_search for isrc in asked)
+    out.requests_max = out.requests + extra
     if cache is not None and ledger and settings.daily_quota is not None:
         out.used_24h = cache.allowance(settings.account_key).requests
     out.room_tonight, out.nights = _nights(out.requests, settings, out.used_24h or 0)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 from .auth import TokenStore
@@ -20,12 +20,16 @@ from .budget import Budget
 from .cache import AsyncCache, Cache
 from .client import SpotifyClient, Transport
 from .enrich import Enricher
-from .fetch import Fetcher, IsrcSearch, RunControl, Workers
+from .fetch import Fetcher, Hints, RunControl, Workers
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result, RunReport
-from .plan import Normalized, cached_or_missing, distinct_isrcs, normalize_values
+from .plan import Normalized, cached_or_missing, normalize_values
 from .progress import Progress
-from .schema import row_of
+from .schema import Row, row_of
+from .search import IsrcSearch, TitleArtistSearch
 from .settings import Options, Settings
+
+if TYPE_CHECKING:
+    from .tables import FileOptions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,8 +100,9 @@ class Resolver:
         )
         self._client = await client.__aenter__()
         workers = Workers(self.control, s.concurrency, self._cache)
+        titles = TitleArtistSearch(client, s) if s.fallback_search != "off" else None
         search = IsrcSearch(client, s)
-        fetcher = Fetcher(workers, search, self._cache, s, self._clock, budget, self._sleep)
+        fetcher = Fetcher(workers, search, self._cache, s, self._clock, budget, self._sleep, titles)
         self._stages = (fetcher, Enricher(client, workers, self._cache, s), client)
         return self
 
@@ -163,6 +168,7 @@ class Resolver:
         progress: Progress,
         *,
         distinct: bool = False,
+        hints: Hints | None = None,
     ) -> dict[str, T]:
         """``make(result)`` for every distinct value, as each result arrives. ``distinct``:
         ``values`` is already a list of distinct, valid, normalised ISRCs (a file's)."""
@@ -181,20 +187,23 @@ class Resolver:
             out[result.isrc] = make(result)
             progress.advance()
 
-        await self._resolve_unique(unique, keep)
+        await self._resolve_unique(unique, keep, hints)
         return out
 
-    async def _resolve_unique(self, isrcs: list[str], emit: Callable[[Result], None]) -> None:
+    async def _resolve_unique(
+        self, isrcs: list[str], emit: Callable[[Result], None], hints: Hints | None = None
+    ) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
-        fetcher = self._open()[0]
-        since = self._clock()
-        missing, hits, stale = await cached_or_missing(isrcs, self._cache, self.settings, emit)
-        self.cache_hits += hits
-        if not missing:
+        fetcher, since = self._open()[0], self._clock()
+        asks = await cached_or_missing(isrcs, self._cache, self.settings, emit)
+        self.cache_hits += asks.hits
+        if not asks.isrcs:
             return
         if not self.settings.ignore_cooldown:
             await self.control.load_cooldown(self._cache, self._clock())
-        await fetcher.fetch(missing, emit, stale, since=since)
+        await fetcher.fetch(
+            asks.isrcs, emit, asks.stale, since=since, partial=asks.partial, hints=hints
+        )
 
     # -- enrichment ------------------------------------------------------------------
 
@@ -208,82 +217,60 @@ class Resolver:
 
     # -- tables and files ------------------------------------------------------------
 
+    async def resolve_rows(
+        self,
+        values: Iterable[object] | list[str],
+        *,
+        kinds: Sequence[Enrichment] = (),
+        progress: Progress | None = None,
+        distinct: bool = False,
+        hints: Hints | None = None,
+    ) -> dict[str, Row]:
+        """A compact output row (:class:`~isrc_resolver.schema.Row`) for every distinct
+        value, enriched with ``kinds``: what the table fronts write (see
+        :mod:`isrc_resolver.tables`). ``distinct``: ``values`` are distinct, valid,
+        normalised ISRCs already. ``hints`` gives the input's title and artist of misses."""
+        progress = progress or Progress(enabled=False)
+        # Each result becomes a compact row as it arrives: a run over millions of ISRCs
+        # does not hold their result objects. Then the rows are enriched.
+        rows = await self._collect(values, row_of, progress, distinct=distinct, hints=hints)
+        await self._open()[1].enrich(rows, kinds, progress)
+        return rows
+
     async def resolve_dataframe(
         self,
         df: pd.DataFrame,
         column: str | None = None,
         *,
         with_: Iterable[Enrichment | str] | None = None,
+        title_column: str | None = None,
+        artist_column: str | None = None,
     ) -> pd.DataFrame:
         """``df`` with the output columns added (see README, "Output columns").
 
-        ``column`` defaults to the one column named ``isrc`` in any case, as in the CLI.
-        ``with_`` (default: the Resolver's own) adds enrichment columns: ``"album"``,
-        ``"audio-features"``.
+        ``column`` defaults to the one column named ``isrc`` in any case, as in the CLI;
+        ``title_column`` and ``artist_column`` to ``title`` and ``artist`` (and the other
+        names the CLI knows). ``with_`` (default: the Resolver's own) adds enrichment
+        columns: ``"album"``, ``"audio-features"``.
         """
-        from . import io
+        from . import tables
 
-        kinds = self.settings.with_ if with_ is None else self.settings.evolve(with_=with_).with_
-        values = io.column_values(df, column)
-        progress = Progress(enabled=self.settings.progress)
-        try:
-            # Each result becomes a compact row as it arrives: a run over millions of
-            # ISRCs does not hold their result objects. Then the rows are enriched.
-            rows = await self._collect(values, row_of, progress)
-            await self._open()[1].enrich(rows, kinds, progress)
-        finally:
-            progress.close()
-        return io.with_results(df, values, rows, kinds)
+        return await tables.resolve_dataframe(
+            self, df, column, with_=with_, title_column=title_column, artist_column=artist_column
+        )
 
     async def resolve_file(
         self,
         input: str | os.PathLike[str],
         output: str | os.PathLike[str],
-        *,
-        column: str | None = None,
-        output_format: str | None = None,
-        input_format: str | None = None,
-        chunk_rows: int = 20_000,
+        **options: Unpack[FileOptions],
     ) -> RunReport:
-        """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
+        """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically
+        (``options``: ``column``, ``output_format``, ``input_format``, ``title_column``,
+        ``artist_column``, ``chunk_rows``; see :func:`isrc_resolver.tables.resolve_file`)."""
+        from . import tables
 
-        Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
-        grows with the number of distinct ISRCs, not with the rows.
-        """
-        from . import io
-
-        self._open()
-        started = time.perf_counter()
-        report = RunReport()
-        before = _count(RunReport(), self, (0, 0, 0))
-        with (
-            io.open_input(
-                input, column=column, input_format=input_format, chunk_rows=chunk_rows
-            ) as source,
-            contextlib.closing(Progress(enabled=self.settings.progress)) as progress,
-        ):
-            io.check_output(output, output_format)
-            report.rows, unique = distinct_isrcs(source.isrc_chunks())
-            report.unique = len(unique)
-            try:
-                rows = await self._collect(unique, row_of, progress, distinct=True)
-                await self._open()[1].enrich(rows, self.settings.with_, progress)
-            finally:
-                unique.clear()
-                _count(report, self, before)
-            progress.phase("writing", report.rows, "row")
-            s = self.settings
-            report.statuses, report.stale = io.write_output(
-                output,
-                source,
-                rows,
-                s.with_,
-                output_format,
-                progress.advance,
-                s.escape_formulas,
-            )
-        report.elapsed = time.perf_counter() - started
-        return report
+        return await tables.resolve_file(self, input, output, **options)
 
 
 async def _in_order(
@@ -312,24 +299,6 @@ async def _in_order(
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-
-Counts = tuple[int, int, int]  # requests, 429s, cache hits
-
-
-def _count(report: RunReport, resolver: Resolver, before: Counts) -> Counts:
-    """Fill ``report`` with what the resolver did since ``before``; returns the totals."""
-    stats, control = resolver.client.stats, resolver.control
-    now = (stats.total_requests, stats.throttled, resolver.cache_hits)
-    report.requests = now[0] - before[0]
-    report.throttled = now[1] - before[1]
-    report.cache_hits = now[2] - before[2]
-    report.stop, report.interrupted, report.spent = (
-        control.stopped,
-        control.interrupted,
-        control.spent,
-    )
-    return now
 
 
 async def resolve_file(

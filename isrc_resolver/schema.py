@@ -146,6 +146,44 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         lambda r: r.result.match_count,
     ),
     Column(
+        "match_method",
+        Kind.TEXT,
+        "how the track was found: isrc (first market), isrc_market (a fallback market), "
+        "title_artist (title/artist search, proven by the ISRC), title_artist_fuzzy",
+        lambda r: r.result.method.value if r.result.method else None,
+        from_network=False,
+    ),
+    Column(
+        "market",
+        Kind.TEXT,
+        "the market the track was found in (empty: Spotify's default, the US)",
+        lambda r: r.result.market,
+        from_network=False,
+    ),
+    Column(
+        "searched",
+        Kind.TEXT,
+        "where it was looked for, in order: markets, then title_artist; for a not_found row, "
+        "everywhere it was not found",
+        lambda r: ";".join(r.result.searched) or None,
+        from_network=False,
+    ),
+    Column(
+        "match_check",
+        Kind.TEXT,
+        "the input's own title and artist against the track's: ok, title_differs, "
+        "artist_differs or both_differ (empty without title and artist columns)",
+        lambda r: None,  # filled in row by row from the input (see io)
+        from_network=False,
+    ),
+    Column(
+        "match_score",
+        Kind.FLOAT,
+        "how alike the input's title and artist are to the track's, 0-100 (the lower of the two)",
+        lambda r: None,  # filled in row by row from the input (see io)
+        from_network=False,
+    ),
+    Column(
         "resolved_at",
         Kind.TEXT,
         "when Spotify gave this answer (UTC, ISO 8601); older than the run for a cached "

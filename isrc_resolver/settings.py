@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError
-from .models import Enrichment, MatchPreference
+from .markets import ISRC_COUNTRY, MARKETS, isrc_market, parse_markets
+from .models import Enrichment, FallbackSearch, MatchPreference
 
 if TYPE_CHECKING:
     from .auth import Secret
@@ -91,6 +92,9 @@ class Settings:
     escape_formulas: bool = True  # CSV/TSV output: make formula-like text from Spotify inert
     allow_insecure_http: bool = False  # plain http:// to a host that is not this machine
     max_requests: int | None = None  # API requests this run may send (the token aside)
+    fallback_markets: tuple[str, ...] = ("isrc",)  # after a miss in `market`; "isrc": its own
+    fallback_search: FallbackSearch = FallbackSearch.VERIFIED  # title/artist after all misses
+    min_score: float = 90.0  # title/artist similarity (0-100) for fuzzy and for match_check
     daily_quota: int | None = None  # API requests the account may send in any 24 hours
     account: str | None = None  # the ledger's and cooldown's key (default: client id @ API)
 
@@ -111,6 +115,17 @@ class Settings:
             f"api={self.scope};market={self.market or '-'};prefer={self.prefer.value};"
             f"search={SEARCH_STRATEGY}"
         )
+
+    def markets_for(self, isrc: str) -> tuple[str | None, ...]:
+        """The markets to search ``isrc`` in, in order: ``market`` (None: Spotify's default,
+        the US), then each fallback market not already on the list."""
+        first = self.market
+        out: list[str | None] = [first]
+        for entry in self.fallback_markets:
+            code = isrc_market(isrc) if entry == ISRC_COUNTRY else entry
+            if code is not None and code not in out and not (first is None and code == "US"):
+                out.append(code)
+        return tuple(out)
 
     @property
     def account_key(self) -> str:
@@ -187,6 +202,9 @@ class Options(TypedDict, total=False):
     escape_formulas: bool
     allow_insecure_http: bool
     max_requests: int | None
+    fallback_markets: str | Iterable[str] | None
+    fallback_search: FallbackSearch | str
+    min_score: float
     daily_quota: int | None
     account: str | None
 
@@ -220,6 +238,19 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
             raise ConfigurationError(
                 f"prefer must be one of {', '.join(m.value for m in MatchPreference)}, "
                 f"not {out['prefer']!r}"
+            ) from None
+    if "fallback_markets" in out:
+        try:
+            out["fallback_markets"] = parse_markets(out["fallback_markets"])
+        except ValueError as exc:
+            raise ConfigurationError(f"fallback_markets: {exc}") from None
+    if "fallback_search" in out:
+        try:
+            out["fallback_search"] = FallbackSearch(out["fallback_search"])
+        except ValueError:
+            choices = ", ".join(f.value for f in FallbackSearch)
+            raise ConfigurationError(
+                f"fallback_search must be one of {choices}, not {out['fallback_search']!r}"
             ) from None
     if "with_" in out:
         given = tuple(out["with_"])
@@ -291,9 +322,10 @@ def _check(s: Settings) -> None:
         raise ConfigurationError(f"account must be a non-empty, printable name, not {s.account!r}")
     if s.max_retries < 0:
         raise ConfigurationError(f"max_retries must be 0 or more, not {s.max_retries}")
-    if s.market is not None and not (
-        len(s.market) == 2 and s.market.isascii() and s.market.isalpha()
-    ):
+    if s.market is not None and s.market not in MARKETS:
         raise ConfigurationError(
-            f"market must be a 2-letter country code (ISO 3166-1 alpha-2), not {s.market!r}"
+            f"market must be a Spotify market (ISO 3166-1 alpha-2 code such as GB or SE), "
+            f"not {s.market!r}"
         )
+    if not (isinstance(s.min_score, int | float) and 0 <= s.min_score <= 100):
+        raise ConfigurationError(f"min_score must be between 0 and 100, not {s.min_score!r}")

@@ -81,7 +81,7 @@ def test_missing_credentials_name_both_spellings(env: Env) -> None:
 def test_library_errors_name_parameters() -> None:
     with pytest.raises(ConfigurationError, match=r"^rate must be a positive, finite number"):
         Resolver("id", "secret", rate=float("nan"))
-    with pytest.raises(ConfigurationError, match=r"^market must be a 2-letter country code"):
+    with pytest.raises(ConfigurationError, match=r"^market must be a Spotify market"):
         Resolver("id", "secret", market="ßx")
 
 

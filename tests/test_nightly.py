@@ -40,8 +40,13 @@ def unique_valid(rows: list[dict[str, str]]) -> int:
     return len({n for r in rows if is_valid_isrc(n := normalize_isrc(r["isrc"]))})
 
 
+# These tests count the requests of incremental runs: one per ISRC. Misses would also be
+# searched again in their own country by default (tests/test_coverage.py covers that).
+ONE_MARKET = ("--fallback-markets", "none")
+
+
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["--rate", "1000", *args])
+    code = main(["--rate", "1000", *ONE_MARKET, *args])
     return code, capsys.readouterr().err
 
 
@@ -249,7 +254,7 @@ def test_cache_commands(
 def spawn(server: ServerThread, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, **server.env(), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "isrc_resolver", *args],
+        [sys.executable, "-m", "isrc_resolver", *ONE_MARKET, *args],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -380,6 +385,7 @@ async def test_after_the_cooldown_the_next_run_continues_where_the_first_stopped
                 server,
                 cache=tmp_path / "c.sqlite3",
                 clock=lambda: now[0],
+                fallback_markets="none",
             ) as r:
                 results = await r.resolve_values(isrcs)
             counts: dict[Status, int] = {}

@@ -58,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forbid-album", action="store_true", help="403 on /albums/{id}")
     p.add_argument("--forbid-albums", action="store_true", help="403 on /albums?ids=")
     p.add_argument("--forbid-audio-features", action="store_true", help="403 on /audio-features")
+    for name, meaning in (
+        ("region-locked", "sold only in the market of the ISRC's country prefix"),
+        ("foreign", "sold only in one market unrelated to the ISRC's prefix"),
+        ("isrc-invisible", "missed by isrc: in every market, found by track:/artist:"),
+        ("unavailable", "in no market at all"),
+    ):
+        p.add_argument(
+            f"--{name}",
+            type=float,
+            default=0.0,
+            metavar="SHARE",
+            help=f"share (0-1) of generated ISRCs {meaning}",
+        )
     return p
 
 
@@ -84,6 +97,10 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         forbid_album=args.forbid_album,
         forbid_albums=args.forbid_albums,
         forbid_audio_features=args.forbid_audio_features,
+        region_locked=args.region_locked,
+        foreign=args.foreign,
+        isrc_invisible=args.isrc_invisible,
+        unavailable=args.unavailable,
     )
 
 

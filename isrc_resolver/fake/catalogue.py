@@ -16,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Catalogue", "FakeAlbum", "FakeTrack"]
+from ..markets import isrc_market
+
+__all__ = ["Availability", "Catalogue", "FakeAlbum", "FakeTrack"]
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -69,6 +72,28 @@ class FakeTrack:
     album: FakeAlbum
     popularity: int = 0
     markets: tuple[str, ...] = field(default=())  # empty: everywhere
+    isrc_visible: bool = True  # False: the isrc: filter misses it; track:/artist: finds it
+    available: bool = True  # False: in no market, so never returned
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Shares of generated ISRCs whose tracks are hard to find, as on Spotify:
+
+    * ``region_locked``: sold only in the market of the ISRC's country prefix;
+    * ``foreign``: sold only in one market unrelated to the prefix;
+    * ``isrc_invisible``: the ``isrc:`` filter misses them in every market, a title/artist
+      search finds them (with the right ISRC in ``external_ids``);
+    * ``unavailable``: in no market at all.
+    """
+
+    region_locked: float = 0.0
+    foreign: float = 0.0
+    isrc_invisible: float = 0.0
+    unavailable: float = 0.0
+
+
+_FOREIGN_MARKETS = ("JP", "BR", "NO", "KR", "MX", "ZA", "IN", "AU")
 
 
 _WORDS = [
@@ -127,11 +152,28 @@ _LABELS = ["Independent", "Northern Lights Records", "Big Label Music", "Tiny Ta
 _GENRES = ["pop", "indie", "hip hop", "electronic", "folk", "k-pop"]
 
 
+def _sold_in(track: FakeTrack, market: str | None) -> bool:
+    if not track.available:
+        return False
+    return market is None or not track.markets or market.upper() in track.markets
+
+
+def _title_key(text: str) -> str:
+    """Case, accents and punctuation aside, as Spotify's search matches words."""
+    bare = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c if c.isalnum() else " " for c in bare if not unicodedata.combining(c))
+    return " ".join(bare.split())
+
+
 class Catalogue:
     """Deterministic answers for ISRC searches, album and audio-feature look-ups."""
 
-    def __init__(self, seed: int = 0, fixtures: Path | None = None) -> None:
+    def __init__(
+        self, seed: int = 0, fixtures: Path | None = None, availability: Availability | None = None
+    ) -> None:
         self.seed = seed
+        self.availability = availability or Availability()
+        self._by_title: dict[str, list[FakeTrack]] = {}
         self._fixed: dict[str, list[FakeTrack]] = {}
         self._tracks: dict[str, FakeTrack] = {}
         self._albums: dict[str, FakeAlbum] = {}
@@ -145,17 +187,70 @@ class Catalogue:
     # -- look-ups --------------------------------------------------------------------
 
     def search(self, isrc: str, market: str | None = None) -> list[FakeTrack]:
-        """Every track carrying ``isrc``, in the order Spotify would list them."""
+        """Every track carrying ``isrc`` that ``q=isrc:`` finds in ``market`` (None: in
+        any market), in the order Spotify would list them."""
+        tracks = [t for t in self.tracks_of(isrc) if t.isrc_visible]
+        return [t for t in tracks if _sold_in(t, market)]
+
+    def tracks_of(self, isrc: str) -> list[FakeTrack]:
+        """Every track made for ``isrc``, whatever a search would show of them."""
         isrc = isrc.upper()
         tracks = self._fixed.get(isrc)
         if tracks is None:
             tracks = self._generate(isrc)
         for t in tracks:
-            self._tracks.setdefault(t.id, t)
+            if t.id not in self._tracks:
+                self._tracks[t.id] = t
+                self._by_title.setdefault(_title_key(t.name), []).append(t)
             self._albums.setdefault(t.album.id, t.album)
-        if market:
-            tracks = [t for t in tracks if not t.markets or market.upper() in t.markets]
         return tracks
+
+    def search_title(self, title: str, artist: str, market: str | None) -> list[FakeTrack]:
+        """``q=track:"T" artist:"A"``: the tracks of that title (known to the server: asked
+        for by ISRC before) by that artist, with their versions (live, remaster, remix)
+        and namesakes by other artists, as Spotify returns near-matches too."""
+        out: list[FakeTrack] = []
+        for track in self._by_title.get(_title_key(title), []):
+            if artist and not any(_title_key(artist) == _title_key(a.name) for a in track.artists):
+                continue
+            out += self._near_matches(track)
+        return [t for t in out if _sold_in(t, market)]
+
+    def _near_matches(self, track: FakeTrack) -> list[FakeTrack]:
+        """The track, a live version and a remaster (other ISRCs), and a namesake by another
+        artist; in an order that does not always put the track first."""
+        rng = random.Random(f"{self.seed}:near:{track.id}")
+        other = rng.choice([n for n in _ARTISTS if n not in {a.name for a in track.artists}])
+        near = [track]
+        for n, suffix in enumerate([" - Live", " - Remastered 2011"]):
+            near.append(
+                replace(
+                    track,
+                    id=spotify_id(self.seed, "version", track.id, n),
+                    name=track.name + suffix,
+                    isrc=track.isrc[:7] + f"{(int(track.isrc[7:]) + 500 + n) % 100_000:05d}"
+                    if track.isrc[7:].isdigit()
+                    else track.isrc,
+                    markets=(),
+                    isrc_visible=True,
+                    available=True,
+                )
+            )
+        near.append(
+            replace(
+                track,
+                id=spotify_id(self.seed, "namesake", track.id),
+                artists=(FakeArtist(spotify_id(self.seed, "artist", other), other),),
+                isrc="QZ" + track.isrc[2:7] + "99999",
+                markets=(),
+                isrc_visible=True,
+                available=True,
+            )
+        )
+        for t in near[1:]:
+            self._tracks.setdefault(t.id, t)
+        rng.shuffle(near)
+        return near
 
     def album(self, album_id: str) -> FakeAlbum | None:
         """An album the server has shown in a search answer (else unknown)."""
@@ -204,6 +299,7 @@ class Catalogue:
         kinds = kinds[:count]
         if count > 2 and rng.random() < 0.3:
             rng.shuffle(kinds)  # relevance order does not always put the original first
+        markets, visible, available = self._availability(isrc)
         tracks = []
         for variant, kind in enumerate(kinds):
             album = self._album(rng, isrc, variant, kind, title, artists, year)
@@ -224,9 +320,31 @@ class Catalogue:
                     artists=artists,
                     album=album,
                     popularity=rng.randint(0, 100),
+                    markets=markets,
+                    isrc_visible=visible,
+                    available=available,
                 )
             )
         return tracks
+
+    def _availability(self, isrc: str) -> tuple[tuple[str, ...], bool, bool]:
+        """(markets, found by isrc:, available) for a generated ISRC's tracks."""
+        share = self.availability
+        roll = random.Random(f"{self.seed}:availability:{isrc}").random()
+        home = isrc_market(isrc)
+        if roll < share.unavailable:
+            return (), True, False
+        roll -= share.unavailable
+        if roll < share.isrc_invisible:
+            return (), False, True
+        roll -= share.isrc_invisible
+        if roll < share.region_locked and home is not None and home != "US":
+            return (home,), True, True
+        roll -= share.region_locked
+        if roll < share.foreign:
+            choices = [m for m in _FOREIGN_MARKETS if m != home]
+            return (choices[int(roll * 1e6) % len(choices)],), True, True
+        return (), True, True
 
     def _title(self, rng: random.Random) -> str:
         if rng.random() < 0.15:
@@ -311,6 +429,8 @@ class Catalogue:
                 artists=artists,
                 album=album,
                 markets=tuple(entry.get("markets", ())),
+                isrc_visible=bool(entry.get("isrc_visible", True)),
+                available=bool(entry.get("available", True)),
             )
         )
 

@@ -30,7 +30,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .catalogue import Catalogue, FakeAlbum, FakeArtist, FakeTrack
+from ..markets import MARKETS
+from .catalogue import Availability, Catalogue, FakeAlbum, FakeArtist, FakeTrack
 
 __all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "FakeConfig", "FakeSpotify"]
 
@@ -38,7 +39,7 @@ DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"
 
 _ISRC_FILTER = re.compile(r"isrc:\s*([A-Za-z0-9]+)", re.IGNORECASE)
-_MARKET = re.compile(r"^[A-Z]{2}$")
+_FIELD_FILTER = re.compile(r'\b(track|artist):"([^"]*)"', re.IGNORECASE)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +68,11 @@ class FakeConfig:
     forbid_album: bool = False  # 403 on GET /albums/{id}
     forbid_albums: bool = False  # 403 on GET /albums?ids= (Development Mode)
     forbid_audio_features: bool = False  # 403 on GET /audio-features (apps after 2024-11-27)
+    # Shares of generated ISRCs that are hard to find (see catalogue.Availability).
+    region_locked: float = 0.0  # only in the market of the ISRC's prefix
+    foreign: float = 0.0  # only in one market unrelated to the prefix
+    isrc_invisible: float = 0.0  # missed by isrc: everywhere, found by track:/artist:
+    unavailable: float = 0.0  # in no market
 
 
 @dataclass
@@ -81,6 +87,7 @@ class _Stats:
     in_flight: int = 0
     max_in_flight: int = 0
     search_isrcs: Counter[str] = field(default_factory=Counter)
+    title_searches: int = 0  # q=track:... artist:... (no isrc: filter)
 
     def as_json(self) -> dict[str, Any]:
         by_endpoint = {ep: {str(k): v for k, v in c.items()} for ep, c in self.requests.items()}
@@ -96,6 +103,7 @@ class _Stats:
             "dropped_connections": self.dropped,
             "max_in_flight": self.max_in_flight,
             "unique_isrcs_searched": len(self.search_isrcs),
+            "title_searches": self.title_searches,
         }
 
 
@@ -114,7 +122,9 @@ class FakeSpotify:
 
     def __init__(self, config: FakeConfig | None = None, **overrides: Any) -> None:
         self.config = replace(config or FakeConfig(), **overrides)
-        self.catalogue = Catalogue(self.config.seed, self.config.fixtures)
+        cfg = self.config
+        shares = Availability(cfg.region_locked, cfg.foreign, cfg.isrc_invisible, cfg.unavailable)
+        self.catalogue = Catalogue(cfg.seed, cfg.fixtures, shares)
         self._rng = random.Random(self.config.seed)
         self._tokens: dict[str, float] = {}
         self._window: deque[float] = deque()
@@ -347,15 +357,20 @@ class FakeSpotify:
         if not 0 <= offset <= 1000:
             return _error(400, "Invalid offset")
         market = query.get("market")
-        if market is not None and not _MARKET.match(market):
+        if market is not None and market.upper() not in MARKETS:
             return _error(400, "Invalid market code")
+        # There is no marketless search: a client-credentials search looks in the US.
+        market = (market or "US").upper()
         found: list[FakeTrack] = []
         match = _ISRC_FILTER.search(q)
+        fields = dict(_FIELD_FILTER.findall(q))
         if match and " OR " not in q:
             isrc = match.group(1).upper()
             self._stats.search_isrcs[isrc] += 1
-            # Without a market, a client-credentials search looks in one default market.
-            found = self.catalogue.search(isrc, market or "US")
+            found = self.catalogue.search(isrc, market)
+        elif "track" in fields:
+            self._stats.title_searches += 1
+            found = self.catalogue.search_title(fields["track"], fields.get("artist", ""), market)
         body: dict[str, Any] = {}
         plural = {
             "track": "tracks",

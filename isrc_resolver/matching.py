@@ -1,0 +1,107 @@
+"""How alike a catalogue's title and artist are to a Spotify track's.
+
+Both sides are normalised first, so that what differs only in writing does not count:
+case, accents, "feat." parts, bracketed and dashed version suffixes ("- Remastered 2011",
+"(Live)", "[Radio Edit]"), punctuation and spacing. Then rapidfuzz scores each field
+0 to 100 (``token_sort_ratio``: word order does not matter, every word does). A field
+"differs" below ``threshold`` (the ``min_score`` setting, 90 by default).
+
+Used twice: to check every found row against the input's own title and artist (so a
+label finds its wrong ISRCs), and to pick a candidate in the title/artist fallback search.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+
+__all__ = ["Check", "MatchCheck", "check", "normalize_artist", "normalize_title"]
+
+
+class MatchCheck(StrEnum):
+    OK = "ok"
+    TITLE_DIFFERS = "title_differs"
+    ARTIST_DIFFERS = "artist_differs"
+    BOTH_DIFFER = "both_differ"
+
+
+_FEAT = re.compile(r"[\(\[]?\b(feat|ft|featuring|with)\b\.?\s.*?([\)\]]|$)", re.IGNORECASE)
+_BRACKETS = re.compile(r"[\(\[][^\)\]]*[\)\]]")
+_DASH_SUFFIX = re.compile(
+    r"\s[-\u2013\u2014]\s.*\b(remaster(ed)?|live|version|edit|mix|remix|mono|stereo|acoustic|"
+    r"demo|instrumental|deluxe|bonus|single|radio|session|take|from|re-?recorded)\b.*$",
+    re.IGNORECASE,
+)
+_NOT_WORD = re.compile(r"[^\w]+")
+_ARTIST_JOIN = re.compile(r"\s*(,|&|\band\b|\bx\b|\+|/|;)\s*", re.IGNORECASE)
+
+
+def _plain(text: str) -> str:
+    """Lower case, no accents, words separated by single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NOT_WORD.sub(" ", bare).split())
+
+
+def normalize_title(title: str) -> str:
+    """A title without its version suffixes and featured artists, in plain form."""
+    text = _FEAT.sub(" ", title)
+    text = _DASH_SUFFIX.sub("", text)
+    text = _BRACKETS.sub(" ", text)
+    return _plain(text) or _plain(title)  # a title that is all brackets keeps them
+
+
+def normalize_artist(artist: str) -> str:
+    """An artist name without a "feat." part or a leading "the", in plain form."""
+    plain = _plain(_FEAT.sub(" ", artist)) or _plain(artist)
+    return plain.removeprefix("the ") if plain.startswith("the ") and len(plain) > 4 else plain
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The input's title and artist against a track's: a verdict and a score (0-100)."""
+
+    verdict: MatchCheck
+    score: float
+    title_score: float
+    artist_score: float
+
+
+def _artist_score(artist: str, names: Sequence[str]) -> float:
+    """The input's artist against the track's artists: its best single name, or all of
+    them together (an input "A & B" against the artists [A, B])."""
+    wanted = normalize_artist(artist)
+    if not wanted or not names:
+        return 0.0
+    parts = [p for p in _ARTIST_JOIN.split(wanted) if p and not _ARTIST_JOIN.fullmatch(p)]
+    candidates = [normalize_artist(n) for n in names]
+    scores = [fuzz.token_sort_ratio(wanted, c) for c in candidates]
+    scores.append(fuzz.token_sort_ratio(wanted, " ".join(candidates)))
+    if len(parts) > 1:  # each name of the input among the track's artists
+        scores.append(min(max(fuzz.ratio(p.strip(), c) for c in candidates) for p in parts))
+    return float(max(scores))
+
+
+def check(
+    title: str, artist: str, track_name: str, artists: Iterable[str], threshold: float
+) -> Check:
+    """Compare the input's ``title``/``artist`` with a track's name and artists."""
+    names = list(artists)
+    title_score = float(fuzz.token_sort_ratio(normalize_title(title), normalize_title(track_name)))
+    artist_score = _artist_score(artist, names)
+    title_ok, artist_ok = title_score >= threshold, artist_score >= threshold
+    verdict = (
+        MatchCheck.OK
+        if title_ok and artist_ok
+        else MatchCheck.ARTIST_DIFFERS
+        if title_ok
+        else MatchCheck.TITLE_DIFFERS
+        if artist_ok
+        else MatchCheck.BOTH_DIFFER
+    )
+    return Check(verdict, round(min(title_score, artist_score), 1), title_score, artist_score)

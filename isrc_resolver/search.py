@@ -1,0 +1,291 @@
+"""Search strategies: how one ISRC becomes a :class:`~isrc_resolver.models.Result`.
+
+The fetch stage runs them in rounds, so that the requests every ISRC needs go first and the
+optional ones after (a short allowance goes where it adds the most):
+
+1. :meth:`IsrcSearch.first`: ``q=isrc:ISRC`` in the first market (``market``, else
+   Spotify's default, the US). One request per ISRC.
+2. :meth:`IsrcSearch.fallback`: for a miss, ``q=isrc:ISRC`` in each fallback market it
+   was not searched in yet (``fallback_markets``; ``isrc`` is the ISRC's own country),
+   until found. One request per market tried.
+3. :class:`TitleArtistSearch`: for a miss in every market, when the input gives a title and
+   an artist, one ``q=track:"T" artist:"A"`` search. ``verified`` accepts only a track whose
+   ``external_ids.isrc`` is the ISRC asked for; ``fuzzy`` also the best title/artist match
+   scoring at least ``min_score``.
+
+Errors become ``error`` results; a :class:`RateLimitStop` or :class:`BudgetSpent`
+propagates (it ends the run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from .client import SpotifyClient
+from .errors import RequestError
+from .isrc import normalize_isrc
+from .matching import check, normalize_artist, normalize_title
+from .models import (
+    TITLE_ARTIST,
+    FallbackSearch,
+    InvalidAnswer,
+    MatchMethod,
+    MatchPreference,
+    Result,
+    Status,
+    Track,
+)
+from .settings import Settings
+
+__all__ = [
+    "DURATION_TOLERANCE_MS",
+    "Hint",
+    "IsrcSearch",
+    "SearchStrategy",
+    "TitleArtistSearch",
+    "choose_match",
+]
+
+log = logging.getLogger("isrc_resolver")
+
+DURATION_TOLERANCE_MS = 2_000  # a track this close to the input's duration is preferred
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """What the input says of an ISRC besides the code: its title, artist and duration."""
+
+    title: str = ""
+    artist: str = ""
+    duration_ms: int | None = None
+
+    @property
+    def searchable(self) -> bool:
+        return bool(normalize_title(self.title) and normalize_artist(self.artist))
+
+
+class SearchStrategy(Protocol):
+    """How one ISRC is looked up (the first round)."""
+
+    async def search(self, isrc: str) -> Result: ...
+
+
+class IsrcSearch:
+    """``GET /search?q=isrc:ISRC&type=track`` in a market, then :func:`choose_match`."""
+
+    def __init__(self, client: SpotifyClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def search(self, isrc: str) -> Result:
+        """The first round: the first market only."""
+        return await self.in_market(isrc, self._settings.market)
+
+    async def fallback(self, miss: Result) -> Result:
+        """A miss searched again in each fallback market it was not searched in yet,
+        until found; the result says every market tried."""
+        searched = miss.searched
+        for market in self._settings.markets_for(miss.isrc):
+            if _label(market) in searched:
+                continue
+            result = await self.in_market(miss.isrc, market)
+            searched = (*searched, _label(market))
+            result = replace(result, searched=searched)
+            if result.status is not Status.NOT_FOUND:
+                return result
+        return replace(miss, searched=searched)
+
+    async def in_market(
+        self, isrc: str, market: str | None, duration_ms: int | None = None
+    ) -> Result:
+        s = self._settings
+        try:
+            page = await self._client.search_isrc(isrc, market=market, limit=s.limit)
+            items, count = _items(page)
+            if not items:
+                return Result(
+                    isrc, Status.NOT_FOUND, match_count=max(count, 0), searched=(_label(market),)
+                )
+            track = Track.from_api(choose_match(items, isrc, s.prefer, duration_ms))
+            method = MatchMethod.ISRC if market == s.market else MatchMethod.ISRC_MARKET
+            return Result(
+                isrc,
+                Status.FOUND,
+                track=track,
+                match_count=max(count, 1),
+                method=method,
+                market=market,
+                searched=(_label(market),),
+            )
+        except RequestError as exc:
+            log.warning("%s: %s", isrc, exc)
+            return Result(isrc, Status.ERROR, error=str(exc))
+        except InvalidAnswer as exc:
+            # Never cached (only found and not_found are), so a later run asks again.
+            log.warning("%s: Spotify's answer was refused: %s", isrc, exc)
+            return Result(isrc, Status.ERROR, error=f"invalid answer from Spotify: {exc}")
+
+    def needs_fallback(self, result: Result) -> bool:
+        """A miss with markets left to try."""
+        if result.status is not Status.NOT_FOUND:
+            return False
+        return any(
+            _label(m) not in result.searched for m in self._settings.markets_for(result.isrc)
+        )
+
+
+def _label(market: str | None) -> str:
+    """A market as ``searched`` records it (None, Spotify's default, is the US)."""
+    return market or "US"
+
+
+def _items(page: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int]:
+    items = page.get("items") or []
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise InvalidAnswer("items is not a list of tracks")
+    total = page.get("total")
+    count = total if isinstance(total, int) and not isinstance(total, bool) else len(items)
+    return items, count
+
+
+class TitleArtistSearch:
+    """One ``q=track:"T" artist:"A"`` search for an ISRC missed in every market."""
+
+    def __init__(self, client: SpotifyClient, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def search(self, miss: Result, hint: Hint) -> Result:
+        s = self._settings
+        searched = (*miss.searched, TITLE_ARTIST)
+        query = (
+            f'track:"{_quoted(normalize_title(hint.title))}" '
+            f'artist:"{_quoted(normalize_artist(hint.artist))}"'
+        )
+        market = s.market or _home(miss)
+        try:
+            page = await self._client.search_tracks(
+                query, market=market, limit=s.limit, label=miss.isrc
+            )
+            items, _ = _items(page)
+            chosen, method = self._choose(items, miss.isrc, hint)
+            if chosen is None:
+                return replace(miss, searched=searched)
+            return Result(
+                miss.isrc,
+                Status.FOUND,
+                track=Track.from_api(chosen),
+                match_count=1
+                if method is MatchMethod.TITLE_ARTIST_FUZZY
+                else _proven(items, miss.isrc),
+                method=method,
+                market=market,
+                searched=searched,
+            )
+        except RequestError as exc:
+            log.warning("%s: title/artist search: %s", miss.isrc, exc)
+            return replace(miss, searched=searched)
+        except InvalidAnswer as exc:
+            log.warning("%s: Spotify's title/artist answer was refused: %s", miss.isrc, exc)
+            return replace(miss, searched=searched)
+
+    def _choose(
+        self, items: Sequence[Mapping[str, Any]], isrc: str, hint: Hint
+    ) -> tuple[Mapping[str, Any] | None, MatchMethod]:
+        proven = [it for it in items if _item_isrc(it) == isrc]
+        if proven:
+            return choose_match(proven, isrc, self._settings.prefer, hint.duration_ms), (
+                MatchMethod.TITLE_ARTIST
+            )
+        if self._settings.fallback_search is not FallbackSearch.FUZZY:
+            return None, MatchMethod.TITLE_ARTIST
+        scored = [(self._score(it, hint), -n, it) for n, it in enumerate(items)]
+        best = max(scored, default=None, key=lambda x: (x[0], x[1]))
+        if best is None or best[0] < self._settings.min_score:
+            return None, MatchMethod.TITLE_ARTIST_FUZZY
+        return best[2], MatchMethod.TITLE_ARTIST_FUZZY
+
+    def _score(self, item: Mapping[str, Any], hint: Hint) -> float:
+        artists = [a.get("name", "") for a in item.get("artists") or [] if isinstance(a, Mapping)]
+        name = item.get("name")
+        if not isinstance(name, str):
+            return 0.0
+        verdict = check(hint.title, hint.artist, name, map(str, artists), self._settings.min_score)
+        return verdict.score
+
+
+def _home(miss: Result) -> str | None:
+    """The market a title/artist search looks in: the last one the ISRC was searched in
+    (its own country's, with the default fallback), so a region-locked track shows."""
+    markets = [m for m in miss.searched if m != TITLE_ARTIST]
+    return markets[-1] if markets else None
+
+
+def _quoted(text: str) -> str:
+    return text.replace('"', " ")
+
+
+def _proven(items: Sequence[Mapping[str, Any]], isrc: str) -> int:
+    return sum(1 for it in items if _item_isrc(it) == isrc)
+
+
+def choose_match(
+    items: Sequence[Mapping[str, Any]],
+    isrc: str,
+    prefer: MatchPreference = MatchPreference.EXACT,
+    duration_ms: int | None = None,
+) -> Mapping[str, Any]:
+    """Pick one of Spotify's tracks for ``isrc``, deterministically.
+
+    ``exact``: the first item whose ``external_ids.isrc`` is the ISRC asked for, else the
+    first item (Spotify's own order). ``original``: among the exact matches (or all items
+    when none is exact), albums and singles before compilations, releases by "Various
+    Artists" after the rest, then the earliest release date, then Spotify's order. With
+    ``duration_ms`` (the input's), a track within 2 s of it goes before those that are not,
+    under either preference.
+    """
+    if not items:
+        raise ValueError("no items to choose from")
+    exact = [it for it in items if _item_isrc(it) == isrc]
+    candidates = exact or list(items)
+    if prefer is MatchPreference.EXACT:
+        ranked = sorted(enumerate(candidates), key=lambda p: (_far(p[1], duration_ms), p[0]))
+        return ranked[0][1]
+    ranked = sorted(
+        enumerate(candidates),
+        key=lambda pair: (
+            _far(pair[1], duration_ms),
+            (pair[1].get("album") or {}).get("album_type") == "compilation",
+            _various(pair[1]),
+            _date_key((pair[1].get("album") or {}).get("release_date")),
+            pair[0],
+        ),
+    )
+    return ranked[0][1]
+
+
+def _far(item: Mapping[str, Any], duration_ms: int | None) -> bool:
+    """Is the track's length more than 2 s from the input's (False when either is unknown)?"""
+    length = item.get("duration_ms")
+    if duration_ms is None or not isinstance(length, int):
+        return False
+    return abs(length - duration_ms) > DURATION_TOLERANCE_MS
+
+
+def _various(item: Mapping[str, Any]) -> bool:
+    artists = (item.get("album") or {}).get("artists") or []
+    names = [a.get("name", "") for a in artists if isinstance(a, Mapping)]
+    return any(isinstance(n, str) and n.casefold() == "various artists" for n in names)
+
+
+def _item_isrc(item: Mapping[str, Any]) -> str | None:
+    value = (item.get("external_ids") or {}).get("isrc")
+    return normalize_isrc(value) if isinstance(value, str) else None
+
+
+def _date_key(value: object) -> str:
+    # "2024", "2024-03" and "2024-03-19" compare correctly once padded; unknown sorts last.
+    return str(value)[:10].ljust(10, "~") if value else "~"
