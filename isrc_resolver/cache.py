@@ -410,8 +410,7 @@ class Cache:
             theirs.update(
                 isrc
                 for (isrc,) in self._select_in(
-                    "SELECT isrc FROM results WHERE variant = ? AND stored_at > ? "
-                    "AND isrc IN ({})",
+                    "SELECT isrc FROM results WHERE variant = ? AND stored_at > ? AND isrc IN ({})",
                     (variant, answered_since),
                     isrcs,
                 )

@@ -53,12 +53,13 @@ def normalize_title(title: str) -> str:
     text = _FEAT.sub(" ", title)
     text = _DASH_SUFFIX.sub("", text)
     text = _BRACKETS.sub(" ", text)
-    return _plain(text) or _plain(title)  # a title that is all brackets keeps them
+    # A title that is all brackets keeps them; one of symbols only ("¥$") stays as it is.
+    return _plain(text) or _plain(title) or " ".join(title.casefold().split())
 
 
 def normalize_artist(artist: str) -> str:
     """An artist name without a "feat." part or a leading "the", in plain form."""
-    plain = _plain(_FEAT.sub(" ", artist)) or _plain(artist)
+    plain = _plain(_FEAT.sub(" ", artist)) or _plain(artist) or " ".join(artist.casefold().split())
     return plain.removeprefix("the ") if plain.startswith("the ") and len(plain) > 4 else plain
 
 

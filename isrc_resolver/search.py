@@ -235,7 +235,7 @@ def _proven(items: Sequence[Mapping[str, Any]], isrc: str) -> int:
 def choose_match(
     items: Sequence[Mapping[str, Any]],
     isrc: str,
-    prefer: MatchPreference = MatchPreference.EXACT,
+    prefer: MatchPreference | str = MatchPreference.EXACT,
     duration_ms: int | None = None,
 ) -> Mapping[str, Any]:
     """Pick one of Spotify's tracks for ``isrc``, deterministically.
@@ -251,7 +251,7 @@ def choose_match(
         raise ValueError("no items to choose from")
     exact = [it for it in items if _item_isrc(it) == isrc]
     candidates = exact or list(items)
-    if prefer is MatchPreference.EXACT:
+    if MatchPreference(prefer) is MatchPreference.EXACT:
         ranked = sorted(enumerate(candidates), key=lambda p: (_far(p[1], duration_ms), p[0]))
         return ranked[0][1]
     ranked = sorted(

@@ -181,7 +181,7 @@ def test_sample_data_to_csv_and_parquet(
     assert code == 0, err
     rows = read_csv(tmp_path / "out.csv")
     source = read_csv(SAMPLE)
-    check_rows(source, rows, column="ISRC")
+    check_rows(source, rows, column="ISRC", titles=True)
     by_code = {r["catalogue_code"]: r for r in rows}
     assert (by_code["0001"]["track"], by_code["0001"]["album"], by_code["0001"]["artist"]) == (
         "CARNIVAL",

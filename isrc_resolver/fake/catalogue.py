@@ -206,12 +206,16 @@ class Catalogue:
         return tracks
 
     def search_title(self, title: str, artist: str, market: str | None) -> list[FakeTrack]:
-        """``q=track:"T" artist:"A"``: the tracks of that title (known to the server: asked
-        for by ISRC before) by that artist, with their versions (live, remaster, remix)
-        and namesakes by other artists, as Spotify returns near-matches too."""
+        """``q=track:"T" artist:"A"``: the tracks whose name has every word of the title
+        (known to the server: asked for by ISRC before) by that artist, with their versions
+        (live, remaster) and namesakes by other artists, as Spotify returns near-matches."""
         out: list[FakeTrack] = []
-        for track in self._by_title.get(_title_key(title), []):
-            if artist and not any(_title_key(artist) == _title_key(a.name) for a in track.artists):
+        wanted, words = _title_key(artist), set(_title_key(title).split())
+        # Every word of the query in the name, as Spotify's field filter matches words.
+        titled = (t for key, ts in self._by_title.items() if words <= set(key.split()) for t in ts)
+        for track in titled:
+            names = [_title_key(a.name) for a in track.artists]
+            if wanted and not any(wanted in n or n in wanted for n in names if n):
                 continue
             out += self._near_matches(track)
         return [t for t in out if _sold_in(t, market)]
@@ -480,4 +484,38 @@ _BUILTIN: list[dict[str, Any]] = [
     _artemas(
         "NOW That's What I Call Music! 117", "compilation", "2024-04-12", 46, ["Various Artists"]
     ),
+]
+
+# The demo sample's recordings, so that its titles and artists check out, and one of each
+# case the coverage options are for: sold in one market only (its own country's, or
+# another), missed by the isrc: filter, in no market, and a catalogue's wrong ISRC.
+_SAMPLE = [
+    ("GBARL9300135", "Never Gonna Give You Up", "Rick Astley", {}),
+    ("GBUM71400001", "Bohemian Rhapsody", "Queen", {"markets": ["JP"]}),  # elsewhere only
+    ("USUG11904206", "Blinding Lights", "The Weeknd", {}),
+    ("GBAHS1600463", "Shape of You", "Ed Sheeran", {}),
+    ("GBAHS2000184", "Levitating", "Dua Lipa", {}),
+    ("USUM71900764", "bad guy", "Billie Eilish", {}),
+    ("KRA402000072", "Dynamite", "BTS", {}),
+    ("USUM71700626", "Despacito", "Luis Fonsi", {"available": False}),  # in no market
+    ("GBAYE0601498", "Hey Jude - Remastered 2015", "The Beatles", {}),
+    ("USGF19942501", "Smells Like Teen Spirit", "Nirvana", {}),
+    ("GBBKS1000335", "Rolling in the Deep", "Adele", {}),
+    ("GBARL1401524", "Uptown Funk (feat. Bruno Mars)", "Mark Ronson", {"isrc_visible": False}),
+    ("USQ4E1300686", "Happy", "Pharrell Williams", {}),
+    ("USSM11903133", "Old Town Road", "Lil Nas X", {}),
+    ("KRA381200051", "Gangnam Style (강남스타일)", "PSY", {"markets": ["KR"]}),  # home only
+    ("USIR10211559", "Lose Yourself", "Eminem", {}),
+    ("GBAHT8500002", "Take On Me", "a-ha", {}),
+    ("USSM18200360", "Africa", "TOTO", {}),
+    ("GBBQY9500018", "Wonderwall - Remastered", "Oasis", {}),
+    ("GBBKS1000351", "Set Fire to the Rain", "Adele", {}),  # the sample says Someone Like You
+    ("GB28K1100036", "Titanium (feat. Sia)", "David Guetta", {}),
+    ("USZ4V1500091", "Lean On", "Major Lazer", {}),
+    ("USQX91300108", "Get Lucky (feat. Pharrell Williams)", "Daft Punk", {}),
+    ("GBAYE0800265", "Viva La Vida", "Coldplay", {}),
+]
+_BUILTIN += [
+    {"isrc": isrc, "name": name, "artists": [artist], **extra}
+    for isrc, name, artist, extra in _SAMPLE
 ]
