@@ -426,9 +426,15 @@ def scale(tmp: Path, rows: int, unique: int) -> list[Row]:
 
 
 def nightly(tmp: Path, catalogue: int, quota: int) -> list[Row]:
-    from nightly import rows  # in this folder; imports the library in this process
+    from scenario_nightly import rows  # in this folder; imports the library in this process
 
     return [Row(*row) for row in rows(tmp, catalogue, quota)]
+
+
+def coverage(count: int) -> list[Row]:
+    from scenario_coverage import rows  # in this folder; the local server runs in this process
+
+    return [Row(*row) for row in rows(count)]
 
 
 def main() -> int:
@@ -448,6 +454,7 @@ def main() -> int:
         ("no waste", lambda t: no_waste(t, 5_000 if q else 10_000)),
         ("scale", lambda t: scale(t, 100_000 if q else 1_000_000, 20_000 if q else 200_000)),
         ("nightly", lambda t: nightly(t, 2_000 if q else 10_000, 400 if q else 2_000)),
+        ("coverage", lambda t: coverage(500 if q else 3_000)),
     ]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="isrc-bench-") as tmp:
