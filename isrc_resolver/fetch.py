@@ -18,7 +18,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -29,9 +29,17 @@ from .models import Result, Status
 from .search import Hint, IsrcSearch, TitleArtistSearch
 from .settings import Settings
 
-# The input's title/artist/duration for some ISRCs, read when the title/artist round needs
-# them (only misses: a run over millions of rows does not keep every row's title).
-Hints = Callable[[list[str]], Awaitable[Mapping[str, Hint]]]
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """What the input says besides the ISRCs. ``read`` gives the title, artist and
+    duration of some ISRCs, when the title/artist round needs them (only misses: a run over
+    millions of rows keeps no titles); ``durations`` are read up front, and only when the
+    input has a ``duration_ms`` column, to prefer the track of the right length."""
+
+    read: Callable[[list[str]], Awaitable[Mapping[str, Hint]]] | None = None
+    durations: Mapping[str, int] = field(default_factory=dict)
+
 
 __all__ = [
     "Fetcher",
@@ -251,6 +259,7 @@ class Fetcher:
         of the ISRCs missed in every market, for the title/artist round."""
         run = _Run(self, emit, known or {}, self.clock() if since is None else since)
         run.partial = dict(partial or {})
+        run.durations = hints.durations if hints is not None else {}
         mine = [isrc for isrc in isrcs if isrc not in self.inflight]
         theirs = {isrc: self.inflight[isrc] for isrc in isrcs if isrc in self.inflight}
         loop = asyncio.get_running_loop()
@@ -305,6 +314,7 @@ class _Run:
         self.store = _Store(fetcher)
         self.partial: dict[str, Result] = {}  # cached misses to go on with
         self.held: dict[str, Result] = {}  # misses waiting for the fallback rounds
+        self.durations: Mapping[str, int] = {}  # the input's, to prefer the right length
 
     def settle(self, isrc: str, result: Result) -> None:
         """Emit ``result``, or the earlier known answer when ``result`` is none."""
@@ -318,7 +328,8 @@ class _Run:
         """The first round for one ISRC: a miss with places left to look is held for the
         fallback rounds (and cached as it is, so a kill loses nothing paid for)."""
         f = self.f
-        result = self.partial.pop(isrc, None) or await f.strategy.search(isrc)
+        duration = self.durations.get(isrc)
+        result = self.partial.pop(isrc, None) or await f.strategy.search(isrc, duration)
         if result.status.settled and result.resolved_at is None:
             result = replace(result, resolved_at=f.clock())
         if result.status is Status.NOT_FOUND and (
@@ -331,7 +342,7 @@ class _Run:
 
     async def two(self, isrc: str) -> None:
         """The fallback markets for one held miss."""
-        result = await self.f.strategy.fallback(self.held[isrc])
+        result = await self.f.strategy.fallback(self.held[isrc], self.durations.get(isrc))
         await self._after_round(isrc, result, more=self.f.titles is not None)
 
     async def three(self, isrc: str, hint: Hint) -> None:
@@ -358,9 +369,11 @@ class _Run:
         misses, then title/artist for those with a title and artist in the input."""
         f = self.f
         await f.workers.run(list(self.held), self.two)
-        if f.titles is None or hints is None or not self.held or f.workers.control.halted:
+        if f.titles is None or hints is None or hints.read is None:
             return
-        found = await hints(list(self.held))
+        if not self.held or f.workers.control.halted:
+            return
+        found = await hints.read(list(self.held))
         usable = [(isrc, h) for isrc, h in found.items() if isrc in self.held and h.searchable]
         await f.workers.run(usable, lambda pair: self.three(*pair))
 

@@ -184,6 +184,15 @@ def hints_of(
     return out
 
 
+def _first_durations(
+    isrcs: Sequence[object], durations: Sequence[object], out: dict[str, int]
+) -> None:
+    for value, duration in zip(isrcs, durations, strict=True):
+        isrc = normalize_value(value)
+        if isrc not in out and (ms := _duration(duration)) is not None:
+            out[isrc] = ms
+
+
 def _cell(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -361,6 +370,14 @@ def frame_hints(
     return read
 
 
+def frame_durations(df: pd.DataFrame, values: list[object], columns: HintColumns) -> dict[str, int]:
+    """Each ISRC's first ``duration_ms`` in a DataFrame (empty without that column)."""
+    out: dict[str, int] = {}
+    if columns.duration is not None:
+        _first_durations(values, df[columns.duration].tolist(), out)
+    return out
+
+
 def _missing(value: object) -> bool:
     if value is None or isinstance(value, str):
         return value is None
@@ -401,6 +418,17 @@ class InputSource:
             self.schema = pa.schema([(name, pa.string()) for name in self.columns])
         self.column = self._find_column(column)
         self.hint_columns = find_hint_columns(self.columns, display, title_column, artist_column)
+
+    def durations(self) -> dict[str, int]:
+        """Each ISRC's first ``duration_ms`` (empty without that column: nothing is read)."""
+        column = self.hint_columns.duration
+        if column is None:
+            return {}
+        out: dict[str, int] = {}
+        for batch in self._batches([self.column, column]):
+            data = batch.to_pydict()
+            _first_durations(data[self.column], data[column], out)
+        return out
 
     def hints(self, wanted: Sequence[str]) -> dict[str, Hint]:
         """The input's title, artist and duration of ``wanted`` ISRCs (one more read of

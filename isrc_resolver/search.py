@@ -70,7 +70,7 @@ class Hint:
 class SearchStrategy(Protocol):
     """How one ISRC is looked up (the first round)."""
 
-    async def search(self, isrc: str) -> Result: ...
+    async def search(self, isrc: str, duration_ms: int | None = None) -> Result: ...
 
 
 class IsrcSearch:
@@ -80,18 +80,18 @@ class IsrcSearch:
         self._client = client
         self._settings = settings
 
-    async def search(self, isrc: str) -> Result:
+    async def search(self, isrc: str, duration_ms: int | None = None) -> Result:
         """The first round: the first market only."""
-        return await self.in_market(isrc, self._settings.market)
+        return await self.in_market(isrc, self._settings.market, duration_ms)
 
-    async def fallback(self, miss: Result) -> Result:
+    async def fallback(self, miss: Result, duration_ms: int | None = None) -> Result:
         """A miss searched again in each fallback market it was not searched in yet,
         until found; the result says every market tried."""
         searched = miss.searched
         for market in self._settings.markets_for(miss.isrc):
             if _label(market) in searched:
                 continue
-            result = await self.in_market(miss.isrc, market)
+            result = await self.in_market(miss.isrc, market, duration_ms)
             searched = (*searched, _label(market))
             result = replace(result, searched=searched)
             if result.status is not Status.NOT_FOUND:

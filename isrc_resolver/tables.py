@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TypedDict
 
 from . import io
@@ -57,7 +57,8 @@ async def resolve_dataframe(
     values = io.column_values(df, column)
     names = list(map(str, df.columns))
     hint_columns = io.find_hint_columns(names, "the DataFrame", title_column, artist_column)
-    hints = _in_thread(io.frame_hints(df, values, hint_columns))
+    read = io.frame_hints(df, values, hint_columns)
+    hints = Hints(_in_thread(read), io.frame_durations(df, values, hint_columns))
     with contextlib.closing(Progress(enabled=s.progress)) as progress:
         rows = await resolver.resolve_rows(values, kinds=kinds, progress=progress, hints=hints)
     return io.with_results(df, values, rows, kinds, hint_columns, s.min_score)
@@ -105,7 +106,7 @@ async def resolve_file(
                 kinds=s.with_,
                 progress=progress,
                 distinct=True,
-                hints=_in_thread(source.hints),
+                hints=Hints(_in_thread(source.hints), source.durations()),
             )
         finally:
             unique.clear()
@@ -119,7 +120,9 @@ async def resolve_file(
     return report
 
 
-def _in_thread(read: Callable[[list[str]], Mapping[str, Hint]]) -> Hints:
+def _in_thread(
+    read: Callable[[list[str]], Mapping[str, Hint]],
+) -> Callable[[list[str]], Awaitable[Mapping[str, Hint]]]:
     """``read`` (blocking: it may read the input file again) off the event loop."""
 
     async def hints(wanted: list[str]) -> Mapping[str, Hint]:

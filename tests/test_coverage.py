@@ -307,3 +307,61 @@ def test_choice_puts_various_artists_last_and_prefers_the_input_s_duration() -> 
     assert choose_match(items, "QZAAA2400001", "original", duration_ms=151_500)["id"] == "radio"
     assert choose_match(items, "QZAAA2400001", "exact", duration_ms=151_500)["id"] == "radio"
     assert choose_match(items, "QZAAA2400001", "exact")["id"] == "va"
+
+
+def test_plan_bounds_what_a_run_with_fallbacks_sends(
+    spotify_thread: Callable[..., ServerThread],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    server = spotify_thread(**SHARES)
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    rows, _ = catalogue(150, seed=6)
+    write_csv(tmp_path / "in.csv", rows)
+    args = [str(tmp_path / "in.csv"), "--no-cache", "--fallback-markets", "isrc,JP"]
+    assert main(["plan", *args, "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    # Each ISRC's fallback markets: its own country's (unless the US) and JP, once each.
+    fallbacks = sum(len({isrc_market(r["isrc"]), "JP"} - {None, "US"}) for r in rows)
+    assert plan["requests"] == 150
+    assert plan["requests_max"] == 150 + fallbacks + 150  # and one title/artist search each
+    assert server.stats()["search_requests"] == 0
+    assert main([*args, "-o", str(tmp_path / "out.csv"), "--rate", "1000"]) == 0
+    assert plan["requests"] <= server.stats()["search_requests"] <= plan["requests_max"]
+
+
+async def test_the_input_s_duration_picks_the_track_of_that_length(tmp_path: Path) -> None:
+    import json
+
+    isrc = "QZDUR2400001"
+    album = {"name": "Album", "album_type": "album", "release_date": "2001"}
+    single = {"name": "Song", "album_type": "single", "release_date": "2002"}
+    tracks = [
+        {"isrc": isrc, "name": "Song", "artists": ["Band"], "duration_ms": 240_000, "album": album},
+        {
+            "isrc": isrc,
+            "name": "Song",
+            "artists": ["Band"],
+            "duration_ms": 185_000,
+            "album": single,
+        },
+    ]
+    (tmp_path / "fixtures.json").write_text(json.dumps(tracks))
+    row = {"isrc": isrc, "title": "Song", "artist": "Band", "duration_ms": "184000"}
+    df = pd.DataFrame([row, row])
+    async with FakeSpotify(fixtures=tmp_path / "fixtures.json") as server:
+        async with resolver_for(server) as r:
+            plain = await r.resolve_dataframe(df.drop(columns=["duration_ms"]))
+        async with resolver_for(server) as r:
+            timed = await r.resolve_dataframe(df)
+        write_csv(tmp_path / "in.csv", [row, row])
+        async with resolver_for(server) as r:
+            await r.resolve_file(tmp_path / "in.csv", tmp_path / "out.csv")
+    assert list(plain["duration_ms"]) == [240_000, 240_000]  # Spotify's first
+    # The input has a duration_ms column: ours is spotify_duration_ms, within 2 s of it.
+    assert list(timed["spotify_duration_ms"]) == [185_000, 185_000]
+    assert {r["spotify_duration_ms"] for r in read_csv(tmp_path / "out.csv")} == {"185000"}

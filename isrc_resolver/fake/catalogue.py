@@ -489,7 +489,7 @@ _BUILTIN: list[dict[str, Any]] = [
 # The demo sample's recordings, so that its titles and artists check out, and one of each
 # case the coverage options are for: sold in one market only (its own country's, or
 # another), missed by the isrc: filter, in no market, and a catalogue's wrong ISRC.
-_SAMPLE = [
+_SAMPLE: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GBARL9300135", "Never Gonna Give You Up", "Rick Astley", {}),
     ("GBUM71400001", "Bohemian Rhapsody", "Queen", {"markets": ["JP"]}),  # elsewhere only
     ("USUG11904206", "Blinding Lights", "The Weeknd", {}),
