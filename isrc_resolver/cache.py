@@ -21,6 +21,7 @@ one writes, and a generous busy timeout makes a writer wait instead of failing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import os
@@ -106,6 +107,13 @@ def _locked(exc: BaseException) -> bool:
 def default_cache_path() -> Path:
     """``~/.cache/isrc-resolver/cache.sqlite3`` or the platform's equivalent."""
     return user_cache_path("isrc-resolver", appauthor=False) / "cache.sqlite3"
+
+
+@functools.lru_cache(maxsize=1024)
+def _places(searched: str) -> tuple[str, ...]:
+    """A stored ``searched`` list as a tuple; the few distinct ones are shared, not made
+    again for each of millions of cached answers."""
+    return tuple(searched.split(","))
 
 
 def lease_owner() -> str:
@@ -275,7 +283,7 @@ class Cache:
                     resolved_at=fetched_at,
                     method=MatchMethod(method) if method else None,
                     market=market,
-                    searched=tuple(searched.split(",")) if searched else (),
+                    searched=_places(searched) if searched else (),
                 )
             except (ValueError, KeyError, TypeError):
                 continue  # an entry that does not read back is as good as none: ask again

@@ -238,7 +238,9 @@ class Fetcher:
         self.sleep = sleep
         self.budget = budget or Budget()
         self.owner = lease_owner()  # this Resolver, in the cache's leases
-        self.inflight: dict[str, asyncio.Future[Result]] = {}
+        # Each ISRC being asked, and the call asking it (no object per ISRC: a run over
+        # 200,000 ISRCs registers them all at once).
+        self.inflight: dict[str, _Run] = {}
 
     async def fetch(
         self,
@@ -261,9 +263,8 @@ class Fetcher:
         run.partial = dict(partial or {})
         run.durations = hints.durations if hints is not None else {}
         mine = [isrc for isrc in isrcs if isrc not in self.inflight]
-        theirs = {isrc: self.inflight[isrc] for isrc in isrcs if isrc in self.inflight}
-        loop = asyncio.get_running_loop()
-        self.inflight.update((isrc, loop.create_future()) for isrc in mine)
+        theirs = {isrc: self.inflight[isrc].waiter(isrc) for isrc in isrcs if isrc in self.inflight}
+        self.inflight.update(dict.fromkeys(mine, run))
         try:
             await run.ask(mine)
             await run.wait_for_others()
@@ -273,9 +274,8 @@ class Fetcher:
             await finish(run.store.flush())
             await self.record_spent()
             for isrc in mine:
-                future = self.inflight.pop(isrc)
-                if not future.done():
-                    future.set_result(self.workers.control.unfinished(isrc))
+                if self.inflight.get(isrc) is run:
+                    run.resolve_waiters(isrc, self.workers.control.unfinished(isrc))
             if self.cache is not None:
                 await finish(self.cache.call(self.cache.cache.release, self.owner, mine))
         for isrc, future in theirs.items():
@@ -315,6 +315,7 @@ class _Run:
         self.partial: dict[str, Result] = {}  # cached misses to go on with
         self.held: dict[str, Result] = {}  # misses waiting for the fallback rounds
         self.durations: Mapping[str, int] = {}  # the input's, to prefer the right length
+        self._waiters: dict[str, list[asyncio.Future[Result]]] = {}  # other calls' wants
 
     def settle(self, isrc: str, result: Result) -> None:
         """Emit ``result``, or the earlier known answer when ``result`` is none."""
@@ -381,20 +382,28 @@ class _Run:
         """Misses the rounds did not get to (a stop, no title/artist) are misses: emitted
         as such, with the places they were searched in."""
         for isrc, result in list(self.held.items()):
-            self._resolve_future(isrc, result)
+            self.resolve_waiters(isrc, result)
             self.settle(isrc, result)
         self.held.clear()
 
-    def _resolve_future(self, isrc: str, result: Result) -> None:
-        future = self.f.inflight.get(isrc)
-        if future is not None and not future.done():
-            future.set_result(result)
+    def waiter(self, isrc: str) -> asyncio.Future[Result]:
+        """A future for the result of ``isrc``, which this call is asking (for another
+        call of the same process that wants it too)."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(isrc, []).append(future)
+        return future
+
+    def resolve_waiters(self, isrc: str, result: Result) -> None:
+        """``isrc`` is settled for this call: it is no longer in flight, and the other
+        calls waiting for it get ``result`` (nothing holds it after that)."""
+        if self.f.inflight.get(isrc) is self:
+            del self.f.inflight[isrc]
+        for future in self._waiters.pop(isrc, ()):
+            if not future.done():
+                future.set_result(result)
 
     async def final(self, isrc: str, result: Result) -> None:
-        f = self.f
-        future = f.inflight.get(isrc)
-        if future is not None and not future.done():
-            future.set_result(result)
+        self.resolve_waiters(isrc, result)
         self.settle(isrc, result)
         await self.store.add(result)
 
@@ -440,7 +449,7 @@ class _Run:
                 stored_since=self._since,
             )
             for isrc, result in answered.items():
-                self._resolve_future(isrc, result)
+                self.resolve_waiters(isrc, result)
                 self.settle(isrc, result)
             rest = [isrc for isrc in waiting if isrc not in self.emitted]
             await self.ask(rest)  # what is still leased elsewhere comes back to _others

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .cache import AsyncCache, Cache
 from .isrc import is_valid_isrc, normalize_isrc
-from .models import Result, Status
+from .models import FallbackSearch, MatchMethod, Result, Status
 from .settings import Settings
 
 __all__ = [
@@ -92,6 +92,15 @@ class Asks:
     partial: dict[str, Result] = field(default_factory=dict)  # misses to go on with
 
 
+def unwanted(result: Result, settings: Settings) -> bool:
+    """A cached answer this run's settings would not accept: one found by similarity alone
+    (``fuzzy``) when the run asks for ``verified``: it is asked again, under this run's
+    rules (and kept only if that gets no answer at all)."""
+    return result.method is MatchMethod.TITLE_ARTIST_FUZZY and (
+        settings.fallback_search is not FallbackSearch.FUZZY
+    )
+
+
 def incomplete(result: Result, settings: Settings) -> bool:
     """A cached miss not searched in every market this run would look in (a later run
     with more fallback markets asks only the new ones)."""
@@ -132,7 +141,9 @@ async def cached_or_missing(
             stale=stale,
         )
         for result in cached.values():
-            if incomplete(result, settings):
+            if unwanted(result, settings):
+                stale[result.isrc] = result
+            elif incomplete(result, settings):
                 partial[result.isrc] = result
             else:
                 emit(result)
@@ -205,8 +216,10 @@ def forecast(
                 not_found_max_age=settings.not_found_max_age,
                 stale=stale,
             )
-        for result in fresh.values():
-            if incomplete(result, settings):  # only its markets not yet searched
+        for result in list(fresh.values()):
+            if unwanted(result, settings):
+                stale[result.isrc] = fresh.pop(result.isrc)
+            elif incomplete(result, settings):  # only its markets not yet searched
                 searched = result.searched or (settings.market or "US",)
                 todo = [m for m in settings.markets_for(result.isrc) if (m or "US") not in searched]
                 extra += len(todo) + title_search

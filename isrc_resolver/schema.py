@@ -94,6 +94,12 @@ def _iso_second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@functools.lru_cache(maxsize=1024)
+def _joined(places: tuple[str, ...]) -> str | None:
+    # A handful of distinct lists across millions of rows: each string is made once.
+    return ";".join(places) or None
+
+
 def _first_artist(t: Track) -> str | None:
     return t.artists[0].name if t.artists else None
 
@@ -165,7 +171,7 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         Kind.TEXT,
         "where it was looked for, in order: markets, then title_artist; for a not_found row, "
         "everywhere it was not found",
-        lambda r: ";".join(r.result.searched) or None,
+        lambda r: _joined(r.result.searched),
         from_network=False,
     ),
     Column(

@@ -20,6 +20,7 @@ from isrc_resolver.markets import isrc_market
 
 from .helpers import ServerThread, read_csv, resolver_for, write_csv
 
+Env = Callable[[ServerThread], None]
 SHARES = {"region_locked": 0.08, "foreign": 0.04, "isrc_invisible": 0.03, "unavailable": 0.02}
 FOREIGN = "JP,BR,NO,KR,MX,ZA,IN,AU"  # the markets the local server sells foreign-only tracks in
 PREFIXES = ["SE", "NO", "DE", "FR", "GB", "JP", "BR", "ES", "IT", "NL", "GX", "QZ", "US"]
@@ -79,11 +80,10 @@ def bound(stats: dict[str, Any], rows: list[dict[str, str]], markets: int) -> in
 
 
 def test_the_cli_finds_every_findable_track_and_no_wrong_one(
-    spotify_thread: Callable[..., ServerThread], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spotify_thread: Callable[..., ServerThread], tmp_path: Path, env: Env
 ) -> None:
     server = spotify_thread(**SHARES)
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
+    env(server)
     rows, cat = catalogue(600, seed=1)
     write_csv(tmp_path / "in.csv", rows)
     code = main([
@@ -118,13 +118,12 @@ def test_the_cli_finds_every_findable_track_and_no_wrong_one(
 
 
 def test_a_plain_search_misses_what_the_fallbacks_find(
-    spotify_thread: Callable[..., ServerThread], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spotify_thread: Callable[..., ServerThread], tmp_path: Path, env: Env
 ) -> None:
     """The baseline: no fallback markets, no title/artist: the region-locked, foreign and
     ISRC-invisible tracks are silently missing (as a plain search would miss them)."""
     server = spotify_thread(**SHARES)
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
+    env(server)
     rows, cat = catalogue(300, seed=2)
     write_csv(tmp_path / "in.csv", rows)
     code = main([
@@ -160,11 +159,10 @@ async def test_the_library_finds_them_too_from_a_dataframe() -> None:
 
 
 def test_no_title_artist_columns_means_no_title_artist_search(
-    spotify_thread: Callable[..., ServerThread], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spotify_thread: Callable[..., ServerThread], tmp_path: Path, env: Env
 ) -> None:
     server = spotify_thread(**SHARES)
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
+    env(server)
     rows, _ = catalogue(200, seed=4)
     write_csv(tmp_path / "in.csv", [{"isrc": r["isrc"]} for r in rows])
     assert (
@@ -189,11 +187,10 @@ def test_no_title_artist_columns_means_no_title_artist_search(
 
 
 def test_match_check_flags_a_catalogue_s_wrong_isrcs(
-    spotify_thread: Callable[..., ServerThread], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spotify_thread: Callable[..., ServerThread], tmp_path: Path, env: Env
 ) -> None:
     server = spotify_thread()
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
+    env(server)
     cat = Catalogue(0)
     good, other = "QZAAA2400003", "QZAAA2400004"
     a, b = cat.tracks_of(good)[0], cat.tracks_of(other)[0]
@@ -228,27 +225,29 @@ def test_fuzzy_accepts_a_close_title_artist_match_and_says_so(tmp_path: Path) ->
             async with Resolver(
                 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_url=server.api_url,
                 token_url=server.token_url, rate=1000, fallback_search=mode,
+                cache=tmp_path / "c.sqlite3",
             ) as r:  # fmt: skip
                 return await r.resolve_dataframe(df)
 
     import asyncio
 
-    verified = asyncio.run(run("verified"))
-    assert verified.loc[1, "status"] == "not_found"
     fuzzy = asyncio.run(run("fuzzy"))
     assert fuzzy.loc[1, "status"] == "found"
     assert fuzzy.loc[1, "match_method"] == "title_artist_fuzzy"
+    # A verified run does not take the cached fuzzy answer: asked again, not proven.
+    verified = asyncio.run(run("verified"))
+    assert verified.loc[1, "status"] == "not_found"
+    assert verified.loc[0, "match_method"] == "isrc"  # the cached proven answer is kept
 
 
 def test_an_unknown_fallback_market_is_refused_before_any_request(
     spotify_thread: Callable[..., ServerThread],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    env: Env,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = spotify_thread()
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
+    env(server)
     write_csv(tmp_path / "in.csv", [{"isrc": "QZAAA2400003"}])
     args = [str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]
     assert main([*args, "--fallback-markets", "isrc,XX"]) == 2
@@ -312,14 +311,13 @@ def test_choice_puts_various_artists_last_and_prefers_the_input_s_duration() -> 
 def test_plan_bounds_what_a_run_with_fallbacks_sends(
     spotify_thread: Callable[..., ServerThread],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    env: Env,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import json
 
     server = spotify_thread(**SHARES)
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
+    env(server)
     rows, _ = catalogue(150, seed=6)
     write_csv(tmp_path / "in.csv", rows)
     args = [str(tmp_path / "in.csv"), "--no-cache", "--fallback-markets", "isrc,JP"]
