@@ -315,7 +315,7 @@ class _Run:
         self.partial: dict[str, Result] = {}  # cached misses to go on with
         self.held: dict[str, Result] = {}  # misses waiting for the fallback rounds
         self.durations: Mapping[str, int] = {}  # the input's, to prefer the right length
-        self._waiters: dict[str, list[asyncio.Future[Result]]] = {}  # other calls' wants
+        self._wanted_by: dict[str, list[asyncio.Future[Result]]] = {}  # other calls' wants
 
     def settle(self, isrc: str, result: Result) -> None:
         """Emit ``result``, or the earlier known answer when ``result`` is none."""
@@ -390,7 +390,7 @@ class _Run:
         """A future for the result of ``isrc``, which this call is asking (for another
         call of the same process that wants it too)."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(isrc, []).append(future)
+        self._wanted_by.setdefault(isrc, []).append(future)
         return future
 
     def resolve_waiters(self, isrc: str, result: Result) -> None:
@@ -398,7 +398,7 @@ class _Run:
         calls waiting for it get ``result`` (nothing holds it after that)."""
         if self.f.inflight.get(isrc) is self:
             del self.f.inflight[isrc]
-        for future in self._waiters.pop(isrc, ()):
+        for future in self._wanted_by.pop(isrc, ()):
             if not future.done():
                 future.set_result(result)
 
