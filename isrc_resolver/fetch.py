@@ -273,17 +273,16 @@ class Fetcher:
             run.finish_held()
             await finish(run.store.flush())
             await self.record_spent()
-            for isrc in mine:
-                if self.inflight.get(isrc) is run:
-                    run.resolve_waiters(isrc, self.workers.control.unfinished(isrc))
+            # Still registered to this call: not settled (a stop, an interrupt, an error).
+            unsettled = [isrc for isrc in mine if self.inflight.get(isrc) is run]
+            for isrc in unsettled:
+                run.resolve_waiters(isrc, self.workers.control.unfinished(isrc))
             if self.cache is not None:
                 await finish(self.cache.call(self.cache.cache.release, self.owner, mine))
         for isrc, future in theirs.items():
             run.settle(isrc, await asyncio.shield(future))
-        control = self.workers.control
-        for isrc in isrcs:
-            if isrc not in run.emitted:
-                run.settle(isrc, control.unfinished(isrc))
+        for isrc in unsettled:
+            run.settle(isrc, self.workers.control.unfinished(isrc))
 
     async def record_spent(self) -> None:
         """Add requests sent since the last answer stored (enrichment, errors) to the
@@ -309,7 +308,6 @@ class _Run:
         self._emit = emit
         self._known = known
         self._since = since
-        self.emitted: set[str] = set()
         self._others: list[str] = []  # leased by another process when we came to them
         self.store = _Store(fetcher)
         self.partial: dict[str, Result] = {}  # cached misses to go on with
@@ -322,7 +320,6 @@ class _Run:
         earlier = self._known.get(isrc)
         if not result.status.settled and earlier is not None:
             result = replace(earlier, stale=True)
-        self.emitted.add(isrc)
         self._emit(result)
 
     async def one(self, isrc: str) -> None:
@@ -451,7 +448,7 @@ class _Run:
             for isrc, result in answered.items():
                 self.resolve_waiters(isrc, result)
                 self.settle(isrc, result)
-            rest = [isrc for isrc in waiting if isrc not in self.emitted]
+            rest = [isrc for isrc in waiting if self.f.inflight.get(isrc) is self]
             await self.ask(rest)  # what is still leased elsewhere comes back to _others
             if self._others and not control.halted:
                 await self.f.sleep(_POLL_SECONDS)
