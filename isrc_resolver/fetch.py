@@ -277,6 +277,8 @@ class Fetcher:
             unsettled = [isrc for isrc in mine if self.inflight.get(isrc) is run]
             for isrc in unsettled:
                 run.resolve_waiters(isrc, self.workers.control.unfinished(isrc))
+            if not self.inflight:
+                self.inflight = {}  # a dict keeps its largest size: let the table go
             if self.cache is not None:
                 await finish(self.cache.call(self.cache.cache.release, self.owner, mine))
         for isrc, future in theirs.items():

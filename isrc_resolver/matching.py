@@ -17,8 +17,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-
-from rapidfuzz import fuzz
+from types import ModuleType
 
 __all__ = ["Check", "MatchCheck", "check", "normalize_artist", "normalize_title"]
 
@@ -73,9 +72,18 @@ class Check:
     artist_score: float
 
 
+def _fuzz() -> ModuleType:
+    # Loaded on the first comparison: a run without title and artist columns never needs
+    # it (a few MB of a run's peak memory).
+    from rapidfuzz import fuzz
+
+    return fuzz
+
+
 def _artist_score(artist: str, names: Sequence[str]) -> float:
     """The input's artist against the track's artists: its best single name, or all of
     them together (an input "A & B" against the artists [A, B])."""
+    fuzz = _fuzz()
     wanted = normalize_artist(artist)
     if not wanted or not names:
         return 0.0
@@ -92,6 +100,7 @@ def check(
     title: str, artist: str, track_name: str, artists: Iterable[str], threshold: float
 ) -> Check:
     """Compare the input's ``title``/``artist`` with a track's name and artists."""
+    fuzz = _fuzz()
     names = list(artists)
     title_score = float(fuzz.token_sort_ratio(normalize_title(title), normalize_title(track_name)))
     artist_score = _artist_score(artist, names)
