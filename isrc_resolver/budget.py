@@ -82,16 +82,6 @@ class Budget:
             f"daily_quota={self.daily_quota}, used_by_others={self._others})"
         )
 
-    @property
-    def left(self) -> int | None:
-        """Requests this run may still send (None: no limit)."""
-        limits = []
-        if self.max_requests is not None:
-            limits.append(self.max_requests - self.spent)
-        if self.daily_quota is not None:
-            limits.append(self.daily_quota - self._others - self.spent)
-        return max(min(limits), 0) if limits else None
-
     def take(self) -> None:
         """Count one request about to be sent, or raise if there is no room for it."""
         if self.max_requests is not None and self.spent >= self.max_requests:

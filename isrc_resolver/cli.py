@@ -81,8 +81,15 @@ class _Options(Protocol):
     def add_argument(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
-def _number(kind: type[float] | type[int], *, least: float = 0, open_: bool = True) -> Any:
-    """A parser for a finite number above ``least`` (or at least ``least``)."""
+def _number(
+    kind: type[float] | type[int],
+    *,
+    least: float = 0,
+    open_: bool = True,
+    most: float = math.inf,
+) -> Any:
+    """A parser for a finite number above ``least`` (or at least ``least``), and at most
+    ``most``."""
 
     def parse(text: str) -> float | int:
         try:
@@ -94,6 +101,8 @@ def _number(kind: type[float] | type[int], *, least: float = 0, open_: bool = Tr
         if value < least or (open_ and value == least):
             relation = "greater than" if open_ else "at least"
             raise argparse.ArgumentTypeError(f"must be {relation} {least:g}, got {text}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:g}, got {text}")
         return value
 
     return parse
@@ -103,14 +112,7 @@ _positive_float = _number(float)
 _positive_int = _number(int)
 
 
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 100, got {text}")
-    return value
+_score = _number(float, open_=False, most=100)  # a similarity, 0 to 100
 
 
 def _market(text: str) -> str:

@@ -104,10 +104,25 @@ def unwanted(result: Result, settings: Settings) -> bool:
 def incomplete(result: Result, settings: Settings) -> bool:
     """A cached miss not searched in every market this run would look in (a later run
     with more fallback markets asks only the new ones)."""
-    if result.status is not Status.NOT_FOUND:
-        return False
-    searched = result.searched or (settings.market or "US",)  # a miss cached before 0.3
-    return any((m or "US") not in searched for m in settings.markets_for(result.isrc))
+    left = settings.markets_left(result.isrc, result.searched)
+    return result.status is Status.NOT_FOUND and bool(left)
+
+
+def triage(
+    cached: dict[str, Result], stale: dict[str, Result], settings: Settings
+) -> tuple[list[Result], list[Result]]:
+    """Fresh cached answers, split: usable as they are, and misses with markets left.
+    Those this run would not accept go to ``stale``, to be asked again."""
+    usable: list[Result] = []
+    partial: list[Result] = []
+    for result in cached.values():
+        if unwanted(result, settings):
+            stale[result.isrc] = result
+        elif incomplete(result, settings):
+            partial.append(result)
+        else:
+            usable.append(result)
+    return usable, partial
 
 
 async def cached_or_missing(
@@ -140,14 +155,11 @@ async def cached_or_missing(
             not_found_max_age=settings.not_found_max_age,
             stale=stale,
         )
-        for result in cached.values():
-            if unwanted(result, settings):
-                stale[result.isrc] = result
-            elif incomplete(result, settings):
-                partial[result.isrc] = result
-            else:
-                emit(result)
-                hits += 1
+        usable, resumed = triage(cached, stale, settings)
+        for result in usable:
+            emit(result)
+        hits += len(usable)
+        partial.update((r.isrc, r) for r in resumed)
         new += (isrc for isrc in part if isrc not in cached and isrc not in stale)
     refresh = sorted(stale.values(), key=lambda r: (r.status is Status.FOUND, r.resolved_at or 0.0))
     log.info(
@@ -207,26 +219,21 @@ def forecast(
     for start in range(0, len(unique), _CACHE_SLICE):
         part = unique[start : start + _CACHE_SLICE]
         stale: dict[str, Result] = {}
-        fresh = {}
+        cached = {}
         if cache is not None and not settings.refresh:
-            fresh = cache.lookup(
+            cached = cache.lookup(
                 part,
                 settings.variant,
                 max_age=settings.max_age,
                 not_found_max_age=settings.not_found_max_age,
                 stale=stale,
             )
-        for result in list(fresh.values()):
-            if unwanted(result, settings):
-                stale[result.isrc] = fresh.pop(result.isrc)
-            elif incomplete(result, settings):  # only its markets not yet searched
-                searched = result.searched or (settings.market or "US",)
-                todo = [m for m in settings.markets_for(result.isrc) if (m or "US") not in searched]
-                extra += len(todo) + title_search
-            else:
-                out.fresh += 1
+        usable, resumed = triage(cached, stale, settings)
+        out.fresh += len(usable)
+        for result in resumed:  # only its markets not yet searched
+            extra += len(settings.markets_left(result.isrc, result.searched)) + title_search
         out.stale += len(stale)
-        asked += (isrc for isrc in part if isrc not in fresh)
+        asked += (isrc for isrc in part if isrc not in cached or isrc in stale)
     out.new = len(asked) - out.stale
     out.requests = len(asked)
     extra += sum(len(settings.markets_for(isrc)) - 1 + title_search for isrc in asked)

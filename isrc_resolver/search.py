@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from .client import SpotifyClient
 from .errors import RequestError
@@ -38,13 +38,12 @@ from .models import (
     Status,
     Track,
 )
-from .settings import Settings
+from .settings import DEFAULT_MARKET, Settings
 
 __all__ = [
     "DURATION_TOLERANCE_MS",
     "Hint",
     "IsrcSearch",
-    "SearchStrategy",
     "TitleArtistSearch",
     "choose_match",
 ]
@@ -67,12 +66,6 @@ class Hint:
         return bool(normalize_title(self.title) and normalize_artist(self.artist))
 
 
-class SearchStrategy(Protocol):
-    """How one ISRC is looked up (the first round)."""
-
-    async def search(self, isrc: str, duration_ms: int | None = None) -> Result: ...
-
-
 class IsrcSearch:
     """``GET /search?q=isrc:ISRC&type=track`` in a market, then :func:`choose_match`."""
 
@@ -87,10 +80,9 @@ class IsrcSearch:
     async def fallback(self, miss: Result, duration_ms: int | None = None) -> Result:
         """A miss searched again in each fallback market it was not searched in yet,
         until found; the result says every market tried."""
-        searched = miss.searched
-        for market in self._settings.markets_for(miss.isrc):
-            if _label(market) in searched:
-                continue
+        s = self._settings
+        searched = miss.searched or (_label(s.market),)
+        for market in s.markets_left(miss.isrc, miss.searched):
             result = await self.in_market(miss.isrc, market, duration_ms)
             searched = (*searched, _label(market))
             result = replace(result, searched=searched)
@@ -130,16 +122,13 @@ class IsrcSearch:
 
     def needs_fallback(self, result: Result) -> bool:
         """A miss with markets left to try."""
-        if result.status is not Status.NOT_FOUND:
-            return False
-        return any(
-            _label(m) not in result.searched for m in self._settings.markets_for(result.isrc)
-        )
+        left = self._settings.markets_left(result.isrc, result.searched)
+        return result.status is Status.NOT_FOUND and bool(left)
 
 
 def _label(market: str | None) -> str:
     """A market as ``searched`` records it (None, Spotify's default, is the US)."""
-    return market or "US"
+    return market or DEFAULT_MARKET
 
 
 def _items(page: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int]:

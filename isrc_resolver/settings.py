@@ -50,6 +50,7 @@ ENV_API_URL = "SPOTIFY_API_URL"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 
 SPOTIFY_MAX_LIMIT = 10  # search results per request (Spotify's maximum since February 2026)
+DEFAULT_MARKET = "US"  # where a search without `market` looks (client credentials)
 SEARCH_STRATEGY = "isrc"  # in cache keys: answers of another strategy are other answers
 
 
@@ -126,6 +127,14 @@ class Settings:
             if code is not None and code not in out and not (first is None and code == "US"):
                 out.append(code)
         return tuple(out)
+
+    def markets_left(self, isrc: str, searched: tuple[str, ...]) -> tuple[str | None, ...]:
+        """The markets of :meth:`markets_for` ``isrc`` was not searched in yet, by
+        ``searched`` (as :attr:`Result.searched` records them: ``US`` for Spotify's
+        default). Nothing recorded means the first market only: a miss cached before the
+        places searched were kept."""
+        done = searched or (self.market or DEFAULT_MARKET,)
+        return tuple(m for m in self.markets_for(isrc) if (m or DEFAULT_MARKET) not in done)
 
     @property
     def account_key(self) -> str:
