@@ -11,8 +11,8 @@ import time
 
 # The package imports its heavy parts on first use (so that --help starts fast); load
 # them here, so the timed part is the run, as it was before the imports became lazy.
-import isrc_resolver.io
-import isrc_resolver.resolver  # noqa: F401
+import isrc_resolver.resolver
+import isrc_resolver.tables  # noqa: F401
 from isrc_resolver.cli import main
 
 report, args = sys.argv[1], sys.argv[3:]

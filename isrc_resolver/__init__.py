@@ -20,40 +20,41 @@ _EXPORTS = {
     "AlbumDetails": "models",
     "Artist": "models",
     "AudioFeatures": "models",
-    "Cache": "cache",
-    "CacheInfo": "cache",
-    "ClientStats": "client",
+    "Cache": "store.cache",
+    "CacheInfo": "store.cache",
+    "ClientStats": "spotify.stats",
     "ConfigurationError": "errors",
     "CredentialsError": "errors",
     "DEFAULT_API_URL": "settings",
     "DEFAULT_TOKEN_URL": "settings",
     "Enrichment": "models",
     "ForbiddenError": "errors",
-    "HttpRequest": "client",
-    "HttpResponse": "client",
+    "HttpRequest": "spotify.transport",
+    "HttpResponse": "spotify.transport",
     "InputError": "errors",
     "MatchPreference": "models",
-    "MockTransport": "client",
+    "MockTransport": "spotify.transport",
     "OUTPUT_COLUMNS": "schema",
     "RateLimitStop": "errors",
     "RequestError": "errors",
     "Resolver": "resolver",
     "ResolverError": "errors",
     "Result": "models",
-    "RetryPolicy": "retry",
-    "RunReport": "models",
+    "RetryPolicy": "spotify.retry",
+    "RunReport": "report",
     "Settings": "settings",
-    "SpotifyClient": "client",
+    "SpotifyClient": "spotify.client",
     "Status": "models",
     "TokenError": "errors",
     "Track": "models",
-    "TransportError": "client",
-    "choose_match": "search",
-    "default_cache_path": "cache",
+    "TransportError": "spotify.transport",
+    "choose_match": "pipeline.search",
+    "default_cache_path": "settings",
     "is_valid_isrc": "isrc",
     "normalize_isrc": "isrc",
     "resolve_dataframe_sync": "sync",
     "resolve_file": "resolver",
+    "result_row": "schema",
 }
 
 __all__ = [
@@ -95,6 +96,7 @@ __all__ = [
     "normalize_isrc",
     "resolve_dataframe_sync",
     "resolve_file",
+    "result_row",
 ]
 
 
@@ -112,15 +114,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .cache import Cache, CacheInfo, default_cache_path
-    from .client import (
-        ClientStats,
-        HttpRequest,
-        HttpResponse,
-        MockTransport,
-        SpotifyClient,
-        TransportError,
-    )
     from .errors import (
         ConfigurationError,
         CredentialsError,
@@ -140,13 +133,17 @@ if TYPE_CHECKING:
         Enrichment,
         MatchPreference,
         Result,
-        RunReport,
         Status,
         Track,
     )
+    from .pipeline.search import choose_match
+    from .report import RunReport
     from .resolver import Resolver, resolve_file
-    from .retry import RetryPolicy
-    from .schema import OUTPUT_COLUMNS
-    from .search import choose_match
-    from .settings import DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings
+    from .schema import OUTPUT_COLUMNS, result_row
+    from .settings import DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings, default_cache_path
+    from .spotify.client import SpotifyClient
+    from .spotify.retry import RetryPolicy
+    from .spotify.stats import ClientStats
+    from .spotify.transport import HttpRequest, HttpResponse, MockTransport, TransportError
+    from .store.cache import Cache, CacheInfo
     from .sync import resolve_dataframe_sync

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import ModuleType
 
-__all__ = ["Check", "MatchCheck", "check", "normalize_artist", "normalize_title"]
+__all__ = ["Check", "Hint", "MatchCheck", "check", "normalize_artist", "normalize_title"]
 
 
 class MatchCheck(StrEnum):
@@ -115,3 +115,16 @@ def check(
         else MatchCheck.BOTH_DIFFER
     )
     return Check(verdict, round(min(title_score, artist_score), 1), title_score, artist_score)
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """What the input says of an ISRC besides the code: its title, artist and duration."""
+
+    title: str = ""
+    artist: str = ""
+    duration_ms: int | None = None
+
+    @property
+    def searchable(self) -> bool:
+        return bool(normalize_title(self.title) and normalize_artist(self.artist))

@@ -1,9 +1,12 @@
 """The front: :class:`Resolver` wires the stages and owns the resources of a run.
 
-    plan (plan.py)  ->  fetch (fetch.py)  ->  enrich (enrich.py)  ->  write (io.py)
+    plan (pipeline/plan)  ->  fetch (pipeline/fetch)  ->  enrich (pipeline/enrich)
+    ->  write (tables/write)
 
-It works on plain values (ISRC strings in, :class:`~isrc_resolver.models.Result` out);
-tables and files go through :mod:`isrc_resolver.io`, imported only when one is asked for.
+It works on plain values (ISRC strings in, :class:`~isrc_resolver.models.Result` out); the
+table fronts at the end of this module read a file or a DataFrame through
+:mod:`isrc_resolver.tables` (imported only when one is asked for), hand its distinct ISRCs
+to the Resolver, and write every row back with its results and its match check.
 """
 
 from __future__ import annotations
@@ -12,24 +15,34 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 
-from .auth import TokenStore
-from .budget import Budget
-from .cache import AsyncCache, Cache
-from .client import SpotifyClient, Transport
-from .enrich import Enricher
-from .fetch import Fetcher, Hints, RunControl, Workers
-from .models import AlbumDetails, AudioFeatures, Enrichment, Result, RunReport
-from .plan import Normalized, cached_or_missing, normalize_values
+from .isrc import Normalized, distinct_isrcs, normalize_values
+from .matching import Hint
+from .models import AlbumDetails, AudioFeatures, Enrichment, Result
+from .pipeline.enrich import Enricher
+from .pipeline.fetch import Fetcher, Hints
+from .pipeline.plan import cached_or_missing
+from .pipeline.search import IsrcSearch, TitleArtistSearch
+from .pipeline.workers import RunControl, Workers
 from .progress import Progress
+from .report import RunReport
 from .schema import Row, row_of
-from .search import IsrcSearch, TitleArtistSearch
 from .settings import Options, Settings
-
-if TYPE_CHECKING:
-    from .tables import FileOptions
+from .spotify.auth import TokenStore
+from .spotify.budget import Budget, Window
+from .spotify.client import SpotifyClient
+from .spotify.transport import Transport
+from .store.cache import AsyncCache, Cache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,8 +102,8 @@ class Resolver:
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self._clock)
         cache_file = self._cache.cache.path if self._cache else None
-        budget = await Budget.for_run(s, self._cache)
-        client = SpotifyClient.from_settings(
+        budget = await Budget.for_run(s, self._ledger(), self._clock)
+        client = SpotifyClient(
             s,
             token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock),
             transport=self._transport,
@@ -108,6 +121,18 @@ class Resolver:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def _ledger(self) -> Callable[[], Awaitable[Window]] | None:
+        """How the budget reads the account's last 24 hours (None: no cache, no ledger)."""
+        cache, account = self._cache, self.settings.account_key
+        if cache is None:
+            return None
+
+        async def read() -> Window:
+            allowance = await cache.call(cache.cache.allowance, account)
+            return allowance.requests, allowance.oldest
+
+        return read
 
     async def aclose(self) -> None:
         if self._stages is not None:
@@ -253,9 +278,7 @@ class Resolver:
         names the CLI knows). ``with_`` (default: the Resolver's own) adds enrichment
         columns: ``"album"``, ``"audio-features"``.
         """
-        from . import tables
-
-        return await tables.resolve_dataframe(
+        return await _resolve_dataframe(
             self, df, column, with_=with_, title_column=title_column, artist_column=artist_column
         )
 
@@ -267,10 +290,8 @@ class Resolver:
     ) -> RunReport:
         """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically
         (``options``: ``column``, ``output_format``, ``input_format``, ``title_column``,
-        ``artist_column``, ``chunk_rows``; see :func:`isrc_resolver.tables.resolve_file`)."""
-        from . import tables
-
-        return await tables.resolve_file(self, input, output, **options)
+        ``artist_column``, ``chunk_rows``; see :class:`FileOptions`)."""
+        return await _resolve_file(self, input, output, **options)
 
 
 async def _in_order(
@@ -314,3 +335,128 @@ async def resolve_file(
         return await resolver.resolve_file(
             input, output, column=column, output_format=output_format
         )
+
+
+# -- the table fronts: a file or a DataFrame in, the same rows with the output columns out
+
+
+class FileOptions(TypedDict, total=False):
+    """What :func:`resolve_file` takes besides the paths."""
+
+    column: str | None  # the ISRC column (default: the one named isrc, any case)
+    output_format: str | None  # csv, tsv or parquet (default: the output's suffix)
+    input_format: str | None  # csv, tsv or parquet (default: the input's suffix)
+    title_column: str | None  # default: title, track, track_name or song, any case
+    artist_column: str | None  # default: artist, artist_name or artists, any case
+    chunk_rows: int  # rows read and written at a time (default 20,000)
+
+
+async def _resolve_dataframe(
+    resolver: Resolver,
+    df: pd.DataFrame,
+    column: str | None = None,
+    *,
+    with_: Iterable[Enrichment | str] | None = None,
+    title_column: str | None = None,
+    artist_column: str | None = None,
+) -> pd.DataFrame:
+    """``df`` with the output columns added (see ``Resolver.resolve_dataframe``)."""
+    from . import tables
+
+    s = resolver.settings
+    kinds = s.with_ if with_ is None else s.evolve(with_=with_).with_
+    values = tables.column_values(df, column)
+    names = list(map(str, df.columns))
+    hint_columns = tables.find_hint_columns(names, "the DataFrame", title_column, artist_column)
+    read = tables.frame_hints(df, values, hint_columns)
+    hints = Hints(_in_thread(read), tables.frame_durations(df, values, hint_columns))
+    with contextlib.closing(Progress(enabled=s.progress)) as progress:
+        rows = await resolver.resolve_rows(values, kinds=kinds, progress=progress, hints=hints)
+    return tables.with_results(df, values, rows, kinds, hint_columns, s.min_score)
+
+
+async def _resolve_file(
+    resolver: Resolver,
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    column: str | None = None,
+    output_format: str | None = None,
+    input_format: str | None = None,
+    title_column: str | None = None,
+    artist_column: str | None = None,
+    chunk_rows: int = 20_000,
+) -> RunReport:
+    """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
+
+    Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
+    grows with the number of distinct ISRCs, not with the rows; the titles and artists are
+    read a third time only for the ISRCs missed in every market.
+    """
+    from . import tables
+
+    s = resolver.settings
+    started = time.perf_counter()
+    report = RunReport()
+    before = _count(RunReport(), resolver, (0, 0, 0))
+    with (
+        tables.open_input(
+            input,
+            column=column,
+            input_format=input_format,
+            chunk_rows=chunk_rows,
+            title_column=title_column,
+            artist_column=artist_column,
+        ) as source,
+        contextlib.closing(Progress(enabled=s.progress)) as progress,
+    ):
+        tables.check_output(output, output_format)
+        report.rows, unique = distinct_isrcs(source.isrc_chunks())
+        report.unique = len(unique)
+        try:
+            rows = await resolver.resolve_rows(
+                unique,
+                kinds=s.with_,
+                progress=progress,
+                distinct=True,
+                hints=Hints(_in_thread(source.hints), source.durations()),
+            )
+        finally:
+            unique.clear()
+            _count(report, resolver, before)
+        progress.phase("writing", report.rows, "row")
+        report.statuses, report.stale = tables.write_output(
+            output, source, rows, s.with_, output_format, progress.advance, s.escape_formulas,
+            s.min_score,
+        )  # fmt: skip
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def _in_thread(
+    read: Callable[[list[str]], Mapping[str, Hint]],
+) -> Callable[[list[str]], Awaitable[Mapping[str, Hint]]]:
+    """``read`` (blocking: it may read the input file again) off the event loop."""
+
+    async def hints(wanted: list[str]) -> Mapping[str, Hint]:
+        return await asyncio.to_thread(read, wanted)
+
+    return hints
+
+
+Counts = tuple[int, int, int]  # requests, 429s, cache hits
+
+
+def _count(report: RunReport, resolver: Resolver, before: Counts) -> Counts:
+    """Fill ``report`` with what the resolver did since ``before``; returns the totals."""
+    stats, control = resolver.client.stats, resolver.control
+    now = (stats.total_requests, stats.throttled, resolver.cache_hits)
+    report.requests = now[0] - before[0]
+    report.throttled = now[1] - before[1]
+    report.cache_hits = now[2] - before[2]
+    report.stop, report.interrupted, report.spent = (
+        control.stopped,
+        control.interrupted,
+        control.spent,
+    )
+    return now

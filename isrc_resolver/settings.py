@@ -16,16 +16,13 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
+from ._logging import Secret
 from .errors import ConfigurationError
 from .markets import ISRC_COUNTRY, MARKETS, isrc_market, parse_markets
 from .models import Enrichment, FallbackSearch, MatchPreference
-
-if TYPE_CHECKING:
-    from .auth import Secret
-    from .cache import Cache
 
 __all__ = [
     "DAY",
@@ -36,6 +33,7 @@ __all__ = [
     "Options",
     "Settings",
     "default",
+    "default_cache_path",
 ]
 
 DAY = 86_400.0
@@ -52,6 +50,13 @@ ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 SPOTIFY_MAX_LIMIT = 10  # search results per request (Spotify's maximum since February 2026)
 DEFAULT_MARKET = "US"  # where a search without `market` looks (client credentials)
 SEARCH_STRATEGY = "isrc"  # in cache keys: answers of another strategy are other answers
+
+
+def default_cache_path() -> Path:
+    """``~/.cache/isrc-resolver/cache.sqlite3`` or the platform's equivalent."""
+    from platformdirs import user_cache_path  # only when a cache is opened, not for --help
+
+    return user_cache_path("isrc-resolver", appauthor=False) / "cache.sqlite3"
 
 
 def api_scope(api_url: str) -> str:
@@ -159,8 +164,6 @@ class Settings:
     ) -> Settings:
         """Settings from explicit values, falling back on ``environ`` (default: the process
         environment) for credentials and endpoints. ``options`` are :class:`Options`."""
-        from .auth import Secret
-
         env = os.environ if environ is None else environ
         client_id = client_id or _first(env, ENV_CLIENT_ID)
         client_secret = client_secret or _first(env, ENV_CLIENT_SECRET)
@@ -200,7 +203,7 @@ class Options(TypedDict, total=False):
     max_retries: int
     max_wait: float
     timeout: float
-    cache: Cache | str | os.PathLike[str] | bool | None
+    cache: str | os.PathLike[str] | bool | None  # a path, an open Cache, True: the default
     max_age: float
     not_found_max_age: float
     refresh: bool
@@ -232,8 +235,6 @@ def _first(env: Mapping[str, str], names: Iterable[str]) -> str | None:
 
 def _coerce(options: dict[str, Any]) -> dict[str, Any]:
     """Caller-friendly forms into the typed ones (strings to enums, ``True`` to a path)."""
-    from .cache import Cache, default_cache_path
-
     unknown = set(options) - set(_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
@@ -270,9 +271,7 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
             raise ConfigurationError(f"with_ takes {choices}; got {given!r}") from None
     if "cache" in out:
         cache = out["cache"]
-        if isinstance(cache, Cache):
-            out["cache"] = cache.path
-        elif cache is True:
+        if cache is True:
             out["cache"] = default_cache_path()
         elif cache is None or cache is False:
             out["cache"] = None

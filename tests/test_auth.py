@@ -3,7 +3,8 @@ import os
 import stat
 from pathlib import Path
 
-from isrc_resolver.auth import AccessToken, Secret, TokenProvider, TokenStore
+from isrc_resolver._logging import Secret
+from isrc_resolver.spotify.auth import AccessToken, TokenProvider, TokenStore
 
 
 class Clock:

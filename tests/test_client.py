@@ -17,7 +17,7 @@ from isrc_resolver import (
     MockTransport,
     RateLimitStop,
     RequestError,
-    RetryPolicy,
+    Settings,
     SpotifyClient,
     TokenError,
     TransportError,
@@ -26,6 +26,11 @@ from isrc_resolver import (
 API = "https://api.example/v1"
 TOKEN = "https://accounts.example/api/token"
 SEARCH = f"{API}/search"
+
+
+def settings(client_id: str = "id", secret: str = "secret", **options: Any) -> Settings:
+    """The client's settings, built as the library builds them (no environment read)."""
+    return Settings.build(client_id, secret, environ={}, **options)
 
 
 class Script:
@@ -78,12 +83,15 @@ def script() -> Script:
 @pytest.fixture
 async def client(script: Script) -> AsyncIterator[SpotifyClient]:
     async with SpotifyClient(
-        "my-id",
-        "my-secret",
-        api_url=API,
-        token_url=TOKEN,
-        rate=1000,
-        policy=RetryPolicy(max_retries=2, max_wait=60),
+        settings(
+            "my-id",
+            "my-secret",
+            api_url=API,
+            token_url=TOKEN,
+            rate=1000,
+            max_retries=2,
+            max_wait=60,
+        ),
         transport=script.transport,
         sleep=no_sleep,
     ) as c:
@@ -264,7 +272,7 @@ async def test_token_endpoint_5xx_is_retried(script: Script) -> None:
     script.token_ok()
     script.add(SEARCH, payload=page(total=0))
     async with SpotifyClient(
-        "id", "secret", api_url=API, token_url=TOKEN, transport=script.transport, sleep=no_sleep
+        settings(api_url=API, token_url=TOKEN), transport=script.transport, sleep=no_sleep
     ) as c:
         await c.search_isrc("USRC17607839")
     assert len(script.sent(TOKEN)) == 2
@@ -279,7 +287,7 @@ async def test_no_secret_or_token_in_any_url(client: SpotifyClient, script: Scri
 
 
 async def test_lifecycle_is_enforced() -> None:
-    c = SpotifyClient("id", "secret")
+    c = SpotifyClient(settings())
     with pytest.raises(RuntimeError, match="not open"):
         await c.search_isrc("USRC17607839")
     async with c:
@@ -294,7 +302,12 @@ async def test_the_aiohttp_transport_speaks_to_a_real_server() -> None:
     async with (
         FakeSpotify() as server,
         SpotifyClient(
-            DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, api_url=server.api_url, token_url=server.token_url
+            settings(
+                DEMO_CLIENT_ID,
+                DEMO_CLIENT_SECRET,
+                api_url=server.api_url,
+                token_url=server.token_url,
+            )
         ) as c,
     ):
         tracks = await c.search_isrc("QZ7XS2400012")
@@ -304,7 +317,7 @@ async def test_the_aiohttp_transport_speaks_to_a_real_server() -> None:
 
 
 async def test_the_aiohttp_transport_maps_a_refused_connection() -> None:
-    from isrc_resolver.client import AiohttpTransport
+    from isrc_resolver.spotify.transport import AiohttpTransport
 
     transport = AiohttpTransport(timeout=5)
     try:

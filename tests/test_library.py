@@ -10,7 +10,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from isrc_resolver import ConfigurationError, CredentialsError, Resolver, Status, resolve_file
+from isrc_resolver import (
+    ConfigurationError,
+    CredentialsError,
+    Resolver,
+    Status,
+    resolve_file,
+    result_row,
+)
 from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeSpotify
 
 from .helpers import catalogue_rows, check_rows, expected, read_csv, resolver_for, write_csv
@@ -27,7 +34,8 @@ async def test_resolve_one() -> None:
         "¥$",
     )
     assert (
-        result.as_row()["artists"] == "¥$; Kanye West; Ty Dolla $ign; Rich The Kid; Playboi Carti"
+        result_row(result)["artists"]
+        == "¥$; Kanye West; Ty Dolla $ign; Rich The Kid; Playboi Carti"
     )
 
 

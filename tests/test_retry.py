@@ -5,8 +5,13 @@ import random
 import pytest
 from looptime import LoopTimeEventLoop as VirtualClockLoop
 
-from isrc_resolver.ratelimit import RateGate
-from isrc_resolver.retry import DEFAULT_RETRY_AFTER, RetryPolicy, Throttled, parse_retry_after
+from isrc_resolver.spotify.ratelimit import RateGate
+from isrc_resolver.spotify.retry import (
+    DEFAULT_RETRY_AFTER,
+    RetryPolicy,
+    Throttled,
+    parse_retry_after,
+)
 
 
 @pytest.mark.parametrize(

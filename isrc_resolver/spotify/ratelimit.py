@@ -19,8 +19,11 @@ just under that estimate, holds it for several windows, and probes upward by 1% 
 Each 429 costs a full pause, so the gate would rather sit 2% under the limit than find it
 often.
 
-Time is read only through the running loop (``loop.time()``), so tests can move a fake
-clock; the sleep is injectable for the same reason.
+:class:`RateLearner` is that learning alone: a pure object that is told the times (when a
+phase began, when a 429 came, what was accepted) and says the rate, so it is tested with
+plain numbers. :class:`RateGate` does the waiting around it. Time is read only through the
+running loop (``loop.time()``), so tests can move a fake clock; the sleep is injectable for
+the same reason.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 
-__all__ = ["RateGate"]
+__all__ = ["RateGate", "RateLearner"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -83,15 +86,13 @@ class _Phase:
     fresh: bool  # began with an empty window (at start-up, or after a window-long pause)
 
 
-class RateGate:
-    """Admit requests no faster than the current rate, and never during a pause.
-
-    Create it inside the running loop (the limiter binds to it on first use).
-    """
+class RateLearner:
+    """The rate to send at, learned from the 429s a server gives. No clock of its own:
+    every method is told the time, so the arithmetic is tested without any loop."""
 
     def __init__(
         self,
-        rate: float,
+        ceiling: float,
         *,
         adaptive: bool = True,
         min_rate: float = 0.2,
@@ -99,85 +100,49 @@ class RateGate:
         hold_windows: float = 5.0,
         probe_step: float = 0.01,
         cap_windows: float = 30.0,
-        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        if rate <= 0:
+        if ceiling <= 0:
             raise ValueError("rate must be positive")
-        self.ceiling = float(rate)
+        self.ceiling = float(ceiling)
         self.adaptive = adaptive
         self.min_rate = min(min_rate, self.ceiling)
         self._safety = safety
         self._hold_windows = hold_windows
         self._probe_step = probe_step
-        self._sleep = sleep
-        self._rate = self.ceiling
-        self._pacer = _Pacer(self._rate, sleep)
-        # The hard ceiling: never more than two requests per two intervals at ``rate``.
-        self._ceiling = AsyncLimiter(2, 2 / self.ceiling)
-        self._resume_at = 0.0
+        self._cap_windows = cap_windows
+        self.rate = self.ceiling  # requests per second, at most the ceiling
+        self.window: float | None = None  # estimated length of the server's window
         self._phase_started: float | None = None
         self._accepted = 0  # answered requests admitted since _phase_started
         self._ended: _Phase | None = None
-        self.window: float | None = None  # estimated length of the server's window
         self._hold_until = 0.0
         self._holds = 0
         self._fresh = True
         self._probe_cap = self.ceiling
         self._cap_until = 0.0
-        self._cap_windows = cap_windows
         self._last_probe = 0.0
-        self.pauses = 0
 
-    @property
-    def rate(self) -> float:
-        """The rate currently allowed, in requests per second (≤ the ceiling)."""
-        return self._rate
+    def admitting(self, now: float) -> float:
+        """A request is about to be admitted at ``now``: learn from a phase a 429 ended,
+        or begin the first phase, and probe upward when it is time. Returns the rate."""
+        if self._ended is not None:
+            self._learn(self._ended, now)
+        elif self._phase_started is None:
+            self._phase_started = now
+        self._probe(now)
+        return self.rate
 
-    def _now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def paused_for(self) -> float:
-        """Seconds left in the current pause (0 when not paused)."""
-        return max(0.0, self._resume_at - self._now())
-
-    async def wait(self) -> float:
-        """Return when a request may be sent, with the loop time it was admitted at."""
-        while True:
-            remaining = self.paused_for()
-            if remaining > 0:
-                await self._sleep(remaining)
-                continue
-            now = self._now()
-            if self._ended is not None:
-                self._learn(self._ended, now)
-            elif self._phase_started is None:
-                self._phase_started = now
-            self._probe(now)
-            await self._pacer.wait()
-            await self._ceiling.acquire()
-            # A pause may have begun while we queued for the limiter.
-            if self.paused_for() <= 0:
-                return self._now()
-
-    def record_success(self, admitted_at: float) -> None:
-        """Count an answer that was not a 429, for a request admitted at ``admitted_at``."""
+    def accepted(self, admitted_at: float) -> None:
+        """An answer that was not a 429, for a request admitted at ``admitted_at``."""
         if self._phase_started is not None and admitted_at >= self._phase_started:
             self._accepted += 1
 
-    def pause(self, seconds: float) -> None:
-        """Hold every worker for ``seconds`` (a 429's Retry-After)."""
-        now = self._now()
-        new_resume = now + seconds
-        if new_resume <= self._resume_at:
-            return
-        # Only the first 429 of a burst ends a phase; the others were already in flight.
-        if self._resume_at <= now:
-            self.pauses += 1
-            if self.adaptive and self._ended is None:
-                started = self._phase_started if self._phase_started is not None else now
-                self._ended = _Phase(started, now, seconds, self._rate, self._fresh)
-        self._resume_at = new_resume
-        self._pacer.hold_until(new_resume)
+    def throttled(self, now: float, retry_after: float) -> None:
+        """The first 429 of a burst, at ``now``: the phase ends, to be learned from when
+        the pause is over."""
+        if self.adaptive and self._ended is None:
+            started = self._phase_started if self._phase_started is not None else now
+            self._ended = _Phase(started, now, retry_after, self.rate, self._fresh)
 
     def _learn(self, phase: _Phase, now: float) -> None:
         """At the end of a pause: set the rate from what the ended phase shows."""
@@ -220,19 +185,89 @@ class RateGate:
 
     def _probe(self, now: float) -> None:
         """After holding, try 1% more each window, up to the ceiling."""
-        if self.window is None or self._rate >= self.ceiling or now < self._hold_until:
+        if self.window is None or self.rate >= self.ceiling or now < self._hold_until:
             return
-        if self._rate >= self._probe_cap and now < self._cap_until:
+        if self.rate >= self._probe_cap and now < self._cap_until:
             return
         if now - self._last_probe >= self.window:
             self._last_probe = now
-            rate = self._rate * (1 + self._probe_step)
+            rate = self.rate * (1 + self._probe_step)
             if now < self._cap_until:
                 rate = min(rate, self._probe_cap)
             self._set_rate(rate)
 
     def _set_rate(self, rate: float) -> None:
-        rate = min(self.ceiling, max(self.min_rate, rate))
-        if rate != self._rate:
-            self._rate = rate
-            self._pacer.set_rate(rate)
+        self.rate = min(self.ceiling, max(self.min_rate, rate))
+
+
+class RateGate:
+    """Admit requests no faster than the learned rate, and never during a pause.
+
+    Create it inside the running loop (the limiter binds to it on first use). ``learning``
+    are :class:`RateLearner`'s knobs.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        adaptive: bool = True,
+        sleep: Sleep = asyncio.sleep,
+        **learning: float,
+    ) -> None:
+        self.learner = RateLearner(rate, adaptive=adaptive, **learning)
+        self.ceiling = self.learner.ceiling
+        self._sleep = sleep
+        self._pacer = _Pacer(self.learner.rate, sleep)
+        # The hard ceiling: never more than two requests per two intervals at ``rate``.
+        self._ceiling = AsyncLimiter(2, 2 / self.ceiling)
+        self._resume_at = 0.0
+        self.pauses = 0
+
+    @property
+    def rate(self) -> float:
+        """The rate currently allowed, in requests per second (≤ the ceiling)."""
+        return self.learner.rate
+
+    @property
+    def window(self) -> float | None:
+        """The server's window, as learned from the first 429 (None before it)."""
+        return self.learner.window
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def paused_for(self) -> float:
+        """Seconds left in the current pause (0 when not paused)."""
+        return max(0.0, self._resume_at - self._now())
+
+    async def wait(self) -> float:
+        """Return when a request may be sent, with the loop time it was admitted at."""
+        while True:
+            remaining = self.paused_for()
+            if remaining > 0:
+                await self._sleep(remaining)
+                continue
+            self._pacer.set_rate(self.learner.admitting(self._now()))
+            await self._pacer.wait()
+            await self._ceiling.acquire()
+            # A pause may have begun while we queued for the limiter.
+            if self.paused_for() <= 0:
+                return self._now()
+
+    def record_success(self, admitted_at: float) -> None:
+        """Count an answer that was not a 429, for a request admitted at ``admitted_at``."""
+        self.learner.accepted(admitted_at)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker for ``seconds`` (a 429's Retry-After)."""
+        now = self._now()
+        new_resume = now + seconds
+        if new_resume <= self._resume_at:
+            return
+        # Only the first 429 of a burst ends a phase; the others were already in flight.
+        if self._resume_at <= now:
+            self.pauses += 1
+            self.learner.throttled(now, seconds)
+        self._resume_at = new_resume
+        self._pacer.hold_until(new_resume)

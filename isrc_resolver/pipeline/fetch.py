@@ -1,13 +1,10 @@
-"""The fetch stage: workers that ask Spotify, a search strategy per ISRC, answers to the cache.
+"""The fetch stage: a search per ISRC by the workers, in rounds, answers to the cache.
 
-* :class:`RunControl` is the state every worker of a run shares: a rate-limit stop, an
-  interrupt, and the event that halts sending.
-* :class:`Workers` runs a coroutine over items with ``concurrency`` workers until all are
-  done, a stop or an interrupt (enrichment uses it too).
-* :class:`Fetcher` runs the search strategies of :mod:`isrc_resolver.search` in rounds:
-  the first search of every ISRC, then the fallback markets of the misses, then a
-  title/artist search for those still missed. Every ISRC asked gets exactly one result,
-  and answers are stored as they come.
+:class:`Fetcher` runs the search strategies (:mod:`.search`) in three rounds: the first
+search of every ISRC, then the fallback markets of the misses, then a title/artist search
+for those still missed. Every ISRC asked gets exactly one result, and answers are stored
+as they come. The strategies arrive as objects with the methods of :class:`MarketSearch`
+and :class:`TitleSearch`; this module does not import them.
 """
 
 from __future__ import annotations
@@ -19,15 +16,23 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Protocol
 
-from .budget import Budget
-from .cache import AsyncCache, lease_owner
-from .errors import BudgetSpent, RateLimitStop, format_time
-from .models import Result, Status
-from .search import Hint, IsrcSearch, TitleArtistSearch
-from .settings import Settings
+from ..matching import Hint
+from ..models import Result, Status
+from ..settings import Settings
+from ..spotify.budget import Budget
+from ..store.cache import AsyncCache
+from ..store.leases import lease_owner
+from .workers import Workers, finish, finish_value
+
+__all__ = ["Fetcher", "Hints", "MarketSearch", "TitleSearch"]
+
+log = logging.getLogger("isrc_resolver")
+
+LEASE_SECONDS = 300.0  # how long another process waits for an ISRC this one leased
+_CLAIM_AT_LEAST = 64  # ISRCs leased at a time (or 4 per worker)
+_POLL_SECONDS = 0.5  # how often to look for another process's answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,171 +46,20 @@ class Hints:
     durations: Mapping[str, int] = field(default_factory=dict)
 
 
-__all__ = [
-    "Fetcher",
-    "RunControl",
-    "Workers",
-    "finish",
-]
+class MarketSearch(Protocol):
+    """An ISRC search in one market and then in its fallback markets."""
 
-log = logging.getLogger("isrc_resolver")
+    async def search(self, isrc: str, duration_ms: int | None = None) -> Result: ...
 
-T = TypeVar("T")
+    async def fallback(self, miss: Result, duration_ms: int | None = None) -> Result: ...
 
-LEASE_SECONDS = 300.0  # how long another process waits for an ISRC this one leased
-_CLAIM_AT_LEAST = 64  # ISRCs leased at a time (or 4 per worker)
-_POLL_SECONDS = 0.5  # how often to look for another process's answers
-_INTERRUPT_GRACE = 3.0  # seconds in-flight requests get to finish after Ctrl-C
+    def needs_fallback(self, result: Result) -> bool: ...
 
 
-class RunControl:
-    """What all workers of one Resolver share: whether to stop sending, and why."""
+class TitleSearch(Protocol):
+    """A title/artist search for an ISRC missed in every market."""
 
-    def __init__(self, account: str = "") -> None:
-        self.account = account  # whose cooldown this run keeps (Settings.account_key)
-        self.halt = asyncio.Event()
-        self.stopped: RateLimitStop | None = None
-        self.spent: BudgetSpent | None = None  # the run's own request budget ran out
-        self.interrupted: str | None = None  # the signal's name
-        self.cooldown_saved = False
-
-    @property
-    def halted(self) -> bool:
-        return self.stopped is not None or self.spent is not None or self.interrupted is not None
-
-    def spend_out(self, spent: BudgetSpent) -> None:
-        if self.spent is None:
-            self.spent = spent
-            log.warning("%s; the rest of the rows are deferred to the next run", spent)
-        self.halt.set()
-
-    def interrupt(self, reason: str) -> None:
-        self.interrupted = reason
-        self.halt.set()
-
-    def stop(self, stop: RateLimitStop, *, saved: bool = False) -> None:
-        if self.stopped is None:
-            self.stopped = stop
-            self.cooldown_saved = saved
-            log.warning("%s", stop)
-        self.halt.set()
-
-    def unfinished(self, isrc: str) -> Result:
-        """The result for an ISRC that was not asked because the run stopped first."""
-        if self.stopped is not None:
-            return Result(isrc, Status.RATE_LIMITED, error=str(self.stopped))
-        if self.spent is not None:
-            return Result(isrc, Status.DEFERRED, error=str(self.spent))
-        return Result(isrc, Status.PENDING, error="not attempted: the run was interrupted")
-
-    async def save_cooldown(self, cache: AsyncCache | None) -> None:
-        """Store a quota stop's resume time, once, so the next run waits for it too."""
-        if self.stopped is None or cache is None or self.cooldown_saved:
-            return
-        self.cooldown_saved = True
-        until = self.stopped.resume_at.timestamp()
-        await finish(cache.call(cache.cache.set_cooldown, self.account, until))
-
-    async def load_cooldown(self, cache: AsyncCache | None, now: float) -> None:
-        """Stop before sending anything if an earlier run's quota stop is not over."""
-        if self.stopped is not None or cache is None:
-            return
-        until = await cache.call(cache.cache.cooldown_until, self.account)
-        if until is None:
-            return
-        resume_at = datetime.fromtimestamp(until, UTC)
-        log.warning(
-            "cooling down after a quota stop: no requests until %s (--ignore-cooldown to override)",
-            format_time(resume_at),
-        )
-        self.stop(RateLimitStop(until - now, quota=True, resume_at=resume_at), saved=True)
-
-
-class Workers:
-    """``concurrency`` workers over a list of items, sharing one :class:`RunControl`."""
-
-    def __init__(self, control: RunControl, concurrency: int, cache: AsyncCache | None):
-        self.control = control
-        self.concurrency = concurrency
-        self.cache = cache
-
-    async def run(
-        self,
-        items: Sequence[T],
-        work: Callable[[T], Awaitable[None]],
-        refill: Callable[[], Awaitable[Sequence[T]]] | None = None,
-    ) -> None:
-        """Run ``work`` over ``items``, then over what ``refill`` gives (until it gives
-        nothing), until all are done, a rate-limit stop or an interrupt. Items not
-        reached are simply not worked on. ``refill`` is called by one worker at a time,
-        when the items run out: the others keep working meanwhile."""
-        control = self.control
-        if control.halted or (not items and refill is None):
-            return
-        queue: deque[T] = deque(items)
-        lock = asyncio.Lock()
-
-        async def next_item() -> tuple[bool, T | None]:
-            if not queue and refill is not None:
-                async with lock:
-                    if not queue and not control.halt.is_set():
-                        queue.extend(await refill())
-            return (True, queue.popleft()) if queue else (False, None)
-
-        async def worker() -> None:
-            while not control.halt.is_set():
-                more, item = await next_item()
-                if not more or control.halt.is_set():
-                    return
-                try:
-                    await work(cast(T, item))
-                except RateLimitStop as stop:
-                    control.stop(stop)
-                    return
-                except BudgetSpent as spent:
-                    control.spend_out(spent)
-                    return
-
-        count = self.concurrency if refill is not None else min(self.concurrency, len(items))
-        tasks = [asyncio.create_task(worker()) for _ in range(count)]
-        try:
-            await self._wait(tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await control.save_cooldown(self.cache)
-
-    async def _wait(self, tasks: list[asyncio.Task[None]]) -> None:
-        halted = asyncio.create_task(self.control.halt.wait())
-        try:
-            running: set[asyncio.Task[Any]] = set(tasks)
-            while running and not halted.done():
-                finished, running = await asyncio.wait(
-                    running | {halted}, return_when=asyncio.FIRST_COMPLETED
-                )
-                running.discard(halted)
-                for task in finished:
-                    if task is not halted and (error := task.exception()) is not None:
-                        raise error
-            # A rate-limit stop leaves nothing worth waiting for (the gate is paused); an
-            # interrupt or a spent budget lets requests already sent finish, briefly.
-            if running and self.control.stopped is None:
-                await asyncio.wait(running, timeout=_INTERRUPT_GRACE)
-        finally:
-            halted.cancel()
-            await asyncio.gather(halted, return_exceptions=True)
-
-    async def run_after_probe(
-        self, items: Sequence[T], work: Callable[[T], Awaitable[None]]
-    ) -> None:
-        """:meth:`run`, but the first item goes alone: if the endpoint is closed to this
-        app (403), that costs one request, not one per worker in flight."""
-        await self.run(items[:1], work)
-        await self.run(items[1:], work)
-
-
-# -- the stage -------------------------------------------------------------------------
+    async def search(self, miss: Result, hint: Hint) -> Result: ...
 
 
 class Fetcher:
@@ -220,13 +74,13 @@ class Fetcher:
     def __init__(
         self,
         workers: Workers,
-        strategy: IsrcSearch,
+        strategy: MarketSearch,
         cache: AsyncCache | None,
         settings: Settings,
         clock: Callable[[], float] = time.time,
         budget: Budget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        titles: TitleArtistSearch | None = None,
+        titles: TitleSearch | None = None,
     ) -> None:
         self.workers = workers
         self.strategy = strategy
@@ -324,7 +178,7 @@ class _Run:
             result = replace(earlier, stale=True)
         self._emit(result)
 
-    async def one(self, isrc: str) -> None:
+    async def first_search(self, isrc: str) -> None:
         """The first round for one ISRC: a miss with places left to look is held for the
         fallback rounds (and cached as it is, so a kill loses nothing paid for)."""
         f = self.f
@@ -340,12 +194,12 @@ class _Run:
             return
         await self.final(isrc, result)
 
-    async def two(self, isrc: str) -> None:
+    async def fallback_markets(self, isrc: str) -> None:
         """The fallback markets for one held miss."""
         result = await self.f.strategy.fallback(self.held[isrc], self.durations.get(isrc))
         await self._after_round(isrc, result, more=self.f.titles is not None)
 
-    async def three(self, isrc: str, hint: Hint) -> None:
+    async def title_artist(self, isrc: str, hint: Hint) -> None:
         """The title/artist search for one ISRC missed in every market."""
         assert self.f.titles is not None
         result = await self.f.titles.search(self.held[isrc], hint)
@@ -368,14 +222,14 @@ class _Run:
         """The optional rounds, after every first search: fallback markets for the held
         misses, then title/artist for those with a title and artist in the input."""
         f = self.f
-        await f.workers.run(list(self.held), self.two)
+        await f.workers.run(list(self.held), self.fallback_markets)
         if f.titles is None or hints is None or hints.read is None:
             return
         if not self.held or f.workers.control.halted:
             return
         found = await hints.read(list(self.held))
         usable = [(isrc, h) for isrc, h in found.items() if isrc in self.held and h.searchable]
-        await f.workers.run(usable, lambda pair: self.three(*pair))
+        await f.workers.run(usable, lambda pair: self.title_artist(*pair))
 
     def finish_held(self) -> None:
         """Misses the rounds did not get to (a stop, no title/artist) are misses: emitted
@@ -410,7 +264,7 @@ class _Run:
         """Ask ``isrcs`` (leasing them first when there is a cache)."""
         cache = self.f.cache
         if cache is None:
-            await self.f.workers.run(isrcs, self.one)
+            await self.f.workers.run(isrcs, self.first_search)
             return
         pending = deque(isrcs)
         chunk = max(_CLAIM_AT_LEAST, 4 * self.f.workers.concurrency)
@@ -431,7 +285,7 @@ class _Run:
                     return mine
             return []
 
-        await self.f.workers.run([], self.one, refill)
+        await self.f.workers.run([], self.first_search, refill)
 
     async def wait_for_others(self) -> None:
         """Take the answers another process was asked for when it gives them; ask those
@@ -519,21 +373,3 @@ class _Store:
             await self._writing
         if self._f.cache is not None:
             await self._drain()
-
-
-async def finish(work: Awaitable[None]) -> None:
-    """Run ``work`` to the end even if we are cancelled meanwhile (then re-raise).
-
-    Results already paid for in requests must reach the cache however the run ends.
-    """
-    await finish_value(work)
-
-
-async def finish_value(work: Awaitable[T]) -> T:
-    """:func:`finish` for work with a value."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await task
-        raise

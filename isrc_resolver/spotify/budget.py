@@ -3,8 +3,9 @@
 Spotify counts a Development Mode app's requests over a rolling 24 hours, per developer
 account; past the quota every request gets a 429 with a Retry-After of about 14 hours, and
 retrying into it makes the wait longer. So a run with ``daily_quota`` stops *before* the
-request that would exceed it. What the account has spent comes from the cache's ledger,
-which every run of the account adds to as it sends (see :mod:`isrc_resolver.cache`).
+request that would exceed it. What the account has spent comes from a ledger (the cache's,
+which every run of the account adds to as it sends); the budget sees it only as a function
+that reads the window, so this module knows nothing of where the ledger is kept.
 
 :meth:`Budget.take` is called by the client right before each API request, with no await
 in between, so requests in flight never overrun the budget. Token requests are not
@@ -19,16 +20,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .errors import BudgetSpent
+from ..errors import BudgetSpent
 
 if TYPE_CHECKING:
-    from .cache import AsyncCache
-    from .settings import Settings
+    from ..settings import Settings
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "ReadWindow", "Window"]
 
 WINDOW = 86_400.0
 Window = tuple[int, float | None]  # requests in the last 24 hours, when the oldest leaves
+ReadWindow = Callable[[], Awaitable[Window]]  # the ledger's window for the account, now
 
 
 class Budget:
@@ -41,7 +42,7 @@ class Budget:
         daily_quota: int | None = None,
         used: int = 0,
         frees_at: float | None = None,
-        reread: Callable[[], Awaitable[Window]] | None = None,
+        reread: ReadWindow | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.max_requests = max_requests
@@ -55,25 +56,21 @@ class Budget:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def for_run(cls, settings: Settings, cache: AsyncCache | None) -> Budget:
+    async def for_run(
+        cls, settings: Settings, read: ReadWindow | None, clock: Callable[[], float]
+    ) -> Budget:
         """A run's budget: ``max_requests``, and what ``daily_quota`` leaves of the
-        account's last 24 hours according to the cache's ledger."""
-        if cache is None or settings.daily_quota is None:
+        account's last 24 hours according to ``read`` (None: no ledger)."""
+        if read is None or settings.daily_quota is None:
             return cls(max_requests=settings.max_requests, daily_quota=settings.daily_quota)
-        account = settings.account_key
-
-        async def reread() -> Window:
-            allowance = await cache.call(cache.cache.allowance, account)
-            return allowance.requests, allowance.oldest
-
-        used, frees_at = await reread()
+        used, frees_at = await read()
         return cls(
             max_requests=settings.max_requests,
             daily_quota=settings.daily_quota,
             used=used,
             frees_at=frees_at,
-            reread=reread,
-            clock=cache.cache.clock,
+            reread=read,
+            clock=clock,
         )
 
     def __repr__(self) -> str:

@@ -1,47 +1,38 @@
 """The access token: one per process, shared by every request, fetched one at a time.
 
 :class:`TokenProvider` knows *when* a token is needed; *how* it is fetched is a callable
-passed in (the HTTP call lives in :mod:`isrc_resolver.client`), which keeps this module
-free of network code and easy to test with a counter.
+passed in, which keeps it easy to test with a counter. :class:`TokenEndpoint` is that
+callable for Spotify: the Client Credentials POST, its retries and the checks of its
+answer. :class:`TokenStore` keeps a token on disk between runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._logging import register_secret
+from tenacity import AsyncRetrying, retry_if_exception_type
 
-__all__ = ["AccessToken", "Secret", "TokenProvider", "TokenStore"]
+from .._logging import Secret, register_secret
+from ..errors import ConfigurationError, CredentialsError, TokenError
+from .retry import RetryPolicy, Transient
+from .stats import ClientStats
+from .transport import HttpRequest, Transport, TransportError
 
+__all__ = ["AccessToken", "TokenEndpoint", "TokenProvider", "TokenStore"]
 
-class Secret:
-    """A string that never shows itself in ``repr``, ``str``, logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        register_secret(value)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
+log = logging.getLogger("isrc_resolver")
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,3 +198,132 @@ class TokenStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+class TokenEndpoint:
+    """Spotify's token endpoint: POST the client credentials, get a bearer token.
+
+    Transient failures (5xx, 429, dropped connections) are retried by ``policy``; a
+    rejection never is. Every token and the credentials are registered as secrets, so a
+    server that echoes them cannot put them in a log.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: Secret,
+        token_url: str,
+        transport: Transport,
+        *,
+        policy: RetryPolicy,
+        stats: ClientStats,
+        sleep: Callable[[float], Awaitable[None]],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self._client_id = client_id
+        self._secret = client_secret
+        self.token_url = token_url
+        self._transport = transport
+        self.policy = policy
+        self.stats = stats
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+
+    def __repr__(self) -> str:
+        return f"TokenEndpoint({self.token_url!r}, client_id={self._client_id!r})"
+
+    async def __call__(self) -> AccessToken:
+        return await self._fetch_token()
+
+    async def _fetch_token(self) -> AccessToken:
+        """POST the client credentials; retry transient failures, never a rejection."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Transient),
+            stop=lambda s: s.attempt_number > self.policy.max_retries,
+            wait=lambda s: self.policy.backoff(s.attempt_number),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._token_attempt()
+        except Transient as exc:
+            # Not a per-request error: without a token no request can be made, so the run
+            # stops here instead of every ISRC retrying the token in turn.
+            raise TokenError(
+                f"could not get an access token from {self.token_url}: {exc.reason} "
+                f"(after {self.policy.max_retries} retries); check token_url= or try again later"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _token_attempt(self) -> AccessToken:
+        credentials = f"{self._client_id}:{self._secret.reveal()}"
+        basic = base64.b64encode(credentials.encode()).decode("ascii")
+        register_secret(credentials)  # a server that echoes them must not put them in a log
+        register_secret(basic)
+        headers = {"Authorization": f"Basic {basic}"}
+        self.stats.requests["token"] += 1
+        request = HttpRequest(
+            "POST", self.token_url, headers=headers, data={"grant_type": "client_credentials"}
+        )
+        try:
+            response = await self._transport.send(request)
+        except TransportError as exc:
+            self.stats.transport_errors += 1
+            raise Transient(f"connection failed ({exc})") from None
+        status, body = response.status, response.body
+        log.debug("token -> %d", status)
+        if status >= 500 or status == 429:
+            raise Transient(f"HTTP {status}", status=status)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            if status == 200:
+                raise Transient("token answer is not JSON", status=status) from None
+            data = {}
+        if status != 200:
+            error = data.get("error") if isinstance(data, dict) else None
+            if error == "invalid_client":
+                raise CredentialsError(
+                    "Spotify rejected the client id or secret (invalid_client); check "
+                    "SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET"
+                )
+            raise ConfigurationError(
+                f"token request refused: HTTP {status} {error or ''}".rstrip()
+                + f"; check token_url= ({self.token_url})"
+            )
+        return AccessToken(*_read_token(data, self.token_url, self._wall_clock()))
+
+
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
+_LONGEST_TOKEN_LIFE = 366 * 86_400.0
+
+
+def _read_token(data: object, url: str, now: float) -> tuple[str, float]:
+    """The token and its expiry (Unix time) from a token answer, checked; a clear
+    :class:`TokenError` for anything that could not be sent or trusted."""
+    if not isinstance(data, dict):
+        raise TokenError(f"the token endpoint {url} answered with something other than an object")
+    token, token_type = data.get("access_token"), data.get("token_type", "")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise TokenError(f"the token endpoint {url} did not answer with a bearer token")
+    if not isinstance(token, str) or not _TOKEN_CHARS.fullmatch(token):
+        raise TokenError(
+            f"the token endpoint {url} answered with an access token that cannot be sent "
+            "(empty, or with spaces, line breaks or other characters a token never has)"
+        )
+    register_secret(token)
+    expires_in = data.get("expires_in", 3600)
+    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        expires_in = int(expires_in)
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int | float)
+        or not 0 < expires_in < _LONGEST_TOKEN_LIFE
+    ):
+        raise TokenError(
+            f"the token endpoint {url} gave an unusable expires_in ({str(expires_in)[:20]!r}); "
+            "expected a number of seconds"
+        )
+    return token, now + float(expires_in)

@@ -12,11 +12,8 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .cache import AsyncCache
-from .client import SpotifyClient
-from .errors import ForbiddenError, RequestError
-from .fetch import Workers, finish
-from .models import (
+from ..errors import ForbiddenError, RequestError
+from ..models import (
     ALBUMS_PER_REQUEST,
     FEATURES_PER_REQUEST,
     AlbumDetails,
@@ -24,9 +21,12 @@ from .models import (
     Enrichment,
     InvalidAnswer,
 )
-from .progress import Progress
-from .schema import Row, enriched
-from .settings import Settings
+from ..progress import Progress
+from ..schema import Row, enriched
+from ..settings import Settings
+from ..spotify.client import SpotifyClient
+from ..store.cache import AsyncCache
+from .workers import Workers, finish
 
 __all__ = ["Enricher"]
 
@@ -40,13 +40,13 @@ _CLOSED_WARNINGS = {
     ),
     Enrichment.ALBUM: (
         "GET /albums?ids= answered 403 (Spotify serves it only to apps in Extended "
-        "Quota Mode). The album columns stay empty; --allow-per-album fetches them "
+        "Quota Mode). The album columns stay empty; allow_per_album=True fetches them "
         "one album at a time, one request of the daily allowance each."
     ),
 }
 _PER_ALBUM_WARNING = (
     "GET /albums?ids= answered 403 (Spotify serves it only to apps in Extended "
-    "Quota Mode); fetching albums one at a time (--allow-per-album), one request "
+    "Quota Mode); fetching albums one at a time (allow_per_album=True), one request "
     "of the daily allowance each."
 )
 

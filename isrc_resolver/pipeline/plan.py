@@ -11,75 +11,21 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .cache import AsyncCache, Cache
-from .isrc import is_valid_isrc, normalize_isrc
-from .models import FallbackSearch, MatchMethod, Result, Status
-from .settings import Settings
+from ..isrc import count_isrcs
+from ..models import FallbackSearch, MatchMethod, Result, Status
+from ..settings import Settings
+from ..store.cache import AsyncCache, Cache
 
 __all__ = [
     "Asks",
     "Forecast",
-    "Normalized",
     "cached_or_missing",
-    "count_isrcs",
-    "distinct_isrcs",
     "forecast",
-    "normalize_value",
-    "normalize_values",
 ]
 
 log = logging.getLogger("isrc_resolver")
 
 _CACHE_SLICE = 5_000  # ISRCs looked up in the cache at a time
-
-
-def normalize_value(value: object) -> str:
-    """The normalised form of one input value; anything but text is not an ISRC."""
-    return normalize_isrc(value) if isinstance(value, str) else ""
-
-
-@dataclass
-class Normalized:
-    """Input values, normalised: one entry per value, and the distinct valid ISRCs."""
-
-    values: list[str] = field(default_factory=list)
-    unique: dict[str, None] = field(default_factory=dict)  # an ordered set
-    invalid: int = 0  # values that are not an ISRC (blanks included)
-
-    def add(self, raw: Iterable[object], *, keep_values: bool = True) -> None:
-        unique = self.unique
-        for value in raw:
-            isrc = normalize_value(value)
-            if isrc not in unique:
-                if is_valid_isrc(isrc):
-                    unique[isrc] = None
-                else:
-                    self.invalid += 1
-            if keep_values:
-                self.values.append(isrc)
-
-
-def normalize_values(raw: Iterable[object]) -> Normalized:
-    normalized = Normalized()
-    normalized.add(raw)
-    return normalized
-
-
-def distinct_isrcs(chunks: Iterable[Sequence[object]]) -> tuple[int, list[str]]:
-    """How many values ``chunks`` hold, and their distinct valid ISRCs in order (the
-    values themselves are not kept: a file's rows are read again to be written)."""
-    rows, _, unique = count_isrcs(chunks)
-    return rows, unique
-
-
-def count_isrcs(chunks: Iterable[Sequence[object]]) -> tuple[int, int, list[str]]:
-    """Values, invalid values, and the distinct valid ISRCs in order, of ``chunks``."""
-    rows = 0
-    normalized = Normalized()
-    for values in chunks:
-        rows += len(values)
-        normalized.add(values, keep_values=False)
-    return rows, normalized.invalid, list(normalized.unique)
 
 
 @dataclass

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from .client import SpotifyClient
-from .errors import RequestError
-from .isrc import normalize_isrc
-from .matching import check, normalize_artist, normalize_title
-from .models import (
+from ..errors import RequestError
+from ..isrc import normalize_isrc
+from ..matching import Hint, check, normalize_artist, normalize_title
+from ..models import (
     TITLE_ARTIST,
     FallbackSearch,
     InvalidAnswer,
@@ -38,11 +37,11 @@ from .models import (
     Status,
     Track,
 )
-from .settings import DEFAULT_MARKET, Settings
+from ..settings import DEFAULT_MARKET, Settings
+from ..spotify.client import SpotifyClient
 
 __all__ = [
     "DURATION_TOLERANCE_MS",
-    "Hint",
     "IsrcSearch",
     "TitleArtistSearch",
     "choose_match",
@@ -51,19 +50,6 @@ __all__ = [
 log = logging.getLogger("isrc_resolver")
 
 DURATION_TOLERANCE_MS = 2_000  # a track this close to the input's duration is preferred
-
-
-@dataclass(frozen=True, slots=True)
-class Hint:
-    """What the input says of an ISRC besides the code: its title, artist and duration."""
-
-    title: str = ""
-    artist: str = ""
-    duration_ms: int | None = None
-
-    @property
-    def searchable(self) -> bool:
-        return bool(normalize_title(self.title) and normalize_artist(self.artist))
 
 
 class IsrcSearch:

@@ -1,0 +1,81 @@
+"""``isrc-resolve cache {info,clear}``: look into the cache, or empty it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import CacheError, format_time
+from ..settings import default_cache_path
+
+__all__ = ["build_parser", "cache_command"]
+
+log = logging.getLogger("isrc_resolver")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="isrc-resolve cache", description="Inspect or clear the cache."
+    )
+    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument(
+        "--cache", type=Path, metavar="PATH", help=f"cache file (default: {default_cache_path()})"
+    )
+    return p
+
+
+def cache_command(args: argparse.Namespace) -> int:
+    path = args.cache or default_cache_path()
+    if not path.exists():
+        print(f"no cache at {path}")
+        return 0
+    from ..store.cache import Cache, remove_cache
+
+    try:
+        cache = Cache(path)
+    except CacheError as exc:
+        if args.action != "clear":
+            log.error("%s", exc)
+            return 2
+        try:
+            remove_cache(path)
+            Cache(path).close()
+        except CacheError as again:
+            log.error("%s", again)
+            return 2
+        print(f"the cache at {path} could not be read; replaced it with an empty one")
+        return 0
+    try:
+        if args.action == "clear":
+            removed = cache.clear()
+            print(f"cleared {removed} cached results and the cooldown from {path}")
+            return 0
+        info = cache.info()
+    finally:
+        cache.close()
+
+    def when(ts: float | None) -> str:
+        return format_time(datetime.fromtimestamp(ts, UTC)) if ts else "-"
+
+    print(f"cache:     {info.path} ({info.size_bytes / 1e6:.1f} MB)")
+    print(f"entries:   {info.entries} ({info.found} found, {info.not_found} not found)")
+    print(f"oldest:    {when(info.oldest)}")
+    print(f"newest:    {when(info.newest)}")
+    print(f"cooldown:  {'until ' + when(info.cooldown_until) if info.cooldown_until else 'none'}")
+    for account in info.accounts:
+        # One line per account: what the --daily-quota check counts, and when room frees up.
+        cooldown = (
+            f"; cooldown until {when(account.cooldown_until)}" if account.cooldown_until else ""
+        )
+        print(
+            f"account:   {account.account}: {account.requests} requests in the last 24 h"
+            + (
+                f", the oldest leaves the window at {when(account.oldest)}"
+                if account.oldest
+                else ""
+            )
+            + cooldown
+        )
+    return 0

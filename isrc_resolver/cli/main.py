@@ -1,0 +1,132 @@
+"""``isrc-resolve``: pick the command, parse its arguments, run it, turn errors into exit
+codes. Each command lives beside its options: :mod:`.run`, :mod:`.plan`, :mod:`.cache`.
+
+Behaviour lives in the library; this package only wires it to a terminal and a scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from .. import __version__
+from .._logging import configure_logging, redact
+from ..errors import ConfigurationError, InputError, ResolverError
+from . import cache as cache_command
+from . import plan as plan_command
+from . import run as run_command
+from .options import AsFlags, add_settings_arguments, as_flags
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]
+
+log = logging.getLogger("isrc_resolver")
+
+EXIT_CODES = {
+    0: "every row settled (found, not_found or invalid)",
+    1: "some rows ended in error (see the error column), or no access token could be had; "
+    "rerun to retry",
+    2: "usage, configuration or input error: nothing was resolved",
+    3: "stopped by Spotify's rate limit or daily quota, or by --max-requests; output written, "
+    "run again later",
+    70: "internal error: a bug, not a flaky night (sysexits EX_SOFTWARE); please report it",
+    130: "interrupted (SIGINT); output written with unattempted rows 'pending'",
+    143: "terminated (SIGTERM); output written with unattempted rows 'pending'",
+}
+EXIT_INTERNAL = 70
+
+_EPILOG = (
+    """\
+exit codes:
+"""
+    + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items())
+    + """
+
+credentials come from SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET, in the environment or
+a .env file (see --env-file). Try it without any: isrc-resolve --demo INPUT -o OUTPUT
+
+cache commands:
+  isrc-resolve cache info [--cache PATH]    entries, hits and misses, ages, cooldown
+  isrc-resolve cache clear [--cache PATH]   delete every cached result and the cooldown
+"""
+)
+
+
+_USAGE = """
+  isrc-resolve INPUT -o OUTPUT [options]
+  isrc-resolve --demo [INPUT] -o OUTPUT [options]
+  isrc-resolve plan INPUT [options] [--format {text,json}]
+  isrc-resolve cache {info,clear} [--cache PATH]
+  (an input file called 'cache' or 'plan' is ./cache or ./plan)"""
+
+
+def build_parser(*, plan: bool = False) -> argparse.ArgumentParser:
+    """The main command's parser; ``plan``: the same options for ``isrc-resolve plan``,
+    which reads the input and the cache and prints what a run would send."""
+    p = argparse.ArgumentParser(
+        prog="isrc-resolve plan" if plan else "isrc-resolve",
+        usage=_USAGE,
+        description=(
+            "Say what a run over INPUT would do: rows, ISRCs, cache hits, the requests it "
+            "needs and, with --daily-quota, the nights. Sends nothing, not even for a token."
+            if plan
+            else "Resolve the ISRCs in a CSV or Parquet file to Spotify tracks, albums "
+            "and artists. Every input row is written back with the new columns and a status."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    (plan_command.add_arguments if plan else run_command.add_arguments)(p)
+    add_settings_arguments(p)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cache"]:
+        args = cache_command.build_parser().parse_args(argv[1:])
+        _logs(verbose=False, quiet=False, json_format=False)
+        return _exit_code(lambda: cache_command.cache_command(args), verbose=False)
+    if argv[:1] == ["plan"]:
+        args = build_parser(plan=True).parse_args(argv[1:])
+        _logs(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")
+        return _exit_code(lambda: plan_command.plan(args), verbose=args.verbose)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.input is None and not args.demo:
+        parser.error("the input file is required (or - for standard input; --demo has one)")
+    _logs(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")
+    return _exit_code(lambda: asyncio.run(run_command.run(args)), verbose=args.verbose)
+
+
+def _logs(*, verbose: bool, quiet: bool, json_format: bool) -> None:
+    logger = configure_logging(verbose=verbose, quiet=quiet, json_format=json_format)
+    for handler in logger.handlers:  # the library names parameters; here they are flags
+        if not any(isinstance(f, AsFlags) for f in handler.filters):
+            handler.addFilter(AsFlags())
+
+
+def _exit_code(command: Callable[[], int], *, verbose: bool) -> int:
+    """Run ``command``; its errors become a message and an exit code."""
+    try:
+        return command()
+    except (ConfigurationError, InputError) as exc:
+        log.error("%s", as_flags(str(exc)))
+        return 2
+    except ResolverError as exc:
+        log.error("%s", as_flags(str(exc)))
+        return 1
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except Exception as exc:
+        log.error(
+            "internal error (a bug; please report it with the -v output): %s: %s",
+            type(exc).__name__,
+            redact(str(exc)),
+            exc_info=verbose,
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,456 @@
+"""The options the run and ``plan`` share, and the way from flags to :class:`Settings`.
+
+Each option of :class:`~isrc_resolver.settings.Settings` is named once here, with its
+Settings field as its ``dest``: :func:`settings_from` hands every such field the parser
+has to :meth:`Settings.build`, which owns the defaults and the rules. :func:`as_flags`
+turns the library's words for a parameter (``token_url=``) into the flag (``--token-url``)
+in messages shown on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import re
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import ConfigurationError
+from ..models import Enrichment, FallbackSearch, MatchPreference
+from ..settings import (
+    DAY,
+    DEFAULT_API_URL,
+    DEFAULT_TOKEN_URL,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    Settings,
+    default,
+    default_cache_path,
+)
+
+__all__ = [
+    "add_settings_arguments",
+    "as_flags",
+    "credentials",
+    "hint_arguments",
+    "number",
+    "settings_from",
+]
+
+# The library's word for a parameter (and value), and the flag that says it here.
+_FLAGS: dict[str, str] = {
+    "cache=None": "--no-cache",
+    "adaptive=False": "--no-adaptive",
+    "escape_formulas=False": "--no-escape-formulas",
+}
+_PARAMETER = re.compile(r"\b([a-z][a-z_]*)=(True|False|None)?")
+_SETTINGS = frozenset(f.name for f in fields(Settings))
+
+
+class _Options(Protocol):
+    """What the argument builders need of a parser or an argument group."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def _add(group: _Options, *flags: str, **kwargs: Any) -> None:
+    """``group.add_argument``, remembering which flag says which parameter."""
+    action = group.add_argument(*flags, **kwargs)
+    long = next(f for f in flags if f.startswith("--"))
+    value = {"store_true": "=True", "store_false": "=False"}.get(kwargs.get("action", ""), "=")
+    _FLAGS.setdefault(f"{action.dest}{value}", long)
+    _FLAGS.setdefault(f"{action.dest}=", long)
+
+
+def as_flags(message: str) -> str:
+    """``message`` with each parameter the CLI has a flag for named by that flag."""
+
+    def flag(match: re.Match[str]) -> str:
+        return _FLAGS.get(match[0]) or _FLAGS.get(f"{match[1]}=") or match[0]
+
+    return _PARAMETER.sub(flag, message)
+
+
+class AsFlags(logging.Filter):
+    """Log messages of the library, told in flags (see :func:`as_flags`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg, record.args = record.getMessage(), None
+        record.msg = as_flags(str(record.msg))
+        return True
+
+
+def number(
+    kind: type[float] | type[int],
+    *,
+    least: float = 0,
+    open_: bool = True,
+    most: float = math.inf,
+) -> Any:
+    """A parser for a finite number above ``least`` (or at least ``least``), and at most
+    ``most``."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < least or (open_ and value == least):
+            relation = "greater than" if open_ else "at least"
+            raise argparse.ArgumentTypeError(f"must be {relation} {least:g}, got {text}")
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:g}, got {text}")
+        return value
+
+    return parse
+
+
+_positive_float = number(float)
+_positive_int = number(int)
+
+
+_score = number(float, open_=False, most=100)  # a similarity, 0 to 100
+
+
+def _days(text: str) -> float:
+    """A number of days, as the seconds :class:`Settings` keeps ages in."""
+    return float(_positive_float(text)) * DAY
+
+
+def _market(text: str) -> str:
+    if len(text) != 2 or not (text.isascii() and text.isalpha()):
+        raise argparse.ArgumentTypeError(
+            f"expected a 2-letter country code (ISO 3166-1 alpha-2) such as US or GB, got {text!r}"
+        )
+    return text.upper()
+
+
+def hint_arguments(p: argparse.ArgumentParser) -> None:
+    _add(
+        p,
+        "--title-column",
+        metavar="NAME",
+        help="the title column (default: title, track, track_name or song, any case), for "
+        "the title/artist search and match_check",
+    )
+    _add(
+        p,
+        "--artist-column",
+        metavar="NAME",
+        help="the artist column (default: artist, artist_name or artists, any case)",
+    )
+
+
+def add_settings_arguments(p: argparse.ArgumentParser) -> None:
+    """The options a run and ``plan`` share, in their groups."""
+    _spotify_arguments(p.add_argument_group("Spotify"))
+    _match_arguments(p.add_argument_group("which match"))
+    _pace_arguments(p.add_argument_group("pace and retries"))
+    nightly = p.add_argument_group("cache (nightly runs)")
+    _cache_arguments(nightly)
+    _budget_arguments(nightly)
+    _output_arguments(p.add_argument_group("output and logs"))
+
+
+def _spotify_arguments(api: _Options) -> None:
+    _add(
+        api,
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="read credentials from this file (default: ./.env if present)",
+    )
+    _add(
+        api,
+        "--api-url",
+        metavar="URL",
+        help=f"API base URL (env SPOTIFY_API_URL; {DEFAULT_API_URL})",
+    )
+    _add(
+        api,
+        "--token-url",
+        metavar="URL",
+        help=f"token endpoint (env SPOTIFY_TOKEN_URL; {DEFAULT_TOKEN_URL})",
+    )
+    _add(
+        api,
+        "--market",
+        type=_market,
+        metavar="CC",
+        help="search in this market (ISO country code); default: Spotify's own",
+    )
+    _add(
+        api,
+        "--with",
+        dest="with_",
+        action="append",
+        default=[],
+        choices=[e.value for e in Enrichment],
+        help="add columns: 'album' (label, UPC, total tracks, genres) or 'audio-features'; "
+        "repeat for both. Costs extra requests, batched",
+    )
+    _add(
+        api,
+        "--allow-per-album",
+        action="store_true",
+        help="with --with album: if the batch endpoint answers 403, fetch albums one at a "
+        "time, one request each",
+    )
+    _add(
+        api,
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http:// --api-url or --token-url on another machine (the "
+        "credentials then cross the network unencrypted); loopback needs no flag",
+    )
+    _add(
+        api,
+        "--demo",
+        action="store_true",
+        help="run against the bundled local Spotify with demo credentials; with no INPUT, "
+        "resolve the bundled sample",
+    )
+
+
+def _match_arguments(match: _Options) -> None:
+    _add(
+        match,
+        "--prefer",
+        choices=[m.value for m in MatchPreference],
+        default=default("prefer").value,
+        help="which of several matches to keep (default: %(default)s; see README)",
+    )
+    _add(
+        match,
+        "--fallback-markets",
+        metavar="SPEC",
+        default=",".join(default("fallback_markets")),
+        help="after a miss in the first market, search these markets in order until found: "
+        "market codes and 'isrc' (the ISRC's own country, when a Spotify market); 'none' "
+        "for no fallback (default: %(default)s)",
+    )
+    _add(
+        match,
+        "--fallback-search",
+        choices=[f.value for f in FallbackSearch],
+        default=default("fallback_search").value,
+        help="a miss in every market gets one title/artist search when the input has title "
+        "and artist columns: 'verified' accepts only a track carrying the ISRC, 'fuzzy' also "
+        "the best match scoring --min-score or more, 'off' none (default: %(default)s)",
+    )
+    _add(
+        match,
+        "--min-score",
+        type=_score,
+        default=default("min_score"),
+        metavar="N",
+        help="title/artist similarity, 0-100, for 'fuzzy' and for match_check (default: "
+        "%(default)g)",
+    )
+
+
+def _pace_arguments(pace: _Options) -> None:
+    _add(
+        pace,
+        "--rate",
+        type=_positive_float,
+        default=default("rate"),
+        metavar="N",
+        help="ceiling in requests per second (default: %(default)g)",
+    )
+    _add(
+        pace,
+        "--no-adaptive",
+        dest="adaptive",
+        action="store_false",
+        help="hold --rate instead of backing off after 429s and probing back up",
+    )
+    _add(
+        pace,
+        "--concurrency",
+        type=_positive_int,
+        default=default("concurrency"),
+        metavar="N",
+        help="requests in flight at once (default: %(default)s)",
+    )
+    _add(
+        pace,
+        "--max-retries",
+        type=number(int, open_=False),
+        default=default("max_retries"),
+        metavar="N",
+        help="retries of a failed request: 5xx, timeouts, resets, non-JSON bodies "
+        "(default: %(default)s)",
+    )
+    _add(
+        pace,
+        "--max-wait",
+        type=_positive_float,
+        default=default("max_wait"),
+        metavar="SECONDS",
+        help="longest Retry-After to sit out; longer ones stop the run with exit 3 "
+        "(default: %(default)g)",
+    )
+    _add(
+        pace,
+        "--timeout",
+        type=_positive_float,
+        default=default("timeout"),
+        metavar="SECONDS",
+        help="per-request timeout (default: %(default)g)",
+    )
+
+
+def _cache_arguments(cache: _Options) -> None:
+    _add(
+        cache,
+        "--cache",
+        type=Path,
+        metavar="PATH",
+        help=f"cache file (default: {default_cache_path()})",
+    )
+    _add(
+        cache,
+        "--no-cache",
+        action="store_true",
+        help="use no cache and keep nothing on disk (no token file either)",
+    )
+    _add(
+        cache,
+        "--max-age",
+        type=_days,
+        default=default("max_age"),
+        metavar="DAYS",
+        help=f"ask again for hits older than this (default: {default('max_age') / DAY:g})",
+    )
+    _add(
+        cache,
+        "--not-found-max-age",
+        type=_days,
+        default=default("not_found_max_age"),
+        metavar="DAYS",
+        help="ask again for misses older than this "
+        f"(default: {default('not_found_max_age') / DAY:g})",
+    )
+    _add(
+        cache,
+        "--refresh",
+        action="store_true",
+        help="ignore cached results (still writes fresh ones)",
+    )
+    _add(
+        cache,
+        "--ignore-cooldown",
+        action="store_true",
+        help="send requests even before a quota stop's resume time",
+    )
+
+
+def _budget_arguments(cache: _Options) -> None:
+    _add(
+        cache,
+        "--max-requests",
+        type=number(int, open_=False),
+        metavar="N",
+        help="send at most N API requests in this run (token requests aside); rows not "
+        "reached keep a cached answer or are 'deferred' (exit 3)",
+    )
+    _add(
+        cache,
+        "--daily-quota",
+        type=_positive_int,
+        metavar="N",
+        help="the account's allowance in any 24 hours: stop before the request that would "
+        "exceed it, counting every run's requests in the cache's ledger; rows not reached "
+        "are kept or 'deferred' (exit 3)",
+    )
+    _add(
+        cache,
+        "--account",
+        metavar="NAME",
+        help="the name the ledger and the cooldown are kept under (default: the client "
+        "id at the API URL); give apps of one developer account the same name",
+    )
+
+
+def _output_arguments(out: _Options) -> None:
+    _add(
+        out,
+        "--no-escape-formulas",
+        dest="escape_formulas",
+        action="store_false",
+        help="write text from Spotify into CSV/TSV as it is, even when it starts with = + - @ "
+        "(by default such cells get a leading ' so spreadsheets do not run them)",
+    )
+    _add(
+        out,
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar; warnings, errors and the summary line only (the summary is "
+        "logged at info level, for schedulers)",
+    )
+    _add(
+        out,
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logs: each request's ISRC, status and wait (never a secret)",
+    )
+    _add(
+        out,
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON object per line, for schedulers",
+    )
+
+
+def environment(env_file: Path | None) -> tuple[dict[str, str], str]:
+    """The environment, over the values of the .env file; and where that looked."""
+    if env_file is not None and not env_file.is_file():
+        raise ConfigurationError(f"--env-file {env_file} not found")
+    from dotenv import dotenv_values
+
+    path = env_file or Path(".env")
+    from_file = {k: v for k, v in dotenv_values(path).items() if v} if path.is_file() else {}
+    environ = {**from_file, **{k: v for k, v in os.environ.items() if v}}
+    return environ, f"the environment and {path.resolve()}"
+
+
+def credentials(args: argparse.Namespace) -> tuple[dict[str, str], str]:
+    """Where credentials come from: the demo's, or the environment and .env file."""
+    if args.demo:
+        from ..fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+        return {
+            ENV_CLIENT_ID[0]: DEMO_CLIENT_ID,
+            ENV_CLIENT_SECRET[0]: DEMO_CLIENT_SECRET,
+        }, "the demo"
+    return environment(args.env_file)
+
+
+def settings_from(
+    args: argparse.Namespace, found: tuple[dict[str, str], str] | None = None
+) -> Settings:
+    """One Settings from the flags, the environment and the .env file (``found``: the
+    credentials' place, when the caller looked already)."""
+    environ, looked_in = found or credentials(args)
+    given = {k: v for k, v in vars(args).items() if k in _SETTINGS and k != "cache"}
+    # The demo keeps its made-up answers out of the real cache unless told otherwise.
+    cache = None if args.no_cache or (args.demo and args.cache is None) else (args.cache or True)
+    return Settings.build(
+        environ=environ,
+        looked_in=looked_in,
+        remedy="set it there, pass --env-file PATH, or try --demo",
+        cache=cache,
+        progress=not args.quiet and sys.stderr.isatty(),
+        **given,
+    )

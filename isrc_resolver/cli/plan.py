@@ -1,0 +1,105 @@
+"""``isrc-resolve plan INPUT``: what a run would send, without sending anything."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from ..schema import FORMATS
+from ..settings import ENV_API_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, Settings
+from .options import credentials, hint_arguments, settings_from
+
+if TYPE_CHECKING:
+    from ..pipeline.plan import Forecast
+
+__all__ = ["add_arguments", "plan"]
+
+log = logging.getLogger("isrc_resolver")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="CSV, TSV or Parquet file to read, or - for standard input")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one object (rows, unique, invalid, duplicates, fresh, stale, new, "
+        "requests, requests_max, nights, ...)",
+    )
+    p.add_argument("--input-format", choices=FORMATS, help="input format (default: its suffix)")
+    p.add_argument("--column", metavar="NAME", help="the ISRC column (default: 'isrc')")
+    hint_arguments(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="not used: accepted so that 'plan' can go in front of a run's own command",
+    )
+
+
+def plan(args: argparse.Namespace) -> int:
+    """``isrc-resolve plan``: read the input and the cache, print what a run would send."""
+    forecast = _forecast(args)
+    if args.format == "json":
+        print(json.dumps(forecast.as_dict()))
+        return 0
+    f = forecast
+    lines = [
+        ("rows", f"{f.rows}"),
+        ("unique", f"{f.unique} valid ISRCs ({f.invalid} invalid, {f.duplicates} duplicates)"),
+        ("fresh", f"{f.fresh} cached answers within their age: no request"),
+        ("stale", f"{f.stale} cached answers past their age: asked again (kept if not)"),
+        ("new", f"{f.new} never asked"),
+        ("requests", f"{f.requests} for a full run ({f.requests_max} at most)"),
+    ]
+    if f.daily_quota is not None:
+        used = (
+            "the ledger was not read (no credentials)"
+            if f.used_24h is None
+            else f"{f.used_24h} sent in the last 24 h"
+        )
+        lines.append(("quota", f"{f.daily_quota} a day; {used}"))
+    if f.room_tonight is not None:
+        lines.append(("tonight", f"room for {f.room_tonight} requests"))
+    nights = "never, with --max-requests 0" if f.nights is None else str(f.nights)
+    lines.append(("nights", nights))
+    for label, text in lines:
+        print(f"{label + ':':<10} {text}")
+    return 0
+
+
+def _forecast(args: argparse.Namespace) -> Forecast:
+    from .. import tables
+    from ..pipeline.plan import forecast
+    from ..store.cache import Cache
+
+    settings, known = _plan_settings(args)
+    with tables.open_input(
+        args.input,
+        column=args.column,
+        input_format=args.input_format,
+        title_column=args.title_column,
+        artist_column=args.artist_column,
+    ) as source:
+        cache = Cache(settings.cache) if settings.cache and settings.cache.exists() else None
+        try:
+            titles = source.hint_columns.usable
+            return forecast(source.isrc_chunks(), cache, settings, ledger=known, titles=titles)
+        finally:
+            if cache is not None:
+                cache.close()
+
+
+def _plan_settings(args: argparse.Namespace) -> tuple[Settings, bool]:
+    """The run's settings for a plan, and whether the account is known. Without
+    credentials the plan still counts everything but the account's ledger."""
+    environ, looked_in = credentials(args)
+    known = all(any(environ.get(n) for n in names) for names in (ENV_CLIENT_ID, ENV_CLIENT_SECRET))
+    if not known:
+        environ = {**environ, ENV_CLIENT_ID[0]: "-", ENV_CLIENT_SECRET[0]: "-"}
+        log.info("plan: no credentials in %s, so the quota ledger is not read", looked_in)
+    if args.demo:
+        environ[ENV_API_URL] = "http://127.0.0.1/v1"  # the local server's, as cache keys see it
+    return settings_from(args, (environ, looked_in)), known

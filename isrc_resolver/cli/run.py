@@ -1,0 +1,130 @@
+"""``isrc-resolve INPUT -o OUTPUT``: the run, from its options to its summary line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import format_time
+from ..models import Status
+from ..schema import FORMATS
+from ..settings import Settings
+from .options import hint_arguments, settings_from
+
+if TYPE_CHECKING:
+    from ..report import RunReport
+    from ..resolver import Resolver
+
+__all__ = ["add_arguments", "demo_sample", "run"]
+
+log = logging.getLogger("isrc_resolver")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "input",
+        nargs="?",
+        help="CSV, TSV or Parquet file to read, or - for standard input "
+        "(with --demo, default: a small bundled sample)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="file to write (.csv, .tsv or .parquet), or - for CSV on standard output",
+    )
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix)")
+    p.add_argument(
+        "--input-format",
+        choices=FORMATS,
+        help="input format (default: from the input's suffix; CSV for standard input)",
+    )
+    p.add_argument(
+        "--column",
+        metavar="NAME",
+        help="the ISRC column (default: the one column named 'isrc', any case)",
+    )
+    hint_arguments(p)
+
+
+@contextlib.asynccontextmanager
+async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncIterator[Settings]:
+    """``settings``, pointed at the bundled local Spotify for the length of a --demo run."""
+    if not args.demo:
+        yield settings
+        return
+    from ..fake import FakeSpotify
+
+    async with FakeSpotify() as server:
+        log.info("demo: local Spotify at %s with demo credentials", server.base_url)
+        yield settings.evolve(api_url=server.api_url, token_url=server.token_url)
+
+
+async def run(args: argparse.Namespace) -> int:
+    from ..resolver import Resolver
+
+    settings = settings_from(args)
+    if args.input is None:  # --demo (main() checked)
+        args.input = str(demo_sample())
+        log.info("demo: resolving the bundled sample %s", args.input)
+    async with _endpoints(args, settings) as settings, Resolver(settings=settings) as resolver:
+        _install_signal_handlers(resolver)
+        report = await resolver.resolve_file(
+            args.input,
+            args.output,
+            column=args.column,
+            output_format=args.format,
+            input_format=args.input_format,
+            title_column=args.title_column,
+            artist_column=args.artist_column,
+        )
+    _report(report, args)
+    return report.exit_code
+
+
+def demo_sample() -> Path:
+    """The small catalogue that ships inside the package, for ``--demo`` with no input."""
+    return Path(__file__).resolve().parent.parent / "data" / "sample.csv"
+
+
+def _install_signal_handlers(resolver: Resolver) -> None:
+    loop = asyncio.get_running_loop()
+
+    def handler(sig: signal.Signals) -> None:
+        log.warning("%s received: stopping, writing what is done", sig.name)
+        resolver.interrupt(sig.name)
+        # A second signal falls through to the default: Ctrl-C twice exits at once.
+        loop.remove_signal_handler(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, handler, sig)
+
+
+def _report(report: RunReport, args: argparse.Namespace) -> None:
+    fields = report.as_dict()
+    if report.stop is not None:
+        log.warning(
+            "stopped by %s: rows not resolved are marked rate_limited; run again after %s",
+            "the daily quota" if report.stop.quota else "a long Retry-After",
+            format_time(report.stop.resume_at),
+            extra={"event": "stopped", "fields": {"resume_at": fields["resume_at"]}},
+        )
+    if report.spent is not None:
+        log.warning(
+            "%s reached: %d rows deferred to the next run, %d kept their earlier answer",
+            "--daily-quota" if report.spent.daily else "--max-requests",
+            report.statuses[Status.DEFERRED],
+            report.stale,
+        )
+    if report.interrupted:
+        log.warning("interrupted: rows not attempted are marked pending; run again to finish")
+    # Schedulers read the summary, so -q keeps it (at info level; see configure_logging).
+    log.info("summary: %s", report.summary(), extra={"event": "summary", "fields": fields})

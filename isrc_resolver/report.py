@@ -1,0 +1,78 @@
+"""What a run did: the summary a CLI prints and a scheduler reads."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BudgetSpent, RateLimitStop, format_time
+from .models import Status
+
+__all__ = ["RunReport"]
+
+
+@dataclass
+class RunReport:
+    """What a run did. ``statuses`` counts rows; ``unique`` counts distinct valid ISRCs."""
+
+    rows: int = 0
+    unique: int = 0
+    statuses: Counter[Status] = field(default_factory=Counter)
+    cache_hits: int = 0
+    stale: int = 0  # rows written with a cached answer past its age (not refreshed)
+    requests: int = 0
+    throttled: int = 0
+    elapsed: float = 0.0
+    stop: RateLimitStop | None = None
+    spent: BudgetSpent | None = None  # --max-requests or --daily-quota ended the run
+    interrupted: str | None = None  # the signal's name, when a signal ended the run
+
+    @property
+    def exit_code(self) -> int:
+        """0 all settled, 1 some errors, 3 stopped by a rate limit or the budget with work
+        left (deferred rows, stale answers not refreshed), 130/143 interrupted."""
+        if self.interrupted:
+            return 143 if self.interrupted == "SIGTERM" else 130
+        if self.stop is not None or self.statuses[Status.RATE_LIMITED]:
+            return 3
+        if self.spent is not None or self.statuses[Status.DEFERRED]:
+            return 3
+        if self.statuses[Status.ERROR]:
+            return 1
+        return 0
+
+    def summary(self) -> str:
+        s = self.statuses
+        line = (
+            f"rows={self.rows} unique={self.unique} found={s[Status.FOUND]} "
+            f"not_found={s[Status.NOT_FOUND]} invalid={s[Status.INVALID]} "
+            f"errors={s[Status.ERROR]} rate_limited={s[Status.RATE_LIMITED]} "
+            f"pending={s[Status.PENDING]} deferred={s[Status.DEFERRED]} stale={self.stale} "
+            f"cached={self.cache_hits} "
+            f"requests={self.requests} "
+            f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
+        )
+        return line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "unique": self.unique,
+            **{status.value: self.statuses[status] for status in Status},
+            "stale": self.stale,
+            "cached": self.cache_hits,
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "elapsed": round(self.elapsed, 3),
+            "resume_at": format_time(self.stop.resume_at) if self.stop else None,
+            "budget_spent": (
+                None
+                if self.spent is None
+                else "daily_quota"
+                if self.spent.daily
+                else "max_requests"
+            ),
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+        }

@@ -1,0 +1,268 @@
+"""The persistent cache: what makes nightly reruns cost only what is new or stale.
+
+One SQLite file (standard library ``sqlite3``, WAL mode); its tables are described in
+:mod:`.schema`. :class:`Cache` is the front over the parts that share its one connection:
+:class:`.results.Results`, :class:`.ledger.Ledger` (with the cooldowns),
+:class:`.leases.Leases` and :class:`.details.Details`. A call that touches several of them
+(an answer stored, its lease ended and its request counted) is one transaction here.
+
+All calls are synchronous and meant to run off the event loop (:class:`AsyncCache` runs
+them on one worker thread). Two processes may share one file: WAL lets readers proceed
+while one writes, and a generous busy timeout makes a writer wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from ..errors import CacheError
+from ..models import Result, Status
+from .details import Details
+from .leases import Leases
+from .ledger import Allowance, Ledger
+from .results import Results
+from .schema import connect
+from .sql import Transaction
+
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "remove_cache"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    path: Path
+    entries: int
+    found: int
+    not_found: int
+    oldest: float | None
+    newest: float | None
+    cooldown_until: float | None  # the latest of the accounts' cooldowns
+    size_bytes: int
+    accounts: tuple[Allowance, ...] = ()
+
+
+class Cache:
+    """Results by ISRC and variant, with ages; the ledger, cooldowns, leases and details."""
+
+    def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.clock = clock  # the wall clock ages and the ledger are measured by
+        try:
+            self._db = connect(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise CacheError(
+                f"the cache {self.path} cannot be used ({exc}); delete it (`isrc-resolve cache "
+                f"clear --cache {self.path}` makes a new one) or run with --no-cache "
+                "(library: cache=None)"
+            ) from None
+        self.results = Results(self._db, clock)
+        self.ledger = Ledger(self._db, clock)
+        self.leases = Leases(self._db)
+        self.details = Details(self._db, clock)
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
+
+    # -- results ---------------------------------------------------------------------
+
+    def lookup(
+        self,
+        isrcs: Sequence[str],
+        variant: str,
+        *,
+        max_age: float,
+        not_found_max_age: float,
+        stale: dict[str, Result] | None = None,
+        stored_since: float | None = None,
+    ) -> dict[str, Result]:
+        """Fresh cached answers; the stale ones into ``stale`` (:meth:`Results.lookup`)."""
+        return self.results.lookup(
+            isrcs,
+            variant,
+            max_age=max_age,
+            not_found_max_age=not_found_max_age,
+            stale=stale,
+            stored_since=stored_since,
+        )
+
+    def store(
+        self,
+        results: Iterable[Result],
+        variant: str,
+        *,
+        owner: str | None = None,
+        release: Sequence[str] | None = None,
+        spent: tuple[str, int] | None = None,
+    ) -> tuple[int, float | None] | None:
+        """Save settled results (found / not found) in one transaction, with what goes
+        with them: the leases of ``owner`` on these ISRCs (or on ``release``) end, and
+        ``spent`` (account, requests) goes into the ledger. Returns, when ``spent`` is
+        given, the account's requests in the last 24 hours (other processes' included)
+        and when the oldest of them leaves the window."""
+        results = list(results)
+        now = self.clock()
+        with self._transaction():
+            self.results.put(results, variant, now)
+            ended = [r.isrc for r in results] if release is None else release
+            if owner is not None and ended:
+                self.leases.end(ended, variant, owner)
+            if spent is None:
+                return None
+            self.ledger.count(spent[0], spent[1], now)
+            return self.ledger.window(spent[0], now)
+
+    # -- the ledger and cooldowns ----------------------------------------------------
+
+    def count_requests(self, account: str, requests: int) -> tuple[int, float | None]:
+        """Add ``requests`` sent now to ``account``'s ledger; returns its last 24 hours
+        and when the oldest of them leaves the window."""
+        now = self.clock()
+        with self._transaction():
+            self.ledger.count(account, requests, now)
+            self.ledger.forget_old(now)
+            return self.ledger.window(account, now)
+
+    def allowance(self, account: str) -> Allowance:
+        return self.ledger.allowance(account)
+
+    def cooldown_until(self, account: str) -> float | None:
+        return self.ledger.cooldown_until(account)
+
+    def set_cooldown(self, account: str, until: float) -> None:
+        with self._transaction():
+            self.ledger.set_cooldown(account, until)
+
+    def clear_cooldown(self, account: str) -> None:
+        with self._transaction():
+            self.ledger.clear_cooldown(account)
+
+    # -- leases: who is asking what ---------------------------------------------------
+
+    def claim(
+        self,
+        isrcs: Sequence[str],
+        variant: str,
+        owner: str,
+        *,
+        ttl: float,
+        answered_since: float,
+    ) -> tuple[list[str], list[str]]:
+        """Lease those of ``isrcs`` no other process holds a live lease on and none has
+        stored an answer for after ``answered_since`` (when the caller read the cache: an
+        answer committed before that was in what it read); returns (claimed, others')."""
+        now = self.clock()
+        with self._transaction():
+            theirs = self.leases.held_by_others(isrcs, variant, owner, now)
+            theirs |= self.results.answered_since(isrcs, variant, answered_since)
+            mine = [isrc for isrc in isrcs if isrc not in theirs]
+            self.leases.take(mine, variant, owner, now + ttl)
+        return mine, [isrc for isrc in isrcs if isrc in theirs]
+
+    def release(self, owner: str, isrcs: Sequence[str] | None = None) -> None:
+        """End ``owner``'s leases (on ``isrcs``, or all), and any that have expired."""
+        with self._transaction():
+            self.leases.release(owner, isrcs, self.clock())
+
+    # -- enrichment details -----------------------------------------------------------
+
+    def lookup_details(
+        self, kind: str, ids: Sequence[str], *, max_age: float
+    ) -> dict[str, dict[str, Any]]:
+        return self.details.lookup(kind, ids, max_age=max_age)
+
+    def store_details(self, kind: str, items: Mapping[str, Mapping[str, Any]]) -> None:
+        if items:
+            with self._transaction():
+                self.details.put(kind, items, self.clock())
+
+    # -- housekeeping ----------------------------------------------------------------
+
+    def info(self) -> CacheInfo:
+        counts, oldest, newest = self.results.counts()
+        accounts = tuple(self.ledger.allowance(name) for name in self.ledger.accounts())
+        cooldowns = [a.cooldown_until for a in accounts if a.cooldown_until is not None]
+        return CacheInfo(
+            path=self.path,
+            entries=sum(counts.values()),
+            found=counts.get(Status.FOUND.value, 0),
+            not_found=counts.get(Status.NOT_FOUND.value, 0),
+            oldest=oldest,
+            newest=newest,
+            cooldown_until=max(cooldowns, default=None),
+            size_bytes=self.path.stat().st_size if self.path.exists() else 0,
+            accounts=tuple(a for a in accounts if a.requests or a.cooldown_until),
+        )
+
+    def clear(self) -> int:
+        """Delete every cached result and the cooldowns; returns how many results went.
+        The ledger stays: the requests it counts were sent, and still count against the
+        quota until they leave the window."""
+        with self._transaction():
+            count: int = self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            self._db.execute("DELETE FROM results")
+            self._db.execute("DELETE FROM details")
+            self._db.execute("DELETE FROM leases")
+            self._db.execute("DELETE FROM meta WHERE key != 'schema'")
+        self._db.execute("VACUUM")
+        return count
+
+
+class AsyncCache:
+    """A :class:`Cache` used from the event loop: every call runs on one worker thread of
+    its own, so SQLite never blocks the loop and calls keep their order."""
+
+    def __init__(self, cache: Cache, *, owned: bool) -> None:
+        self.cache = cache
+        self._owned = owned  # close the Cache with this wrapper
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isrc-cache")
+
+    @classmethod
+    async def open(cls, path: Path, *, clock: Callable[[], float]) -> AsyncCache:
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isrc-cache-open")
+        try:
+            loop = asyncio.get_running_loop()
+            cache = await loop.run_in_executor(thread, lambda: Cache(path, clock=clock))
+        finally:
+            thread.shutdown(wait=False)
+        return cls(cache, owned=True)
+
+    def __repr__(self) -> str:
+        return f"AsyncCache({self.cache!r})"
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` (a method of :attr:`cache`) on the cache thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+
+    async def aclose(self) -> None:
+        if self._owned:
+            await self.call(self.cache.close)
+        self._thread.shutdown(wait=True)
+
+
+def remove_cache(path: Path) -> None:
+    """Delete a cache file and SQLite's companions (``-wal``, ``-shm``), whatever state
+    they are in (for ``cache clear`` on a corrupt file)."""
+    for victim in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if victim.is_dir() and not victim.is_symlink():
+            raise CacheError(f"{victim} is a folder, not a cache file; remove it yourself")
+        victim.unlink(missing_ok=True)

@@ -1,0 +1,121 @@
+"""Answers by ISRC and variant, with when they were fetched and stored."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from ..models import MatchMethod, Result, Status, Track
+from .sql import select_in
+
+__all__ = ["Results"]
+
+Row = tuple[object, ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _places(searched: str) -> tuple[str, ...]:
+    """A stored ``searched`` list as a tuple; the few distinct ones are shared, not made
+    again for each of millions of cached answers."""
+    return tuple(searched.split(","))
+
+
+class Results:
+    """The ``results`` table. Writes happen inside the caller's transaction."""
+
+    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float]) -> None:
+        self._db = db
+        self._clock = clock
+
+    def lookup(
+        self,
+        isrcs: Sequence[str],
+        variant: str,
+        *,
+        max_age: float,
+        not_found_max_age: float,
+        stale: dict[str, Result] | None = None,
+        stored_since: float | None = None,
+    ) -> dict[str, Result]:
+        """Fresh cached results for those of ``isrcs`` that have one; the ones past their
+        age go into ``stale`` when it is given (to be kept if they cannot be refreshed).
+        ``stored_since``: only answers committed after that time (another process's)."""
+        now = self._clock()
+        found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
+        out: dict[str, Result] = {}
+        rows = select_in(
+            self._db,
+            "SELECT isrc, status, track, match_count, fetched_at, method, market, searched "
+            "FROM results WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? "
+            "AND isrc IN ({})",
+            (variant, -math.inf if stored_since is None else stored_since),
+            isrcs,
+        )
+        for isrc, status, track, match_count, fetched_at, method, market, searched in rows:
+            cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
+            if fetched_at < cutoff and stale is None:
+                continue
+            try:
+                result = Result(
+                    isrc=isrc,
+                    status=Status(status),
+                    track=Track.from_json(json.loads(track)) if track else None,
+                    match_count=match_count,
+                    resolved_at=fetched_at,
+                    method=MatchMethod(method) if method else None,
+                    market=market,
+                    searched=_places(searched) if searched else (),
+                )
+            except (ValueError, KeyError, TypeError):
+                continue  # an entry that does not read back is as good as none: ask again
+            if fetched_at >= cutoff:
+                out[isrc] = result
+            elif stale is not None:
+                stale[isrc] = result
+        return out
+
+    def put(self, results: Sequence[Result], variant: str, now: float) -> None:
+        """Save the settled ones of ``results`` (found / not found)."""
+        rows = [
+            (
+                r.isrc,
+                variant,
+                r.status.value,
+                json.dumps(r.track.to_json(), ensure_ascii=False) if r.track else None,
+                r.match_count,
+                r.resolved_at or now,
+                r.method.value if r.method else None,
+                r.market,
+                ",".join(r.searched) or None,
+                now,
+            )
+            for r in results
+            if r.status in (Status.FOUND, Status.NOT_FOUND)
+        ]
+        if rows:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    def answered_since(self, isrcs: Sequence[str], variant: str, since: float) -> set[str]:
+        """Those of ``isrcs`` with an answer stored after ``since``."""
+        return {
+            isrc
+            for (isrc,) in select_in(
+                self._db,
+                "SELECT isrc FROM results WHERE variant = ? AND stored_at > ? AND isrc IN ({})",
+                (variant, since),
+                isrcs,
+            )
+        }
+
+    def counts(self) -> tuple[dict[str, int], float | None, float | None]:
+        """Answers by status, and the oldest and newest answer's time."""
+        counts = dict(self._db.execute("SELECT status, COUNT(*) FROM results GROUP BY status"))
+        oldest, newest = self._db.execute(
+            "SELECT MIN(fetched_at), MAX(fetched_at) FROM results"
+        ).fetchone()
+        return counts, oldest, newest

@@ -1,0 +1,130 @@
+"""The cache file's tables, opening it, and bringing an older file up to date.
+
+* ``results``: one row per (normalised ISRC, variant), the variant being everything that
+  changes the answer (API, market, match preference, search strategy). Found and not-found
+  answers are kept, with when they were fetched; errors and rate-limited rows never are.
+* ``meta``: the schema version, and per account the cooldown after a quota stop.
+* ``ledger``: API requests sent per account and second, for a rolling 24-hour allowance.
+* ``leases``: ISRCs a process is asking right now, with an expiry.
+* ``details``: enrichment by kind (``album``, ``audio-features``) and Spotify id, as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
+
+from .sql import Transaction, locked
+
+__all__ = ["ANY_ACCOUNT", "VERSION", "connect"]
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS results (
+    isrc TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    status TEXT NOT NULL,
+    track TEXT,
+    match_count INTEGER,
+    fetched_at REAL NOT NULL,
+    method TEXT,
+    market TEXT,
+    searched TEXT,
+    stored_at REAL,
+    PRIMARY KEY (isrc, variant)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (
+    account TEXT NOT NULL,
+    second INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (account, second)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    isrc TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (isrc, variant)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS details (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    fetched_at REAL NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+"""
+VERSION = "2"  # 1: variants without the API and strategy, one cooldown for all;
+# no record of how an answer was found and where it was looked for
+ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
+
+# What every version-1 answer was, written out as version 1 knew it: the API it could
+# only have come from with real credentials, and its one search strategy. Literal on
+# purpose: today's defaults may change, a version-1 file's past does not.
+_V1_API = "api=https://api.spotify.com/v1;"
+_V1_STRATEGY = ";search=isrc"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Connect, set up, and prove the file is a readable, writable cache: every problem
+    shows here, before any request is sent, not half-way through a run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_file():
+        raise OSError("it is not a file")
+    fresh = not path.exists()
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+    db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    try:
+        if fresh:
+            os.chmod(path, 0o600)
+        # Switching a new file to WAL takes an exclusive lock that SQLite may refuse at
+        # once ("database is locked") instead of waiting on the busy timeout, when another
+        # run opens the same new cache at the same moment. Retrying briefly settles it.
+        for attempt in Retrying(
+            retry=retry_if_exception(locked),
+            stop=stop_after_delay(30),
+            wait=wait_random(0.01, 0.2),
+            reraise=True,
+        ):
+            with attempt:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_TABLES)
+        for table in ("results", "details", "meta", "ledger", "leases"):
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()
+        migrate(db)
+        db.execute("BEGIN IMMEDIATE")  # can we write? (a read-only file says so here)
+        db.execute("ROLLBACK")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a version-1 cache to version 2, keeping every answer paid for. Its variants
+    did not say which API answered: they are taken as Spotify's (the only one a version-1
+    user could point a cache at with real credentials; demo runs used no cache unless told).
+    Its one cooldown holds every account until it ends."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is not None and row[0] == VERSION:
+        return
+    with Transaction(db):
+        have = {r[1] for r in db.execute("PRAGMA table_info(results)")}
+        for column, kind in (("method", "TEXT"), ("market", "TEXT"), ("searched", "TEXT")):
+            if column not in have:  # how it was found, and where it was looked for
+                db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
+        if "stored_at" not in have:  # when it was committed (fetched_at: when answered)
+            db.execute("ALTER TABLE results ADD COLUMN stored_at REAL")
+        db.execute(
+            "UPDATE results SET variant = ? || variant || ? WHERE variant NOT LIKE 'api=%'",
+            (_V1_API, _V1_STRATEGY),
+        )
+        db.execute(
+            "UPDATE OR REPLACE meta SET key = ? WHERE key = 'cooldown_until'",
+            (f"cooldown:{ANY_ACCOUNT}",),
+        )
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (VERSION,))

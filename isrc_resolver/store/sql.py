@@ -1,0 +1,41 @@
+"""The SQL plumbing every part of the store shares: transactions and ``IN`` lists."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+__all__ = ["LOOKUP_BATCH", "Transaction", "locked", "select_in"]
+
+LOOKUP_BATCH = 500  # keys in one ``IN`` list: under SQLite's default limit of parameters
+
+
+def locked(exc: BaseException) -> bool:
+    """Is ``exc`` SQLite saying another connection holds the lock?"""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: take the write lock up front, so two processes queue
+    on the busy timeout rather than deadlocking on a lock upgrade."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def select_in(
+    db: sqlite3.Connection, sql: str, params: tuple[object, ...], keys: Sequence[str]
+) -> Iterator[tuple[Any, ...]]:
+    """Rows of ``sql`` (whose ``{}`` is an ``IN`` list) for ``keys``, in batches that stay
+    under SQLite's limit on parameters. Only ``?`` marks go into the SQL."""
+    for start in range(0, len(keys), LOOKUP_BATCH):
+        batch = keys[start : start + LOOKUP_BATCH]
+        marks = ",".join("?" * len(batch))
+        yield from db.execute(sql.format(marks), (*params, *batch))

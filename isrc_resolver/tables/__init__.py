@@ -1,0 +1,31 @@
+"""Tables in and out: CSV, TSV and Parquet files streamed in chunks, and DataFrames.
+
+The only folder that imports pandas and pyarrow. It knows nothing of Spotify, the cache or
+the pipeline: it reads ISRCs and hints, and writes rows built from :mod:`..schema`.
+"""
+
+from .columns import HintColumns, find_hint_columns, find_isrc_column
+from .escape import escape_formula
+from .formats import FORMATS, detect_format
+from .frames import column_values, frame_durations, frame_hints, with_results
+from .read import InputSource, open_input
+from .write import Target, check_output, open_output, write_output
+
+__all__ = [
+    "FORMATS",
+    "HintColumns",
+    "InputSource",
+    "Target",
+    "check_output",
+    "column_values",
+    "detect_format",
+    "escape_formula",
+    "find_hint_columns",
+    "find_isrc_column",
+    "frame_durations",
+    "frame_hints",
+    "open_input",
+    "open_output",
+    "with_results",
+    "write_output",
+]

@@ -1,0 +1,191 @@
+"""Which input columns hold what (the ISRC, the title, the artist, the duration), the
+names of the output columns, and the match check of each row.
+
+Plain Python over sequences of cells: the readers, the writer and the DataFrame front
+all use these, and none of them needs pandas or Arrow.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from ..isrc import normalize_value
+from ..matching import Check, Hint, check
+from ..schema import output_columns
+
+__all__ = [
+    "HintColumns",
+    "checks",
+    "fill_checks",
+    "find_hint_columns",
+    "find_isrc_column",
+    "first_durations",
+    "hints_of",
+    "output_names",
+]
+
+
+def find_isrc_column(columns: Sequence[str], wanted: str | None, display: str) -> str:
+    """The ISRC column: ``wanted`` if given, else the one column named ``isrc`` in any
+    case. The CLI and the library share this rule and its messages."""
+    listing = ", ".join(columns) or "(none)"
+    if wanted is not None:
+        if wanted in columns:
+            return wanted
+        raise InputError(f"column {wanted!r} not found in {display}; columns are: {listing}")
+    named = [c for c in columns if c.strip().lower() == "isrc"]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise InputError(
+            f"{display} has several ISRC columns ({', '.join(named)}); choose one with "
+            "--column (column= in the library)"
+        )
+    raise InputError(
+        f"no column named 'isrc' in {display}; columns are: {listing}. "
+        "Use --column NAME (column= in the library)"
+    )
+
+
+_TITLE_NAMES = ("title", "track", "track_name", "song")
+_ARTIST_NAMES = ("artist", "artist_name", "artists")
+_DURATION_NAMES = ("duration_ms",)
+
+
+@dataclass(frozen=True, slots=True)
+class HintColumns:
+    """The input's title, artist and duration columns (None: not there)."""
+
+    title: str | None = None
+    artist: str | None = None
+    duration: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Title and artist both: the title/artist search and the match check need both."""
+        return self.title is not None and self.artist is not None
+
+
+def find_hint_columns(
+    columns: Sequence[str],
+    display: str,
+    title: str | None = None,
+    artist: str | None = None,
+) -> HintColumns:
+    """The title and artist columns: as named, else the first column called ``title``,
+    ``track``, ``track_name`` or ``song`` (``artist``, ``artist_name``, ``artists``), in
+    any case; and a ``duration_ms`` column, if any."""
+    listing = ", ".join(columns) or "(none)"
+    for wanted, flag in ((title, "--title-column"), (artist, "--artist-column")):
+        if wanted is not None and wanted not in columns:
+            raise InputError(
+                f"{flag} {wanted!r} is not a column of {display}; columns are: {listing}"
+            )
+
+    def auto(names: Sequence[str]) -> str | None:
+        by_name = {c.strip().lower(): c for c in reversed(columns)}
+        return next((by_name[n] for n in names if n in by_name), None)
+
+    return HintColumns(
+        title or auto(_TITLE_NAMES), artist or auto(_ARTIST_NAMES), auto(_DURATION_NAMES)
+    )
+
+
+def _duration(value: object) -> int | None:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return int(number) if 0 < number < 10**8 else None
+
+
+def hints_of(
+    isrcs: Sequence[object],
+    titles: Sequence[object],
+    artists: Sequence[object],
+    durations: Sequence[object] | None,
+    wanted: set[str],
+) -> dict[str, Hint]:
+    """The first title/artist/duration given for each ISRC of ``wanted``."""
+    out: dict[str, Hint] = {}
+    for n, value in enumerate(isrcs):
+        isrc = normalize_value(value)
+        if isrc in wanted and isrc not in out:
+            out[isrc] = Hint(
+                _cell(titles[n]),
+                _cell(artists[n]),
+                _duration(durations[n]) if durations is not None else None,
+            )
+    return out
+
+
+def first_durations(
+    isrcs: Sequence[object], durations: Sequence[object], out: dict[str, int]
+) -> None:
+    for value, duration in zip(isrcs, durations, strict=True):
+        isrc = normalize_value(value)
+        if isrc not in out and (ms := _duration(duration)) is not None:
+            out[isrc] = ms
+
+
+def _cell(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def checks(
+    titles: Sequence[object],
+    artists: Sequence[object],
+    tracks: Sequence[object],
+    track_artists: Sequence[object],
+    threshold: float,
+) -> tuple[list[str | None], list[float | None]]:
+    """``match_check`` and ``match_score`` for rows: the input's title and artist against
+    the found track's (rows without a track, or without a title and artist, get none)."""
+    verdicts: list[str | None] = []
+    scores: list[float | None] = []
+    for title, artist, track, names in zip(titles, artists, tracks, track_artists, strict=True):
+        if not (isinstance(track, str) and _cell(title).strip() and _cell(artist).strip()):
+            verdicts.append(None)
+            scores.append(None)
+            continue
+        result = _check(
+            _cell(title), _cell(artist), track.lstrip("'"), str(names or "").lstrip("'"), threshold
+        )
+        verdicts.append(result.verdict.value)
+        scores.append(result.score)
+    return verdicts, scores
+
+
+@functools.lru_cache(maxsize=65_536)
+def _check(title: str, artist: str, track: str, names: str, threshold: float) -> Check:
+    return check(title, artist, track, names.split("; "), threshold)
+
+
+def output_names(input_columns: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """Output column names: ``spotify_`` is put before a name until it is free, so no
+    input column is ever overwritten."""
+    taken = set(input_columns)
+    names = []
+    for column in columns:
+        name = column
+        while name in taken:
+            name = f"spotify_{name}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+_AT = {c.name: i for i, c in enumerate(output_columns())}
+
+
+def fill_checks(
+    data: list[list[Any]], titles: list[Any], artists: list[Any], min_score: float
+) -> None:
+    """Put each row's match_check and match_score into ``data`` (columns of values)."""
+    verdicts, scores = checks(titles, artists, data[_AT["track"]], data[_AT["artists"]], min_score)
+    data[_AT["match_check"]] = verdicts
+    data[_AT["match_score"]] = scores

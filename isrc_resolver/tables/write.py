@@ -1,0 +1,263 @@
+"""Writing the output: every input row with the output columns, to a temporary file beside
+the target, moved into place only when complete, so an existing output is replaced by a
+whole one or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import glob
+import os
+import stat
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..models import Enrichment, Status
+from ..schema import Kind, Row, output_columns
+from .columns import fill_checks, output_names
+from .formats import detect_format
+from .read import InputSource
+from .rows import BuiltRows, series
+
+__all__ = ["OutputSink", "Target", "check_output", "open_output", "write_output"]
+
+_ARROW_TYPES = {
+    Kind.TEXT: pa.string(),
+    Kind.INTEGER: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.BOOLEAN: pa.bool_(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the output goes, checked before anything is asked of Spotify."""
+
+    display: str
+    format: str
+    path: str | None  # None: standard output
+    direct: bool  # write straight into it (a device or a FIFO): no temporary file
+
+
+def check_output(target: str | os.PathLike[str], output_format: str | None = None) -> Target:
+    """Check that ``target`` can be written in a known format; follow a symlink to the file
+    it names (the link stays). Raises :class:`InputError` naming the fix."""
+    display = str(target)
+    if display == "-":
+        fmt = output_format or "csv"
+        if fmt == "parquet":
+            raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
+        return Target(display, detect_format("-", fmt), None, True)
+    fmt = detect_format(display, output_format)
+    real = os.path.realpath(display)
+    if os.path.isdir(real):
+        raise InputError(f"cannot write {display}: it is a folder; name a file in it")
+    if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):
+        if not os.access(real, os.W_OK):
+            raise InputError(f"cannot write {display}: permission denied")
+        return Target(display, fmt, real, True)  # /dev/null, a FIFO: written as a stream
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise InputError(f"cannot write {display}: folder {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(
+            f"cannot write {display}: folder {directory} is not writable; choose another -o"
+        )
+    return Target(display, fmt, real, False)
+
+
+class OutputSink:
+    """Writes chunks with the output columns added, to a temporary file until complete."""
+
+    def __init__(self, target: Target, source: InputSource, kinds: Sequence[Enrichment] = ()):
+        self.target = target
+        self.format = target.format
+        self.source = source
+        self.columns = output_columns(kinds)
+        self.names = output_names(source.columns, [c.name for c in self.columns])
+        self._tmp: str | None = None
+        self._fh: IO[str] | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._header_written = False
+        destination = target.path
+        if target.path is not None and not target.direct:
+            self._tmp = destination = _temporary_beside(target.path)
+        if self.format == "parquet":
+            self.schema = self._parquet_schema()
+            self._parquet = pq.ParquetWriter(destination, self.schema, compression="zstd")
+        elif destination is None:
+            self._fh = sys.stdout
+        else:
+            self._fh = open(destination, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+
+    def _parquet_schema(self) -> pa.Schema:
+        """The input's columns and ours, typed, with pandas metadata, so that pandas reads
+        ``Int64`` and ``boolean`` back (polars and duckdb read the Arrow types)."""
+        fields = list(self.source.schema)
+        fields += [
+            pa.field(n, _ARROW_TYPES[c.kind]) for c, n in zip(self.columns, self.names, strict=True)
+        ]
+        empty = self.source.schema.empty_table().to_pandas()
+        for column, name in zip(self.columns, self.names, strict=True):
+            empty[name] = pd.Series([], dtype=column.kind.pandas_dtype)
+        metadata = pa.Schema.from_pandas(empty, preserve_index=False).metadata
+        return pa.schema(fields, metadata=metadata)
+
+    def write(
+        self, chunk: pd.DataFrame, rows: BuiltRows, min_score: float = 90.0
+    ) -> Counter[Status]:
+        """Append ``chunk`` with its results; returns the rows' statuses."""
+        data, statuses = rows.columns(chunk[self.source.column].tolist())
+        h = self.source.hint_columns
+        if h.usable:
+            assert h.title is not None and h.artist is not None
+            fill_checks(data, chunk[h.title].tolist(), chunk[h.artist].tolist(), min_score)
+        # Only text output cares, and only the input's cells need a look: our own values
+        # were checked once per ISRC as they were built (rows.carriage_return).
+        quote_all = self._parquet is None and (rows.carriage_return or _has_carriage_return(chunk))
+        # The chunk was read for this write alone: adding columns to it in place is safe.
+        for column, name, values in zip(self.columns, self.names, data, strict=True):
+            chunk[name] = series(values, column, chunk.index)
+        self._write_frame(chunk, quote_all=quote_all)
+        return statuses
+
+    def _write_frame(self, frame: pd.DataFrame, *, quote_all: bool = False) -> None:
+        if self._parquet is not None:
+            table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+            self._parquet.write_table(table)
+            return
+        assert self._fh is not None
+        frame.to_csv(
+            self._fh,
+            sep="\t" if self.format == "tsv" else ",",
+            header=not self._header_written,
+            index=False,
+            lineterminator="\n",
+            # The csv writer quotes a cell with a line feed but not one with a lone carriage
+            # return, which readers take for a line break: such a chunk is quoted whole.
+            quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
+        )
+        self._header_written = True
+
+    def close(self, *, complete: bool) -> None:
+        try:
+            if complete and not self._header_written and self._parquet is None:
+                empty = pd.DataFrame(columns=[*self.source.columns, *self.names])
+                self._write_frame(empty)
+            if self._parquet is not None:
+                self._parquet.close()
+            if self._fh is sys.stdout:
+                self._fh.flush()
+            elif self._fh is not None:
+                self._fh.close()
+            if self._tmp is not None and complete:
+                os.chmod(self._tmp, 0o644 & ~_umask())
+                os.replace(self._tmp, self.target.path or "")
+                self._tmp = None
+        finally:
+            if self._tmp is not None:  # incomplete, or the move failed: leave nothing behind
+                with contextlib.suppress(OSError):
+                    os.unlink(self._tmp)
+
+
+_PARTIAL = ".partial"
+
+
+def _temporary_beside(path: str) -> str:
+    """A new temporary file next to ``path``, named for this process; the leftovers of
+    processes that died (``kill -9``) are swept first."""
+    directory, name = os.path.split(path)
+    for stale in Path(directory).glob(f".{glob.escape(name)}.*{_PARTIAL}"):
+        pid = stale.name[len(name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=_PARTIAL, dir=directory)
+    os.close(fd)
+    return tmp
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _has_carriage_return(frame: pd.DataFrame) -> bool:
+    """Does any input cell (or column name) of ``frame`` hold a carriage return?"""
+    if any("\r" in str(name) for name in frame.columns):
+        return True
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
+            if column.str.contains("\r", regex=False).fillna(False).any():
+                return True
+        elif column.dtype == object and any(
+            isinstance(v, str) and "\r" in v for v in column.tolist()
+        ):
+            return True
+    return False
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def open_output(
+    target: str | os.PathLike[str],
+    source: InputSource,
+    *,
+    output_format: str | None = None,
+    kinds: Sequence[Enrichment] = (),
+) -> Iterator[OutputSink]:
+    """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
+    sink = OutputSink(check_output(target, output_format), source, kinds)
+    try:
+        yield sink
+    except BaseException:
+        sink.close(complete=False)
+        raise
+    sink.close(complete=True)
+
+
+def write_output(
+    target: str | os.PathLike[str],
+    source: InputSource,
+    rows: dict[str, Row],
+    kinds: Sequence[Enrichment] = (),
+    output_format: str | None = None,
+    written: Callable[[int], None] = lambda rows: None,
+    escape_formulas: bool = True,
+    min_score: float = 90.0,
+) -> tuple[Counter[Status], int]:
+    """Every row of ``source`` with its results, to ``target``; returns the rows' statuses
+    and how many rows got a stale answer.
+    ``rows`` is used up on the way: each entry is replaced by its values for the format.
+    ``written`` hears how many rows each chunk had (for a progress bar)."""
+    statuses: Counter[Status] = Counter()
+    with open_output(target, source, output_format=output_format, kinds=kinds) as sink:
+        # Spreadsheets run a cell that starts with = + - @ as a formula: text from the
+        # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
+        escape = escape_formulas and sink.format != "parquet"
+        built = BuiltRows(rows, sink.columns, kinds, escape=escape, consume=True)
+        for chunk in source.chunks():
+            statuses.update(sink.write(chunk, built, min_score))
+            written(len(chunk))
+    return statuses, built.stale
