@@ -45,7 +45,7 @@ from .spotify.transport import Transport
 from .store.cache import AsyncCache, Cache
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from .tables.frames import DataFrame
 
 __all__ = ["Resolver", "resolve_file"]
 
@@ -102,7 +102,7 @@ class Resolver:
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self._clock)
         cache_file = self._cache.cache.path if self._cache else None
-        budget = await Budget.for_run(s, self._ledger(), self._clock)
+        budget = await Budget.for_run(s.max_requests, s.daily_quota, self._ledger(), self._clock)
         client = SpotifyClient(
             s,
             token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock),
@@ -264,13 +264,13 @@ class Resolver:
 
     async def resolve_dataframe(
         self,
-        df: pd.DataFrame,
+        df: DataFrame,
         column: str | None = None,
         *,
         with_: Iterable[Enrichment | str] | None = None,
         title_column: str | None = None,
         artist_column: str | None = None,
-    ) -> pd.DataFrame:
+    ) -> DataFrame:
         """``df`` with the output columns added (see README, "Output columns").
 
         ``column`` defaults to the one column named ``isrc`` in any case, as in the CLI;
@@ -353,13 +353,13 @@ class FileOptions(TypedDict, total=False):
 
 async def _resolve_dataframe(
     resolver: Resolver,
-    df: pd.DataFrame,
+    df: DataFrame,
     column: str | None = None,
     *,
     with_: Iterable[Enrichment | str] | None = None,
     title_column: str | None = None,
     artist_column: str | None = None,
-) -> pd.DataFrame:
+) -> DataFrame:
     """``df`` with the output columns added (see ``Resolver.resolve_dataframe``)."""
     from . import tables
 

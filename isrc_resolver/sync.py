@@ -14,20 +14,20 @@ from .resolver import Resolver
 from .settings import Options
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from .tables.frames import DataFrame
 
 __all__ = ["resolve_dataframe_sync"]
 
 
 def resolve_dataframe_sync(
-    df: pd.DataFrame,
+    df: DataFrame,
     column: str | None = None,
     **options: Unpack[Options],
-) -> pd.DataFrame:
+) -> DataFrame:
     """``df`` with the output columns added; blocks until done. ``options`` are the
     :class:`Resolver`'s (credentials and endpoints default to the environment)."""
 
-    async def run() -> pd.DataFrame:
+    async def run() -> DataFrame:
         async with Resolver(**options) as resolver:
             return await resolver.resolve_dataframe(df, column)
 

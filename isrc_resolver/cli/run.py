@@ -60,7 +60,7 @@ async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncItera
     if not args.demo:
         yield settings
         return
-    from ..fake import FakeSpotify
+    from ..fake.server import FakeSpotify
 
     async with FakeSpotify() as server:
         log.info("demo: local Spotify at %s with demo credentials", server.base_url)

@@ -13,143 +13,17 @@ writers and date parsers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..markets import isrc_market
+from .generate import ARTISTS, Generator
+from .records import Availability, FakeAlbum, FakeArtist, FakeTrack, spotify_id
 
-__all__ = ["Availability", "Catalogue", "FakeAlbum", "FakeTrack"]
-
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def spotify_id(*parts: object) -> str:
-    """A 22-character base-62 id, stable for the same parts."""
-    n = int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:17], "big")
-    out = []
-    for _ in range(22):
-        n, r = divmod(n, 62)
-        out.append(_B62[r])
-    return "".join(out)
-
-
-@dataclass(frozen=True)
-class FakeArtist:
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class FakeAlbum:
-    id: str
-    name: str
-    album_type: str  # album, single or compilation
-    release_date: str
-    release_date_precision: str  # day, month or year
-    total_tracks: int
-    artists: tuple[FakeArtist, ...]
-    label: str
-    upc: str
-    genres: tuple[str, ...] = ()
-    popularity: int = 0
-
-
-@dataclass(frozen=True)
-class FakeTrack:
-    id: str
-    name: str
-    isrc: str  # what Spotify has in external_ids (not always the ISRC searched for)
-    duration_ms: int
-    explicit: bool
-    track_number: int
-    disc_number: int
-    artists: tuple[FakeArtist, ...]
-    album: FakeAlbum
-    popularity: int = 0
-    markets: tuple[str, ...] = field(default=())  # empty: everywhere
-    isrc_visible: bool = True  # False: the isrc: filter misses it; track:/artist: finds it
-    available: bool = True  # False: in no market, so never returned
-
-
-@dataclass(frozen=True)
-class Availability:
-    """Shares of generated ISRCs whose tracks are hard to find, as on Spotify:
-
-    * ``region_locked``: sold only in the market of the ISRC's country prefix;
-    * ``foreign``: sold only in one market unrelated to the prefix;
-    * ``isrc_invisible``: the ``isrc:`` filter misses them in every market, a title/artist
-      search finds them (with the right ISRC in ``external_ids``);
-    * ``unavailable``: in no market at all.
-    """
-
-    region_locked: float = 0.0
-    foreign: float = 0.0
-    isrc_invisible: float = 0.0
-    unavailable: float = 0.0
-
-
-_FOREIGN_MARKETS = ("JP", "BR", "NO", "KR", "MX", "ZA", "IN", "AU")
-
-
-_WORDS = [
-    "midnight",
-    "river",
-    "gold",
-    "echo",
-    "paper",
-    "hearts",
-    "neon",
-    "summer",
-    "ghost",
-    "velvet",
-    "static",
-    "honey",
-    "thunder",
-    "glass",
-    "wild",
-    "ocean",
-    "satellite",
-    "ember",
-    "lovers",
-    "city",
-    "violet",
-    "fever",
-    "silver",
-    "horizon",
-]
-_ODD_TITLES = [
-    'Hello, "World"',
-    "Line one\nLine two",
-    "Comma, Separated, Values",
-    "夜に駆ける",
-    "Песня о тревожной молодости",
-    "أغنية الصيف",
-    "Fire 🔥 & Ice ❄️",
-    'It\'s "Complicated", Really',
-    "Tab\there",
-    "  leading and trailing spaces  ",
-]
-_ARTISTS = [
-    "The Paper Kites",
-    "Nova Lane",
-    "DJ Ample",
-    "María José",
-    "김하늘",
-    "Ólafur & Friends",
-    "Beyoncé-ish",
-    'The "Quoted" Band',
-    "Smith, Jones & Co.",
-    "Δέλτα",
-    "MC 🐍",
-    "Kira",
-]
-_LABELS = ["Independent", "Northern Lights Records", "Big Label Music", "Tiny Tapes"]
-_GENRES = ["pop", "indie", "hip hop", "electronic", "folk", "k-pop"]
+__all__ = ["Availability", "Catalogue", "FakeAlbum", "FakeArtist", "FakeTrack"]
 
 
 def _sold_in(track: FakeTrack, market: str | None) -> bool:
@@ -173,6 +47,7 @@ class Catalogue:
     ) -> None:
         self.seed = seed
         self.availability = availability or Availability()
+        self._generator = Generator(seed, self.availability)
         self._by_title: dict[str, list[FakeTrack]] = {}
         self._fixed: dict[str, list[FakeTrack]] = {}
         self._tracks: dict[str, FakeTrack] = {}
@@ -197,7 +72,7 @@ class Catalogue:
         isrc = isrc.upper()
         tracks = self._fixed.get(isrc)
         if tracks is None:
-            tracks = self._generate(isrc)
+            tracks = self._generator.tracks(isrc)
         for t in tracks:
             if t.id not in self._tracks:
                 self._tracks[t.id] = t
@@ -224,7 +99,7 @@ class Catalogue:
         """The track, a live version and a remaster (other ISRCs), and a namesake by another
         artist; in an order that does not always put the track first."""
         rng = random.Random(f"{self.seed}:near:{track.id}")
-        other = rng.choice([n for n in _ARTISTS if n not in {a.name for a in track.artists}])
+        other = rng.choice([n for n in ARTISTS if n not in {a.name for a in track.artists}])
         near = [track]
         for n, suffix in enumerate([" - Live", " - Remastered 2011"]):
             near.append(
@@ -282,123 +157,6 @@ class Catalogue:
             "tempo": round(rng.uniform(60, 200), 3),
             "time_signature": rng.choice([3, 4, 4, 4, 5]),
         }
-
-    # -- generation ------------------------------------------------------------------
-
-    def _generate(self, isrc: str) -> list[FakeTrack]:
-        rng = random.Random(f"{self.seed}:{isrc}")
-        roll = rng.random()
-        if roll < 0.12:
-            return []
-        count = 1 if roll < 0.75 else rng.randint(2, 6)
-        artists = tuple(
-            FakeArtist(spotify_id(self.seed, "artist", n), n)
-            for n in rng.sample(_ARTISTS, rng.choice([1, 1, 1, 2, 3]))
-        )
-        title = self._title(rng)
-        duration = rng.randint(95_000, 420_000)
-        explicit = rng.random() < 0.2
-        year = 1960 + int(isrc[5:7]) % 66 if isrc[5:7].isdigit() else 2020
-        kinds = ["single", "album"] + ["compilation"] * max(0, count - 2)
-        kinds = kinds[:count]
-        if count > 2 and rng.random() < 0.3:
-            rng.shuffle(kinds)  # relevance order does not always put the original first
-        markets, visible, available = self._availability(isrc)
-        tracks = []
-        for variant, kind in enumerate(kinds):
-            album = self._album(rng, isrc, variant, kind, title, artists, year)
-            # Now and then a label reports a release under a neighbouring code; Spotify
-            # still returns it for the search, with the other code in external_ids.
-            reported = isrc
-            if variant == 0 and count > 1 and rng.random() < 0.15:
-                reported = isrc[:-1] + str((int(isrc[-1]) + 1) % 10) if isrc[-1].isdigit() else isrc
-            tracks.append(
-                FakeTrack(
-                    id=spotify_id(self.seed, "track", isrc, variant),
-                    name=title,
-                    isrc=reported,
-                    duration_ms=duration,
-                    explicit=explicit,
-                    track_number=1 if kind == "single" else rng.randint(1, album.total_tracks),
-                    disc_number=1,
-                    artists=artists,
-                    album=album,
-                    popularity=rng.randint(0, 100),
-                    markets=markets,
-                    isrc_visible=visible,
-                    available=available,
-                )
-            )
-        return tracks
-
-    def _availability(self, isrc: str) -> tuple[tuple[str, ...], bool, bool]:
-        """(markets, found by isrc:, available) for a generated ISRC's tracks."""
-        share = self.availability
-        roll = random.Random(f"{self.seed}:availability:{isrc}").random()
-        home = isrc_market(isrc)
-        if roll < share.unavailable:
-            return (), True, False
-        roll -= share.unavailable
-        if roll < share.isrc_invisible:
-            return (), False, True
-        roll -= share.isrc_invisible
-        if roll < share.region_locked and home is not None and home != "US":
-            return (home,), True, True
-        roll -= share.region_locked
-        if roll < share.foreign:
-            choices = [m for m in _FOREIGN_MARKETS if m != home]
-            return (choices[int(roll * 1e6) % len(choices)],), True, True
-        return (), True, True
-
-    def _title(self, rng: random.Random) -> str:
-        if rng.random() < 0.15:
-            return rng.choice(_ODD_TITLES)
-        words = rng.sample(_WORDS, rng.randint(1, 3))
-        return " ".join(words).title()
-
-    def _album(
-        self,
-        rng: random.Random,
-        isrc: str,
-        variant: int,
-        kind: str,
-        title: str,
-        artists: tuple[FakeArtist, ...],
-        year: int,
-    ) -> FakeAlbum:
-        precision = rng.choices(["day", "month", "year"], weights=[8, 1, 1])[0]
-        year += variant if kind == "compilation" else 0
-        date = {
-            "day": f"{year:04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-            "month": f"{year:04d}-{rng.randint(1, 12):02d}",
-            "year": f"{year:04d}",
-        }[precision]
-        if kind == "single":
-            name, total = title, rng.randint(1, 3)
-        elif kind == "album":
-            name, total = " ".join(rng.sample(_WORDS, 2)).title(), rng.randint(8, 18)
-        else:
-            name, total = f"Best of {year}, Vol. {variant}", rng.randint(20, 60)
-        album_artists = (
-            artists
-            if kind != "compilation"
-            else (
-                FakeArtist(spotify_id(self.seed, "artist", "Various Artists"), "Various Artists"),
-            )
-        )
-        return FakeAlbum(
-            id=spotify_id(self.seed, "album", isrc, variant),
-            name=name,
-            album_type=kind,
-            release_date=date,
-            release_date_precision=precision,
-            total_tracks=total,
-            artists=album_artists,
-            label=rng.choice(_LABELS),
-            upc=str(rng.randint(10**11, 10**12 - 1)),
-            genres=tuple(rng.sample(_GENRES, rng.randint(0, 2))),
-            popularity=rng.randint(0, 100),
-        )
 
     def _add_fixed(self, entry: dict[str, Any]) -> None:
         isrc = str(entry["isrc"]).upper()

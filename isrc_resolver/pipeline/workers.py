@@ -15,19 +15,26 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ..errors import BudgetSpent, RateLimitStop, format_time
 from ..models import Result, Status
-from ..store.cache import AsyncCache
 
-__all__ = ["RunControl", "Workers", "finish", "finish_value"]
+__all__ = ["Cooldowns", "RunControl", "Workers", "finish", "finish_value"]
 
 log = logging.getLogger("isrc_resolver")
 
 T = TypeVar("T")
 
 _INTERRUPT_GRACE = 3.0  # seconds in-flight requests get to finish after Ctrl-C
+
+
+class Cooldowns(Protocol):
+    """Where a quota stop's resume time is kept between runs (the cache)."""
+
+    async def cooldown_until(self, account: str) -> float | None: ...
+
+    async def set_cooldown(self, account: str, until: float) -> None: ...
 
 
 class RunControl:
@@ -70,19 +77,19 @@ class RunControl:
             return Result(isrc, Status.DEFERRED, error=str(self.spent))
         return Result(isrc, Status.PENDING, error="not attempted: the run was interrupted")
 
-    async def save_cooldown(self, cache: AsyncCache | None) -> None:
+    async def save_cooldown(self, cache: Cooldowns | None) -> None:
         """Store a quota stop's resume time, once, so the next run waits for it too."""
         if self.stopped is None or cache is None or self.cooldown_saved:
             return
         self.cooldown_saved = True
         until = self.stopped.resume_at.timestamp()
-        await finish(cache.call(cache.cache.set_cooldown, self.account, until))
+        await finish(cache.set_cooldown(self.account, until))
 
-    async def load_cooldown(self, cache: AsyncCache | None, now: float) -> None:
+    async def load_cooldown(self, cache: Cooldowns | None, now: float) -> None:
         """Stop before sending anything if an earlier run's quota stop is not over."""
         if self.stopped is not None or cache is None:
             return
-        until = await cache.call(cache.cache.cooldown_until, self.account)
+        until = await cache.cooldown_until(self.account)
         if until is None:
             return
         resume_at = datetime.fromtimestamp(until, UTC)
@@ -97,7 +104,7 @@ class RunControl:
 class Workers:
     """``concurrency`` workers over a list of items, sharing one :class:`RunControl`."""
 
-    def __init__(self, control: RunControl, concurrency: int, cache: AsyncCache | None):
+    def __init__(self, control: RunControl, concurrency: int, cache: Cooldowns | None):
         self.control = control
         self.concurrency = concurrency
         self.cache = cache

@@ -18,12 +18,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from ..errors import BudgetSpent
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 __all__ = ["Budget", "ReadWindow", "Window"]
 
@@ -57,16 +53,20 @@ class Budget:
 
     @classmethod
     async def for_run(
-        cls, settings: Settings, read: ReadWindow | None, clock: Callable[[], float]
+        cls,
+        max_requests: int | None,
+        daily_quota: int | None,
+        read: ReadWindow | None,
+        clock: Callable[[], float],
     ) -> Budget:
         """A run's budget: ``max_requests``, and what ``daily_quota`` leaves of the
         account's last 24 hours according to ``read`` (None: no ledger)."""
-        if read is None or settings.daily_quota is None:
-            return cls(max_requests=settings.max_requests, daily_quota=settings.daily_quota)
+        if read is None or daily_quota is None:
+            return cls(max_requests=max_requests, daily_quota=daily_quota)
         used, frees_at = await read()
         return cls(
-            max_requests=settings.max_requests,
-            daily_quota=settings.daily_quota,
+            max_requests=max_requests,
+            daily_quota=daily_quota,
             used=used,
             frees_at=frees_at,
             reread=read,

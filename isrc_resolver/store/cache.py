@@ -253,6 +253,12 @@ class AsyncCache:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
 
+    async def cooldown_until(self, account: str) -> float | None:
+        return await self.call(self.cache.cooldown_until, account)
+
+    async def set_cooldown(self, account: str, until: float) -> None:
+        await self.call(self.cache.set_cooldown, account, until)
+
     async def aclose(self) -> None:
         if self._owned:
             await self.call(self.cache.close)

@@ -11,12 +11,11 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .schema import ANY_ACCOUNT
-
-__all__ = ["WINDOW", "Allowance", "Ledger"]
+__all__ = ["ANY_ACCOUNT", "WINDOW", "Allowance", "Ledger"]
 
 _GRAIN = 1
 WINDOW = 86_400.0  # the quota's rolling window
+ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
 
 
 @dataclass(frozen=True, slots=True)

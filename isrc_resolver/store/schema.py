@@ -17,9 +17,10 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
+from .ledger import ANY_ACCOUNT
 from .sql import Transaction, locked
 
-__all__ = ["ANY_ACCOUNT", "VERSION", "connect"]
+__all__ = ["VERSION", "connect", "migrate"]
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS results (
@@ -59,7 +60,6 @@ CREATE TABLE IF NOT EXISTS details (
 """
 VERSION = "2"  # 1: variants without the API and strategy, one cooldown for all;
 # no record of how an answer was found and where it was looked for
-ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
 
 # What every version-1 answer was, written out as version 1 knew it: the API it could
 # only have come from with real credentials, and its one search strategy. Literal on

@@ -8,19 +8,22 @@ all use these, and none of them needs pandas or Arrow.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import InputError
 from ..isrc import normalize_value
 from ..matching import Check, Hint, check
-from ..schema import output_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = [
     "HintColumns",
+    "Table",
     "checks",
-    "fill_checks",
     "find_hint_columns",
     "find_isrc_column",
     "first_durations",
@@ -165,6 +168,20 @@ def _check(title: str, artist: str, track: str, names: str, threshold: float) ->
     return check(title, artist, track, names.split("; "), threshold)
 
 
+class Table(Protocol):
+    """What the writer needs of an input (:class:`.read.InputSource` is one): its columns,
+    which of them hold the ISRC and the hints, and its rows in chunks."""
+
+    columns: list[str]
+    column: str
+    hint_columns: HintColumns
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def chunks(self) -> Iterator[pd.DataFrame]: ...
+
+
 def output_names(input_columns: Sequence[str], columns: Sequence[str]) -> list[str]:
     """Output column names: ``spotify_`` is put before a name until it is free, so no
     input column is ever overwritten."""
@@ -177,15 +194,3 @@ def output_names(input_columns: Sequence[str], columns: Sequence[str]) -> list[s
         taken.add(name)
         names.append(name)
     return names
-
-
-_AT = {c.name: i for i, c in enumerate(output_columns())}
-
-
-def fill_checks(
-    data: list[list[Any]], titles: list[Any], artists: list[Any], min_score: float
-) -> None:
-    """Put each row's match_check and match_score into ``data`` (columns of values)."""
-    verdicts, scores = checks(titles, artists, data[_AT["track"]], data[_AT["artists"]], min_score)
-    data[_AT["match_check"]] = verdicts
-    data[_AT["match_score"]] = scores

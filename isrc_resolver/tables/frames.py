@@ -13,15 +13,18 @@ from ..models import Enrichment
 from ..schema import Row, output_columns
 from .columns import (
     HintColumns,
-    fill_checks,
     find_isrc_column,
     first_durations,
     hints_of,
     output_names,
 )
-from .rows import BuiltRows, series
+from .rows import BuiltRows, fill_checks, series
 
-__all__ = ["column_values", "frame_durations", "frame_hints", "with_results"]
+__all__ = ["DataFrame", "column_values", "frame_durations", "frame_hints", "with_results"]
+
+# The frame type, for the fronts' annotations: they name it from here, so that pandas is
+# imported by this folder alone.
+DataFrame = pd.DataFrame
 
 
 def column_values(df: pd.DataFrame, column: str | None) -> list[object]:

@@ -10,10 +10,11 @@ import pandas as pd
 
 from ..isrc import is_valid_isrc, normalize_value
 from ..models import Enrichment, Result, Status
-from ..schema import Column, Kind, Row, enriched, row_of
+from ..schema import Column, Kind, Row, enriched, output_columns, row_of
+from .columns import checks
 from .escape import escape_formula
 
-__all__ = ["BuiltRows", "series"]
+__all__ = ["BuiltRows", "fill_checks", "series"]
 
 
 def series(values: list[Any], column: Column, index: pd.Index) -> pd.Series:
@@ -79,3 +80,15 @@ class BuiltRows:
             return [[] for _ in range(self._width)], statuses
         rows = (row for _, _, row in built)
         return [list(column) for column in zip(*rows, strict=True)], statuses
+
+
+_AT = {c.name: i for i, c in enumerate(output_columns())}
+
+
+def fill_checks(
+    data: list[list[Any]], titles: list[Any], artists: list[Any], min_score: float
+) -> None:
+    """Put each row's match_check and match_score into ``data`` (columns of values)."""
+    verdicts, scores = checks(titles, artists, data[_AT["track"]], data[_AT["artists"]], min_score)
+    data[_AT["match_check"]] = verdicts
+    data[_AT["match_score"]] = scores

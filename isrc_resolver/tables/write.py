@@ -24,10 +24,9 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..models import Enrichment, Status
 from ..schema import Kind, Row, output_columns
-from .columns import fill_checks, output_names
+from .columns import Table, output_names
 from .formats import detect_format
-from .read import InputSource
-from .rows import BuiltRows, series
+from .rows import BuiltRows, fill_checks, series
 
 __all__ = ["OutputSink", "Target", "check_output", "open_output", "write_output"]
 
@@ -79,7 +78,7 @@ def check_output(target: str | os.PathLike[str], output_format: str | None = Non
 class OutputSink:
     """Writes chunks with the output columns added, to a temporary file until complete."""
 
-    def __init__(self, target: Target, source: InputSource, kinds: Sequence[Enrichment] = ()):
+    def __init__(self, target: Target, source: Table, kinds: Sequence[Enrichment] = ()):
         self.target = target
         self.format = target.format
         self.source = source
@@ -222,7 +221,7 @@ def _umask() -> int:
 @contextlib.contextmanager
 def open_output(
     target: str | os.PathLike[str],
-    source: InputSource,
+    source: Table,
     *,
     output_format: str | None = None,
     kinds: Sequence[Enrichment] = (),
@@ -239,7 +238,7 @@ def open_output(
 
 def write_output(
     target: str | os.PathLike[str],
-    source: InputSource,
+    source: Table,
     rows: dict[str, Row],
     kinds: Sequence[Enrichment] = (),
     output_format: str | None = None,

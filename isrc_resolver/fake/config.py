@@ -1,0 +1,84 @@
+"""How the local Spotify behaves (:class:`FakeConfig`), what it counts, and its errors."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "FakeConfig", "Stats", "error"]
+
+DEMO_CLIENT_ID = "demo-client-id"
+DEMO_CLIENT_SECRET = "demo-client-secret"
+
+
+@dataclass(frozen=True)
+class FakeConfig:
+    """How the local server behaves. The defaults are a well-behaved, fast Spotify."""
+
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
+    seed: int = 0
+    fixtures: Path | None = None
+    token_lifetime: float = 3600.0
+    latency: float = 0.0  # seconds added to every API answer
+    jitter: float = 0.0  # ± seconds around latency
+    window_limit: int | None = None  # N requests ...
+    window_seconds: float = 30.0  # ... per rolling window of S seconds, else 429
+    daily_quota: int | None = None  # API requests before QUOTA_EXCEEDED
+    quota_retry_after: int = 50_000
+    fault_5xx: float = 0.0  # probability of a JSON 500/502/503
+    fault_html: float = 0.0  # probability of a 502 with an HTML body (a gateway)
+    fault_drop: float = 0.0  # probability of closing the connection without an answer
+    fault_slow: float = 0.0  # probability of answering after slow_seconds
+    slow_seconds: float = 5.0
+    extended_quota: bool = False  # serve the fields Spotify removed for Development Mode
+    forbid_album: bool = False  # 403 on GET /albums/{id}
+    forbid_albums: bool = False  # 403 on GET /albums?ids= (Development Mode)
+    forbid_audio_features: bool = False  # 403 on GET /audio-features (apps after 2024-11-27)
+    # Shares of generated ISRCs that are hard to find (see catalogue.Availability).
+    region_locked: float = 0.0  # only in the market of the ISRC's prefix
+    foreign: float = 0.0  # only in one market unrelated to the prefix
+    isrc_invisible: float = 0.0  # missed by isrc: everywhere, found by track:/artist:
+    unavailable: float = 0.0  # in no market
+
+
+@dataclass
+class Stats:
+    requests: dict[str, Counter[int]] = field(default_factory=dict)
+    token_requests: int = 0
+    tokens_issued: int = 0
+    throttled: int = 0
+    quota_exceeded: int = 0
+    during_penalty: int = 0
+    dropped: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    search_isrcs: Counter[str] = field(default_factory=Counter)
+    title_searches: int = 0  # q=track:... artist:... (no isrc: filter)
+
+    def as_json(self) -> dict[str, Any]:
+        by_endpoint = {ep: {str(k): v for k, v in c.items()} for ep, c in self.requests.items()}
+        return {
+            "requests": by_endpoint,
+            "total_requests": sum(sum(c.values()) for c in self.requests.values()),
+            "search_requests": sum(self.requests.get("search", Counter()).values()),
+            "token_requests": self.token_requests,
+            "tokens_issued": self.tokens_issued,
+            "throttled": self.throttled,
+            "quota_exceeded": self.quota_exceeded,
+            "requests_during_penalty": self.during_penalty,
+            "dropped_connections": self.dropped,
+            "max_in_flight": self.max_in_flight,
+            "unique_isrcs_searched": len(self.search_isrcs),
+            "title_searches": self.title_searches,
+        }
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response(
+        {"error": {"status": status, "message": message, **extra}}, status=status
+    )
