@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import looptime
 import pytest
+
+from isrc_resolver.cli import main
 
 from .helpers import ServerThread
 
@@ -56,3 +58,33 @@ def virtual_loop() -> Iterator[looptime.LoopTimeEventLoop]:
     loop = looptime.new_event_loop(start=0)  # enabled from the start
     yield loop
     loop.close()
+
+
+class Ran(NamedTuple):
+    """What one ``isrc-resolve`` run in this process gave: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., Ran]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run ``isrc-resolve ARGS`` in this process. A run (or ``plan``) gets ``--rate 1000``
+    first: the default ceiling (10/s) is for Spotify, the local server takes more, and a
+    test's own ``--rate``, later on the line, wins."""
+
+    def run(*args: str) -> Ran:
+        argv = list(args)
+        if argv[:1] == ["plan"]:
+            argv[1:1] = ["--rate", "1000"]
+        elif argv[:1] != ["cache"]:
+            argv[:0] = ["--rate", "1000"]
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run

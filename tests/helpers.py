@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import random
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -206,3 +208,19 @@ def a_missing_isrc(seed: int = 0) -> str:
     """A valid ISRC that the local catalogue (with ``seed``) has no track for."""
     catalogue = Catalogue(seed)
     return next(i for n in range(1000) if not catalogue.search(i := f"USAAA24{n:05d}"))
+
+
+def age_cache(path: Path, *, days: float) -> None:
+    """Make every answer in the cache at ``path`` ``days`` older, as if the run that paid
+    for it had been that long ago: ages are tested without waiting for them."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        seconds = days * 86_400
+        db.execute(
+            "UPDATE results SET fetched_at = fetched_at - ?, stored_at = stored_at - ?",
+            (seconds, seconds),
+        )
+
+
+def cache_file(args: Sequence[str]) -> Path:
+    """The ``--cache`` of a command line."""
+    return Path(args[list(args).index("--cache") + 1])

@@ -16,7 +16,15 @@ from isrc_resolver import Cache, Status
 from isrc_resolver.cli import main
 from isrc_resolver.fake import DEMO_CLIENT_ID, FakeSpotify
 
-from .helpers import ServerThread, check_rows, read_csv, resolver_for, write_csv
+from .helpers import (
+    ServerThread,
+    age_cache,
+    cache_file,
+    check_rows,
+    read_csv,
+    resolver_for,
+    write_csv,
+)
 from .test_nightly import spawn
 from .test_stale import isrcs
 
@@ -135,9 +143,9 @@ def test_stale_plus_new_under_a_quota_for_the_new_resolves_all_the_new(
     write_csv(Path("old.csv"), [{"isrc": i} for i in old])
     args = ["-o", "out.csv", "--cache", "c.sqlite3", "--rate", "1000", "--concurrency", "8"]
     assert main(["old.csv", *args]) == 0
-    time.sleep(0.2)  # a --max-age of 1e-6 days (86 ms) makes every answer stale
+    age_cache(Path("c.sqlite3"), days=31)  # every answer past the 30 days of --max-age
     write_csv(Path("in.csv"), [{"isrc": i} for i in old + new])
-    stale = ["--max-age", "0.000001", "--log-format", "json"]
+    stale = ["--log-format", "json"]
     # The ledger holds the first run's 40: a daily quota of 50 leaves room for 10.
     assert plan(capsys, "in.csv", *args, *stale, "--daily-quota", "50")["room_tonight"] == 10
     assert main(["in.csv", *args, *stale, "--daily-quota", "50"]) == 3
@@ -182,8 +190,8 @@ def test_plan_sends_nothing_and_counts_what_the_run_sends(
     assert main(["in.csv", "-o", "out.csv", *common]) == 0
     assert spotify.stats()["search_requests"] == forecast["requests"]
     # And stale answers count as requests too.
-    time.sleep(0.2)  # a --max-age of 1e-6 days (86 ms) makes every answer stale
-    later = plan(capsys, "in.csv", *common, "--max-age", "0.000001")
+    age_cache(cache_file(common), days=31)  # every answer past the 30 days of --max-age
+    later = plan(capsys, "in.csv", *common)
     assert (later["fresh"], later["stale"], later["requests"]) == (0, 27, 27)
 
 

@@ -13,49 +13,40 @@ import pytest
 
 from isrc_resolver.cli import build_parser, demo_sample, main
 
+from .conftest import Cli
 from .helpers import ServerThread, catalogue_rows, check_rows, read_csv, write_csv
 
 Env = Callable[[ServerThread], None]
 SAMPLE = demo_sample()
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    # The default ceiling (10/s) is for Spotify; the local server takes more. A test's own
-    # --rate, later on the line, wins.
-    code = main(["--rate", "1000", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # -- configuration and input errors: exit 2, a message that says what to do ---------------
 
 
-def test_missing_credentials(capsys: pytest.CaptureFixture[str], env: Env, tmp_path: Path) -> None:
+def test_missing_credentials(cli: Cli, env: Env, tmp_path: Path) -> None:
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}])
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv")
+    code, _, err = cli("in.csv", "-o", "out.csv")
     assert code == 2
     assert "SPOTIFY_CLIENT_ID is not set (looked in the environment and" in err
     assert str(tmp_path / ".env") in err and "--demo" in err
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_env_file_is_read(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
-) -> None:
+def test_env_file_is_read(cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path) -> None:
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}])
     lines = [f"{k}={v}" for k, v in spotify.env().items()]
     (tmp_path / "creds.env").write_text("\n".join(lines) + "\n")
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--env-file", "creds.env", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--env-file", "creds.env", "--no-cache")
     assert code == 0, err
     assert read_csv(tmp_path / "out.csv")[0]["track"] == "CARNIVAL"
     (tmp_path / "creds.env").rename(tmp_path / ".env")  # the default location
-    assert run(capsys, "in.csv", "-o", "out.csv", "--no-cache")[0] == 0
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--env-file", "missing.env")
+    assert cli("in.csv", "-o", "out.csv", "--no-cache")[0] == 0
+    code, _, err = cli("in.csv", "-o", "out.csv", "--env-file", "missing.env")
     assert (code, err.strip()) == (2, "ERROR: --env-file missing.env not found")
 
 
 def test_rejected_credentials(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify_thread: Callable[..., ServerThread],
     monkeypatch: pytest.MonkeyPatch,
@@ -66,7 +57,7 @@ def test_rejected_credentials(
     monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "not-the-secret")
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}])
     (tmp_path / "out.csv").write_text("previous output\n")
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 2
     assert "Spotify rejected the client id or secret" in err
     assert "not-the-secret" not in err
@@ -105,7 +96,7 @@ def test_rejected_credentials(
     ],
 )
 def test_input_errors(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify: ServerThread,
     tmp_path: Path,
@@ -117,13 +108,13 @@ def test_input_errors(
     name = "missing.csv" if content is None else "in.csv"
     if content is not None:
         (tmp_path / name).write_text(content)
-    code, _, err = run(capsys, name, "-o", "out.csv", "--no-cache", *args)
+    code, _, err = cli(name, "-o", "out.csv", "--no-cache", *args)
     assert (code, err.strip()) == (2, message)
     assert spotify.stats()["search_requests"] == 0
 
 
 def test_unreachable_token_endpoint_stops_the_run_once(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     import socket
 
@@ -132,8 +123,7 @@ def test_unreachable_token_endpoint_stops_the_run_once(
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     write_csv(tmp_path / "in.csv", catalogue_rows(200, seed=12))
-    code, _, err = run(
-        capsys,
+    code, _, err = cli(
         "in.csv",
         "-o",
         "out.csv",
@@ -150,12 +140,10 @@ def test_unreachable_token_endpoint_stops_the_run_once(
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_not_utf8(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
-) -> None:
+def test_not_utf8(cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path) -> None:
     env(spotify)
     (tmp_path / "in.csv").write_bytes("isrc,title\nQZ7XS2400012,Caf\xe9\n".encode("latin-1"))
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 2
     assert "in.csv is not UTF-8 text" in err and "iconv" in err
 
@@ -174,10 +162,10 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_sample_data_to_csv_and_parquet(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
-    code, _, err = run(capsys, str(SAMPLE), "-o", "out.csv", "--no-cache")
+    code, _, err = cli(str(SAMPLE), "-o", "out.csv", "--no-cache")
     assert code == 0, err
     rows = read_csv(tmp_path / "out.csv")
     source = read_csv(SAMPLE)
@@ -194,7 +182,7 @@ def test_sample_data_to_csv_and_parquet(
     assert by_code["0003"]["territory"] == "null"  # text stays text
     assert re.search(r"summary: rows=36 unique=\d+ found=\d+", err)
 
-    code, _, err = run(capsys, str(SAMPLE), "-o", "out.parquet", "--no-cache")
+    code, _, err = cli(str(SAMPLE), "-o", "out.parquet", "--no-cache")
     assert code == 0, err
     table = pq.read_table(tmp_path / "out.parquet")
     assert str(table.schema.field("duration_ms").type) == "int64"
@@ -206,19 +194,19 @@ def test_sample_data_to_csv_and_parquet(
 
 
 def test_semicolons_bom_and_awkward_cells_round_trip(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
     rows = catalogue_rows(50, seed=2)
     path = write_csv(tmp_path / "in.csv", rows, delimiter=";")
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 0, err
     check_rows(rows, read_csv(tmp_path / "out.csv"))
 
 
 def test_tsv_stdin_and_stdout(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify: ServerThread,
     tmp_path: Path,
@@ -226,7 +214,7 @@ def test_tsv_stdin_and_stdout(
 ) -> None:
     env(spotify)
     write_csv(tmp_path / "in.tsv", [{"isrc": "QZ7XS2400012", "n": "007"}], delimiter="\t")
-    code, out, _ = run(capsys, "in.tsv", "-o", "-", "--no-cache", "-q")
+    code, out, _ = cli("in.tsv", "-o", "-", "--no-cache", "-q")
     assert code == 0
     assert out.splitlines()[0].startswith("isrc,n,isrc_normalized,status,track")
     assert ",007,QZ7XS2400012,found,CARNIVAL," in out
@@ -238,38 +226,38 @@ def test_tsv_stdin_and_stdout(
         buffer = io.BytesIO(b"isrc\nQZJ842400387\n")
 
     monkeypatch.setattr(sys, "stdin", Stdin)
-    code, _, _ = run(capsys, "-", "-o", "out.tsv", "--no-cache", "-q")
+    code, _, _ = cli("-", "-o", "out.tsv", "--no-cache", "-q")
     assert code == 0
     text = (tmp_path / "out.tsv").read_text()
     assert "\tfound\t" in text
 
 
 def test_empty_input_gives_a_header_only_output(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
     (tmp_path / "in.csv").write_text("isrc,title\n")
-    code, _, _ = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, _ = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 0
     assert (tmp_path / "out.csv").read_text().startswith("isrc,title,isrc_normalized,status,")
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 1
-    code, _, _ = run(capsys, "in.csv", "-o", "out.parquet", "--no-cache")
+    code, _, _ = cli("in.csv", "-o", "out.parquet", "--no-cache")
     assert code == 0 and pd.read_parquet(tmp_path / "out.parquet").empty
 
 
 def test_input_columns_named_like_output_columns_are_kept(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012", "artist": "Ye", "status": "live"}])
-    assert run(capsys, "in.csv", "-o", "out.csv", "--no-cache")[0] == 0
+    assert cli("in.csv", "-o", "out.csv", "--no-cache")[0] == 0
     (row,) = read_csv(tmp_path / "out.csv")
     assert (row["artist"], row["status"]) == ("Ye", "live")
     assert (row["spotify_artist"], row["spotify_status"]) == ("¥$", "found")
 
 
 def test_exit_1_when_some_rows_error(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify_thread: Callable[..., ServerThread],
     tmp_path: Path,
@@ -277,7 +265,7 @@ def test_exit_1_when_some_rows_error(
     server = spotify_thread(fault_5xx=1.0)
     env(server)
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}, {"isrc": "bad"}])
-    code, _, _ = run(capsys, "in.csv", "-o", "out.csv", "--no-cache", "--max-retries", "1")
+    code, _, _ = cli("in.csv", "-o", "out.csv", "--no-cache", "--max-retries", "1")
     assert code == 1
     rows = read_csv(tmp_path / "out.csv")
     assert [r["status"] for r in rows] == ["error", "invalid"]
@@ -285,7 +273,7 @@ def test_exit_1_when_some_rows_error(
 
 
 def test_retry_after_50000_exits_3_in_seconds(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify_thread: Callable[..., ServerThread],
     tmp_path: Path,
@@ -293,17 +281,15 @@ def test_retry_after_50000_exits_3_in_seconds(
     server = spotify_thread(window_limit=3, window_seconds=50_000)
     env(server)
     write_csv(tmp_path / "in.csv", catalogue_rows(40, seed=8, unique=40))
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache", "--concurrency", "2")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache", "--concurrency", "2")
     assert code == 3
     assert re.search(r"run again after \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", err)
     statuses = [r["status"] for r in read_csv(tmp_path / "out.csv")]
     assert len(statuses) == 40 and "rate_limited" in statuses
 
 
-def test_demo_needs_no_credentials(
-    capsys: pytest.CaptureFixture[str], env: Env, tmp_path: Path
-) -> None:
-    code, _, err = run(capsys, "--demo", str(SAMPLE), "-o", "out.csv")
+def test_demo_needs_no_credentials(cli: Cli, env: Env, tmp_path: Path) -> None:
+    code, _, err = cli("--demo", str(SAMPLE), "-o", "out.csv")
     assert code == 0, err
     assert "demo: local Spotify at http://127.0.0.1:" in err
     assert read_csv(tmp_path / "out.csv")[0]["track"] == "CARNIVAL"
@@ -314,7 +300,7 @@ def test_demo_needs_no_credentials(
 
 @pytest.mark.parametrize("flags", [[], ["-v"], ["-v", "--log-format", "json"]])
 def test_no_secret_or_token_anywhere(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify_thread: Callable[..., ServerThread],
     tmp_path: Path,
@@ -329,7 +315,7 @@ def test_no_secret_or_token_anywhere(
     )
     env(server)
     write_csv(tmp_path / "in.csv", catalogue_rows(60, seed=9))
-    code, out, err = run(capsys, "in.csv", "-o", "out.csv", "--cache", "c/cache.sqlite3", *flags)
+    code, out, err = cli("in.csv", "-o", "out.csv", "--cache", "c/cache.sqlite3", *flags)
     assert code in (0, 1)
     tokens = list(server.server._tokens)
     assert tokens

@@ -112,16 +112,29 @@ async def test_token_errors_use_the_oauth_shape(
     assert server.stats()["token_requests"] == 2 and server.stats()["tokens_issued"] == 0
 
 
+class Clock:
+    """A clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_tokens_really_expire(start: ServerFactory, http: aiohttp.ClientSession) -> None:
-    server = await start(token_lifetime=0.3)
+    clock = Clock()
+    server = await start(token_lifetime=0.3, clock=clock)
     tok = await token(http, server)
     assert (await search(http, server, tok, "QZ7XS2400012"))[0] == 200
-    await asyncio.sleep(0.35)
+    clock.now += 0.29
+    assert (await search(http, server, tok, "QZ7XS2400012"))[0] == 200
+    clock.now += 0.02
     status, body, _ = await search(http, server, tok, "QZ7XS2400012")
     assert (status, body["error"]["message"]) == (401, "The access token expired")
     status, body, _ = await search(http, server, "not-a-token", "QZ7XS2400012")
     assert (status, body["error"]["message"]) == (401, "Invalid access token")
-    assert (await stats(http, server))["requests"]["search"] == {"200": 1, "401": 2}
+    assert (await stats(http, server))["requests"]["search"] == {"200": 2, "401": 2}
 
 
 # -- search ------------------------------------------------------------------------------
@@ -215,7 +228,8 @@ async def stats(http: aiohttp.ClientSession, server: FakeSpotify) -> dict[str, A
 
 
 async def test_rolling_window_limit(start: ServerFactory, http: aiohttp.ClientSession) -> None:
-    server = await start(window_limit=5, window_seconds=1)
+    clock = Clock()
+    server = await start(window_limit=5, window_seconds=1, clock=clock)
     tok = await token(http, server)
     results = [await search(http, server, tok, "QZ7XS2400012") for _ in range(7)]
     assert [r[0] for r in results] == [200] * 5 + [429] * 2
@@ -226,7 +240,9 @@ async def test_rolling_window_limit(start: ServerFactory, http: aiohttp.ClientSe
     assert s["throttled"] == 2
     assert s["requests_during_penalty"] == 1  # the second 429 came during the first's penalty
     assert s["requests"]["search"] == {"200": 5, "429": 2}
-    await asyncio.sleep(1.05)
+    clock.now += 0.99
+    assert (await search(http, server, tok, "QZ7XS2400012"))[0] == 429  # still in the window
+    clock.now += 0.02
     assert (await search(http, server, tok, "QZ7XS2400012"))[0] == 200
 
 

@@ -20,6 +20,7 @@ from isrc_resolver import Cache, Status, normalize_isrc
 from isrc_resolver.cli import main
 from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeSpotify
 
+from .conftest import Cli
 from .helpers import (
     ServerThread,
     a_missing_isrc,
@@ -45,13 +46,8 @@ def unique_valid(rows: list[dict[str, str]]) -> int:
 ONE_MARKET = ("--fallback-markets", "none")
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["--rate", "1000", *ONE_MARKET, *args])
-    return code, capsys.readouterr().err
-
-
 def test_second_run_costs_nothing_and_growth_costs_exactly_the_new(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
     rows = catalogue_rows(2000, seed=21)
@@ -67,13 +63,13 @@ def test_second_run_costs_nothing_and_growth_costs_exactly_the_new(
         "--concurrency",
         "16",
     ]
-    code, err = cli(capsys, *args)
+    code, _, err = cli(*ONE_MARKET, *args)
     assert code == 0, err
     first = (tmp_path / "out.csv").read_text()
     assert spotify.stats()["search_requests"] == unique_valid(rows)
 
     spotify.reset_stats()
-    code, err = cli(capsys, *args)
+    code, _, err = cli(*ONE_MARKET, *args)
     assert code == 0
     assert spotify.stats()["search_requests"] == 0
     assert spotify.stats()["token_requests"] == 0  # the stored token was reused
@@ -93,24 +89,24 @@ def test_second_run_costs_nothing_and_growth_costs_exactly_the_new(
     grown += rows[:50]
     write_csv(tmp_path / "in.csv", grown)
     spotify.reset_stats()
-    assert cli(capsys, *args)[0] == 0
+    assert cli(*ONE_MARKET, *args).code == 0
     assert spotify.stats()["search_requests"] == 100
     check_rows(grown, read_csv(tmp_path / "out.csv"))
 
 
 def test_cache_and_token_files_are_private(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}])
-    assert cli(capsys, "in.csv", "-o", "out.csv", "--cache", "c/cache.sqlite3")[0] == 0
+    assert cli(*ONE_MARKET, "in.csv", "-o", "out.csv", "--cache", "c/cache.sqlite3").code == 0
     for name in ("cache.sqlite3", "tokens.json"):
         assert stat.S_IMODE(os.stat(tmp_path / "c" / name).st_mode) == 0o600, name
     assert DEMO_CLIENT_SECRET not in (tmp_path / "c" / "tokens.json").read_text()
 
 
 def test_no_cache_keeps_nothing_on_disk(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify: ServerThread,
     tmp_path: Path,
@@ -121,7 +117,7 @@ def test_no_cache_keeps_nothing_on_disk(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}])
     before = set(tmp_path.rglob("*"))
-    assert cli(capsys, "in.csv", "-o", "out.csv", "--no-cache")[0] == 0
+    assert cli(*ONE_MARKET, "in.csv", "-o", "out.csv", "--no-cache").code == 0
     assert set(tmp_path.rglob("*")) - before == {tmp_path / "out.csv"}
 
 
@@ -176,6 +172,7 @@ async def test_cache_keys_include_market_and_preference(tmp_path: Path) -> None:
 
 def test_quota_stop_sets_a_cooldown_the_next_run_respects(
     capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify_thread: Callable[..., ServerThread],
     tmp_path: Path,
@@ -195,7 +192,7 @@ def test_quota_stop_sets_a_cooldown_the_next_run_respects(
         "--rate",
         "500",
     ]
-    code, err = cli(capsys, *args)
+    code, _, err = cli(*ONE_MARKET, *args)
     assert code == 3 and "run again after" in err
     first_done = sum(r["status"] in ("found", "not_found") for r in read_csv(tmp_path / "out.csv"))
     cached = cached_count(tmp_path / "cache.sqlite3")
@@ -204,7 +201,7 @@ def test_quota_stop_sets_a_cooldown_the_next_run_respects(
 
     server.reset_stats()
     started = time.perf_counter()
-    code, err = cli(capsys, *args)
+    code, _, err = cli(*ONE_MARKET, *args)
     assert code == 3 and time.perf_counter() - started < 2
     assert server.stats()["search_requests"] == 0
     assert "cooling down after a quota stop" in err
@@ -227,18 +224,18 @@ def test_quota_stop_sets_a_cooldown_the_next_run_respects(
     # The quota is back (as after the wait); --ignore-cooldown stands in for the clock.
     server.reconfigure(daily_quota=None)
     server.reset_stats()
-    code, err = cli(capsys, *args, "--ignore-cooldown")
+    code, _, err = cli(*ONE_MARKET, *args, "--ignore-cooldown")
     assert code == 0, err
     assert server.stats()["search_requests"] == unique_valid(rows) - cached
     check_rows(rows, read_csv(tmp_path / "out.csv"))
 
 
 def test_cache_commands(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
     write_csv(tmp_path / "in.csv", [{"isrc": "QZ7XS2400012"}, {"isrc": a_missing_isrc()}])
-    assert cli(capsys, "in.csv", "-o", "out.csv", "--cache", "c.sqlite3")[0] == 0
+    assert cli(*ONE_MARKET, "in.csv", "-o", "out.csv", "--cache", "c.sqlite3").code == 0
     assert main(["cache", "info", "--cache", "c.sqlite3"]) == 0
     out = capsys.readouterr().out
     assert "entries:   2 (1 found, 1 not found)" in out and "cooldown:  none" in out

@@ -21,16 +21,11 @@ from aiohttp import web
 from isrc_resolver import Cache
 from isrc_resolver.cli import main
 
+from .conftest import Cli
 from .helpers import ServerThread, read_csv, write_csv
 from .hostile import CLIENT_SECRET, HostileSpotify, good_token, json_response, page, track
 
 Env = Callable[[ServerThread], None]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--rate", "1000", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def sent(server: ServerThread) -> tuple[int, int]:
@@ -63,12 +58,10 @@ def hostile(
 # -- rows lost or shifted ---------------------------------------------------------------
 
 
-def test_a_blank_line_is_a_row(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
-) -> None:
+def test_a_blank_line_is_a_row(cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path) -> None:
     env(spotify)
     Path("in.csv").write_text("isrc\nUSRC17607839\n\nGBAAA2400001\n")
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 0, err
     rows = read_csv(tmp_path / "out.csv")
     assert [r["isrc"] for r in rows] == ["USRC17607839", "", "GBAAA2400001"]
@@ -83,11 +76,11 @@ def test_a_blank_line_is_a_row(
     ],
 )
 def test_ragged_rows_stop_before_any_request(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, content: str, line: int
+    cli: Cli, env: Env, spotify: ServerThread, content: str, line: int
 ) -> None:
     env(spotify)
     Path("in.csv").write_text(content)
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 2
     assert f"in.csv: the row ending on line {line} has" in err and "where the header has 2" in err
     assert sent(spotify) == (0, 0)
@@ -108,7 +101,7 @@ def test_ragged_rows_stop_before_any_request(
     ],
 )
 def test_output_problems_stop_before_any_request(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify: ServerThread,
     args: list[str],
@@ -116,7 +109,7 @@ def test_output_problems_stop_before_any_request(
 ) -> None:
     env(spotify)
     write_csv(Path("in.csv"), [{"isrc": "USRC17607839"}])
-    code, _, err = run(capsys, "in.csv", "--no-cache", *args)
+    code, _, err = cli("in.csv", "--no-cache", *args)
     assert code == 2, err
     assert message in err
     assert sent(spotify) == (0, 0)
@@ -124,7 +117,7 @@ def test_output_problems_stop_before_any_request(
 
 @pytest.mark.parametrize("damage", ["random bytes", "truncated", "a folder"])
 def test_a_broken_cache_stops_before_any_request_and_can_be_cleared(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, damage: str
+    capsys: pytest.CaptureFixture[str], cli: Cli, env: Env, spotify: ServerThread, damage: str
 ) -> None:
     env(spotify)
     write_csv(Path("in.csv"), [{"isrc": "USRC17607839"}])
@@ -132,11 +125,11 @@ def test_a_broken_cache_stops_before_any_request_and_can_be_cleared(
     if damage == "a folder":
         cache.mkdir()
     else:
-        assert run(capsys, "in.csv", "-o", "out.csv", "--cache", str(cache))[0] == 0
+        assert cli("in.csv", "-o", "out.csv", "--cache", str(cache))[0] == 0
         spotify.reset_stats()
         data = cache.read_bytes()
         cache.write_bytes(os.urandom(len(data)) if damage == "random bytes" else data[:700])
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--cache", str(cache))
+    code, _, err = cli("in.csv", "-o", "out.csv", "--cache", str(cache))
     assert code == 2, err
     assert f"the cache {cache} cannot be used" in err and "--no-cache" in err
     assert "Traceback" not in err
@@ -156,16 +149,16 @@ def test_a_broken_cache_stops_before_any_request_and_can_be_cleared(
 
 
 def test_special_files_are_streams_and_symlinks_are_followed(
-    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, tmp_path: Path
+    cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
     env(spotify)
     write_csv(Path("in.csv"), [{"isrc": "QZ7XS2400012"}])
-    assert run(capsys, "in.csv", "-o", "/dev/null", "--no-cache")[0] == 0
+    assert cli("in.csv", "-o", "/dev/null", "--no-cache")[0] == 0
     assert Path("/dev/null").is_char_device()
 
     Path("real").mkdir()
     Path("link.csv").symlink_to(Path("real") / "target.csv")
-    assert run(capsys, "in.csv", "-o", "link.csv", "--no-cache")[0] == 0
+    assert cli("in.csv", "-o", "link.csv", "--no-cache")[0] == 0
     assert Path("link.csv").is_symlink()
     assert read_csv(Path("real") / "target.csv")[0]["track"] == "CARNIVAL"
 
@@ -173,7 +166,7 @@ def test_special_files_are_streams_and_symlinks_are_followed(
     received: list[str] = []
     reader = threading.Thread(target=lambda: received.append(Path("pipe.csv").read_text()))
     reader.start()
-    assert run(capsys, "in.csv", "-o", "pipe.csv", "--no-cache")[0] == 0
+    assert cli("in.csv", "-o", "pipe.csv", "--no-cache")[0] == 0
     reader.join(timeout=30)
     assert "CARNIVAL" in received[0]
     assert Path("pipe.csv").is_fifo()
@@ -181,7 +174,7 @@ def test_special_files_are_streams_and_symlinks_are_followed(
 
 
 def test_no_partial_file_is_left_behind(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify: ServerThread,
     tmp_path: Path,
@@ -196,7 +189,7 @@ def test_no_partial_file_is_left_behind(
     stale.write_text("half")
     mine = tmp_path / f".out.csv.{os.getpid()}.keep.partial"  # a live process's is kept
     mine.write_text("in use")
-    assert run(capsys, "in.csv", "-o", "out.csv", "--no-cache")[0] == 0
+    assert cli("in.csv", "-o", "out.csv", "--no-cache")[0] == 0
     assert not stale.exists() and mine.exists()
     mine.unlink()
 
@@ -205,7 +198,7 @@ def test_no_partial_file_is_left_behind(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", refuse)
-    code, _, err = run(capsys, "in.csv", "-o", "out2.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out2.csv", "--no-cache")
     assert code != 0 and "No space left on device" in err
     assert not list(tmp_path.glob(".out2.csv.*"))
 
@@ -216,7 +209,7 @@ NASTY = ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "\tTAB", "\rCR", "p
 
 
 def test_formulas_from_spotify_are_escaped_in_csv_and_tsv_only(
-    capsys: pytest.CaptureFixture[str], hostile: Callable[..., HostileSpotify]
+    cli: Cli, hostile: Callable[..., HostileSpotify]
 ) -> None:
     async def search(request: web.Request) -> web.Response:
         n = int(request.query["q"][-1])
@@ -227,16 +220,16 @@ def test_formulas_from_spotify_are_escaped_in_csv_and_tsv_only(
     rows = [{"isrc": i, "note": "=1+1"} for i in isrcs]
     write_csv(Path("in.csv"), rows)
     for out in ("out.csv", "out.tsv"):
-        code, _, err = run(capsys, "in.csv", "-o", out, "--no-cache")
+        code, _, err = cli("in.csv", "-o", out, "--no-cache")
         assert code == 0, err
         with open(out, newline="", encoding="utf-8") as fh:
             got = list(csv.DictReader(fh, delimiter="\t" if out.endswith("tsv") else ","))
         assert [r["track"] for r in got] == ["'" + n for n in NASTY[:-1]] + ["plain"]
         assert [r["artist"] for r in got] == [r["track"] for r in got]
         assert all(r["note"] == "=1+1" for r in got)  # input cells stay as they were
-    assert run(capsys, "in.csv", "-o", "out.parquet", "--no-cache")[0] == 0
+    assert cli("in.csv", "-o", "out.parquet", "--no-cache")[0] == 0
     assert list(pd.read_parquet("out.parquet")["track"]) == NASTY
-    assert run(capsys, "in.csv", "-o", "raw.csv", "--no-cache", "--no-escape-formulas")[0] == 0
+    assert cli("in.csv", "-o", "raw.csv", "--no-cache", "--no-escape-formulas")[0] == 0
     assert [r["track"] for r in read_csv(Path("raw.csv"))] == NASTY
 
 
@@ -256,7 +249,7 @@ def test_formulas_from_spotify_are_escaped_in_csv_and_tsv_only(
     ids=["text duration", "fraction", "huge", "text flag", "artists", "no id"],
 )
 def test_a_field_of_the_wrong_type_is_an_error_row_and_never_cached(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     hostile: Callable[..., HostileSpotify],
     fields: dict[str, object],
 ) -> None:
@@ -267,13 +260,13 @@ def test_a_field_of_the_wrong_type_is_an_error_row_and_never_cached(
 
     server = hostile(search)
     write_csv(Path("in.csv"), [{"isrc": "USAAA2400001"}, {"isrc": "bad"}])
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--cache", "c.sqlite3")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite3")
     assert code == 1, err
     rows = read_csv(Path("out.csv"))
     assert [r["status"] for r in rows] == ["error", "invalid"]
     assert rows[0]["error"].startswith("invalid answer from Spotify")
     answers["bad"] = False  # the server is fixed: the next run asks again, and succeeds
-    assert run(capsys, "in.csv", "-o", "out.csv", "--cache", "c.sqlite3")[0] == 0
+    assert cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite3")[0] == 0
     assert read_csv(Path("out.csv"))[0]["status"] == "found"
     assert server.counts["search"] == 2
 
@@ -287,7 +280,7 @@ def test_safe_coercions_are_made() -> None:
 
 @pytest.mark.parametrize("value", ["1e12", "inf", "1e400"])
 def test_absurd_retry_after_is_a_quota_stop(
-    capsys: pytest.CaptureFixture[str], hostile: Callable[..., HostileSpotify], value: str
+    capsys: pytest.CaptureFixture[str], cli: Cli, hostile: Callable[..., HostileSpotify], value: str
 ) -> None:
     async def search(request: web.Request) -> web.Response:
         return json_response({"error": {"status": 429, "message": "slow down"}}, 429,
@@ -295,16 +288,14 @@ def test_absurd_retry_after_is_a_quota_stop(
 
     hostile(search)
     write_csv(Path("in.csv"), [{"isrc": "USAAA2400001"}])
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--cache", "c.sqlite3")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite3")
     assert code == 3, err
     assert read_csv(Path("out.csv"))[0]["status"] == "rate_limited"
     assert main(["cache", "info", "--cache", "c.sqlite3"]) == 0
     assert "cooldown:  until" in capsys.readouterr().out
 
 
-def test_retry_after_as_an_http_date(
-    capsys: pytest.CaptureFixture[str], hostile: Callable[..., HostileSpotify]
-) -> None:
+def test_retry_after_as_an_http_date(cli: Cli, hostile: Callable[..., HostileSpotify]) -> None:
     when = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
 
     async def search(request: web.Request) -> web.Response:
@@ -314,7 +305,7 @@ def test_retry_after_as_an_http_date(
     server = hostile(search)
     write_csv(Path("in.csv"), [{"isrc": "USAAA2400001"}])
     args = ["in.csv", "-o", "out.csv", "--no-cache", "--log-format", "json"]
-    code, _, err = run(capsys, *args)
+    code, _, err = cli(*args)
     assert code == 3
     assert when.strftime("%Y-%m-%dT%H:%M") in err  # resume_at is the date the server gave
     assert server.counts["search"] == 1  # no polling every 5 s
@@ -330,7 +321,7 @@ def test_retry_after_as_an_http_date(
     ids=["text expiry", "list expiry", "header injection"],
 )
 def test_unusable_token_answers_are_a_clear_token_error(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     hostile: Callable[..., HostileSpotify],
     answer: dict[str, object],
     message: str,
@@ -343,14 +334,14 @@ def test_unusable_token_answers_are_a_clear_token_error(
 
     server = hostile(search, token)
     write_csv(Path("in.csv"), [{"isrc": "USAAA2400001"}])
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 1
     assert message in err and "internal error" not in err
     assert server.counts["search"] == 0
 
 
 def test_freshly_issued_tokens_rejected_twice_stop_the_run(
-    capsys: pytest.CaptureFixture[str], hostile: Callable[..., HostileSpotify]
+    cli: Cli, hostile: Callable[..., HostileSpotify]
 ) -> None:
     issued = iter(range(10**6))
 
@@ -363,14 +354,14 @@ def test_freshly_issued_tokens_rejected_twice_stop_the_run(
 
     server = hostile(search, token)
     write_csv(Path("in.csv"), [{"isrc": f"USAAA24{n:05d}"} for n in range(150)])
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache", "--concurrency", "4")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache", "--concurrency", "4")
     assert code == 1
     assert "rejected two freshly issued access tokens" in err
     assert server.counts["token"] <= 3 and server.counts["search"] <= 8
 
 
 def test_echoed_credentials_are_masked_everywhere(
-    capsys: pytest.CaptureFixture[str], hostile: Callable[..., HostileSpotify]
+    cli: Cli, hostile: Callable[..., HostileSpotify]
 ) -> None:
     async def search(request: web.Request) -> web.Response:
         echo = f"bad request with {request.headers['Authorization']}"
@@ -378,7 +369,7 @@ def test_echoed_credentials_are_masked_everywhere(
 
     hostile(search)
     write_csv(Path("in.csv"), [{"isrc": "USAAA2400001"}])
-    code, out, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache", "-v")
+    code, out, err = cli("in.csv", "-o", "out.csv", "--no-cache", "-v")
     assert code == 1
     written = Path("out.csv").read_text()
     assert "bad request with Bearer ***" in written
@@ -389,7 +380,7 @@ def test_echoed_credentials_are_masked_everywhere(
         return json_response({"error": echo, "error_description": echo}, 400)
 
     hostile(search, token)
-    code, out, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache", "-v")
+    code, out, err = cli("in.csv", "-o", "out.csv", "--no-cache", "-v")
     assert code == 2
     basic = base64.b64encode(f"hostile-client-id:{CLIENT_SECRET}".encode()).decode()
     assert basic not in out + err and CLIENT_SECRET not in out + err
@@ -397,7 +388,7 @@ def test_echoed_credentials_are_masked_everywhere(
 
 
 def test_an_endless_answer_is_refused_not_read(
-    capsys: pytest.CaptureFixture[str], hostile: Callable[..., HostileSpotify]
+    cli: Cli, hostile: Callable[..., HostileSpotify]
 ) -> None:
     async def search(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -410,7 +401,7 @@ def test_an_endless_answer_is_refused_not_read(
 
     hostile(search)
     write_csv(Path("in.csv"), [{"isrc": "USAAA2400001"}])
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache", "--max-retries", "1")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache", "--max-retries", "1")
     assert code == 1, err
     assert "larger than 16777216 bytes" in read_csv(Path("out.csv"))[0]["error"]
 
@@ -419,16 +410,16 @@ def test_an_endless_answer_is_refused_not_read(
 
 
 def test_a_wrong_secret_is_not_hidden_by_a_stored_token(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify: ServerThread,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     env(spotify)
     write_csv(Path("in.csv"), [{"isrc": "QZ7XS2400012"}])
-    assert run(capsys, "in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--refresh")[0] == 0
+    assert cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--refresh")[0] == 0
     monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "a-wrong-secret-0123456789")
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--refresh")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--refresh")
     assert code == 2 and "rejected the client id or secret" in err
 
 
@@ -477,7 +468,7 @@ def test_bad_options_are_refused_at_parse_time(
 
 
 def test_an_internal_error_has_its_own_exit_code(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     env: Env,
     spotify: ServerThread,
     monkeypatch: pytest.MonkeyPatch,
@@ -489,6 +480,6 @@ def test_an_internal_error_has_its_own_exit_code(
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr("isrc_resolver.resolver.distinct_isrcs", broken)
-    code, _, err = run(capsys, "in.csv", "-o", "out.csv", "--no-cache")
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 70
     assert "internal error (a bug; please report it" in err

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from isrc_resolver.cli import main
 from isrc_resolver.fake import Catalogue
 
-from .helpers import ServerThread, read_csv, resolver_for, write_csv
+from .helpers import ServerThread, age_cache, read_csv, resolver_for, write_csv
 
 Env = Callable[[ServerThread], None]
 DAY = 86_400.0
@@ -67,13 +66,13 @@ def test_new_isrcs_go_before_refreshes(
     write_csv(Path("in.csv"), [{"isrc": i} for i in old])
     args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--rate", "1000"]
     assert main(args) == 0
-    time.sleep(0.2)  # a --max-age of 1e-6 days (86 ms) makes every answer stale
+    age_cache(Path("c.sqlite3"), days=31)  # every answer past the 30 days of --max-age
     write_csv(Path("in.csv"), [{"isrc": i} for i in old + new])
     spotify.reconfigure(daily_quota=spotify.stats()["search_requests"] + len(new))
     capsys.readouterr()
     # --daily-quota counts the first run's 30 in the ledger and stops before Spotify's
     # 429, however many requests are in flight.
-    more = ["--max-age", "0.000001", "--log-format", "json", "--concurrency", "8"]
+    more = ["--log-format", "json", "--concurrency", "8"]
     assert main([*args, *more, "--daily-quota", str(len(old) + len(new))]) == 3
     summary = json.loads(capsys.readouterr().err.splitlines()[-1])
     assert (summary["event"], summary["stale"], summary["rate_limited"]) == ("summary", 30, 0)

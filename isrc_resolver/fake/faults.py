@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import time
 from collections import deque
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -26,6 +26,7 @@ class Misbehaviour:
     _window: deque[float]
     _penalty_until: float
     _quota_used: int
+    _clock: Callable[[], float]
 
     def _check_token(self, request: web.Request) -> web.Response | None:
         raise NotImplementedError  # :class:`~.tokens.Tokens` answers this
@@ -70,7 +71,7 @@ class Misbehaviour:
 
     def _throttle(self) -> web.Response | None:
         cfg = self.config
-        now = time.monotonic()
+        now = self._clock()
         if now < self._penalty_until:
             self._stats.during_penalty += 1
         if cfg.daily_quota is not None and self._quota_used >= cfg.daily_quota:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -44,9 +45,18 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
 
     ``server.api_url`` (``http://127.0.0.1:PORT/v1``) and ``server.token_url`` are what
     the client needs; ``server.stats()`` returns the counters that ``/_stats`` serves.
+    ``clock`` (default: ``time.monotonic``) times token lifetimes and the rate window; a
+    test passes its own to make time pass without waiting.
     """
 
-    def __init__(self, config: FakeConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: FakeConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        **overrides: Any,
+    ) -> None:
+        self._clock = clock  # token lifetimes, the rate window and penalties
         self.config = replace(config or FakeConfig(), **overrides)
         cfg = self.config
         shares = Availability(cfg.region_locked, cfg.foreign, cfg.isrc_invisible, cfg.unavailable)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import secrets
-import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -20,6 +20,7 @@ class Tokens:
     config: FakeConfig
     _stats: Stats
     _tokens: dict[str, float]
+    _clock: Callable[[], float]
 
     def expire_tokens(self) -> None:
         """Make every issued token expired, as if an hour had passed."""
@@ -57,7 +58,7 @@ class Tokens:
             )
         token = "BQ" + secrets.token_urlsafe(60)
         lifetime = self.config.token_lifetime
-        self._tokens[token] = time.monotonic() + lifetime
+        self._tokens[token] = self._clock() + lifetime
         self._stats.tokens_issued += 1
         return web.json_response(
             {"access_token": token, "token_type": "Bearer", "expires_in": math.ceil(lifetime)}
@@ -71,6 +72,6 @@ class Tokens:
         expires = self._tokens.get(token) if scheme.lower() == "bearer" else None
         if expires is None:
             return error(401, "Invalid access token")
-        if time.monotonic() >= expires:
+        if self._clock() >= expires:
             return error(401, "The access token expired")
         return None
