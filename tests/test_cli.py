@@ -73,7 +73,7 @@ def test_rejected_credentials(
             "code,title\n1,x\n",
             [],
             "ERROR: no column named 'isrc' in in.csv; columns are: code, title. "
-            "Use --column NAME (column= in the library)",
+            "Name the ISRC column with --column",
         ),
         (
             "isrc,title\n1,x\n",
@@ -83,8 +83,7 @@ def test_rejected_credentials(
         (
             "ISRC,isrc\n1,x\n",
             [],
-            "ERROR: in.csv has several ISRC columns (ISRC, isrc); "
-            "choose one with --column (column= in the library)",
+            "ERROR: in.csv has several ISRC columns (ISRC, isrc); choose one with --column",
         ),
         ("", [], "ERROR: in.csv is empty; it needs a header row naming its columns"),
         (

@@ -94,8 +94,7 @@ def test_dataframe_column_rule_is_the_clis(env: Env, spotify: ServerThread) -> N
     with pytest.raises(InputError) as info:
         resolve_dataframe_sync(pd.DataFrame({"isrc": ["x"], "ISRC": ["y"]}), rate=1000)
     assert str(info.value) == (
-        "the DataFrame has several ISRC columns (isrc, ISRC); "
-        "choose one with --column (column= in the library)"
+        "the DataFrame has several ISRC columns (isrc, ISRC); choose one with column="
     )
 
 

@@ -15,6 +15,7 @@ from isrc_resolver import (
     CredentialsError,
     Resolver,
     Status,
+    TokenError,
     resolve_file,
     result_row,
 )
@@ -179,3 +180,36 @@ def test_missing_credentials_name_the_variable(monkeypatch: pytest.MonkeyPatch) 
         Resolver()
     with pytest.raises(ConfigurationError, match="between 1 and 10"):
         Resolver("id", "secret", limit=50)
+
+
+async def test_library_errors_name_parameters_not_flags() -> None:
+    """An unreachable token endpoint: the library's message names ``token_url``; the CLI
+    shows the same message with ``--token-url`` (tests/test_cli.py)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    resolver = Resolver(
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        api_url=f"http://127.0.0.1:{closed}/v1",
+        token_url=f"http://127.0.0.1:{closed}/api/token",
+        max_retries=0,
+        cache=None,
+    )
+    with pytest.raises(TokenError) as caught:
+        async with resolver as r:
+            await r.resolve("QZ7XS2400012")
+    message = str(caught.value)
+    assert "token_url=" in message
+    assert "--" not in message
+
+
+def test_a_cli_message_names_the_flags() -> None:
+    from isrc_resolver.cli.options import as_flags
+
+    assert as_flags("check token_url= or try again") == "check --token-url or try again"
+    assert as_flags("or run with cache=None") == "or run with --no-cache"
+    assert as_flags("allow_insecure_http=True if meant") == "--allow-insecure-http if meant"
+    assert as_flags("rows=20 unique=3") == "rows=20 unique=3"  # not parameters

@@ -41,14 +41,20 @@ __all__ = [
     "settings_from",
 ]
 
-# The library's word for a parameter (and value), and the flag that says it here.
-_FLAGS: dict[str, str] = {
+# Messages of the library name parameters (``token_url=``, ``cache=None``); here they are
+# flags. Most flags are their parameter's name with dashes; these are not.
+_SPOKEN = {
     "cache=None": "--no-cache",
     "adaptive=False": "--no-adaptive",
     "escape_formulas=False": "--no-escape-formulas",
+    "with_=": "--with",
+    "output_format=": "--format",
+    "client_id=": "SPOTIFY_CLIENT_ID",
+    "client_secret=": "SPOTIFY_CLIENT_SECRET",
 }
 _PARAMETER = re.compile(r"\b([a-z][a-z_]*)=(True|False|None)?")
 _SETTINGS = frozenset(f.name for f in fields(Settings))
+_FLAGGED = _SETTINGS | {"column", "input_format", "title_column", "artist_column"}
 
 
 class _Options(Protocol):
@@ -57,20 +63,16 @@ class _Options(Protocol):
     def add_argument(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
-def _add(group: _Options, *flags: str, **kwargs: Any) -> None:
-    """``group.add_argument``, remembering which flag says which parameter."""
-    action = group.add_argument(*flags, **kwargs)
-    long = next(f for f in flags if f.startswith("--"))
-    value = {"store_true": "=True", "store_false": "=False"}.get(kwargs.get("action", ""), "=")
-    _FLAGS.setdefault(f"{action.dest}{value}", long)
-    _FLAGS.setdefault(f"{action.dest}=", long)
-
-
 def as_flags(message: str) -> str:
     """``message`` with each parameter the CLI has a flag for named by that flag."""
 
     def flag(match: re.Match[str]) -> str:
-        return _FLAGS.get(match[0]) or _FLAGS.get(f"{match[1]}=") or match[0]
+        spoken = _SPOKEN.get(match[0]) or _SPOKEN.get(f"{match[1]}=")
+        if spoken is not None:
+            return spoken
+        if match[1] in _FLAGGED and match[2] in (None, "True"):
+            return "--" + match[1].replace("_", "-")
+        return match[0]
 
     return _PARAMETER.sub(flag, message)
 
@@ -133,15 +135,13 @@ def _market(text: str) -> str:
 
 
 def hint_arguments(p: argparse.ArgumentParser) -> None:
-    _add(
-        p,
+    p.add_argument(
         "--title-column",
         metavar="NAME",
         help="the title column (default: title, track, track_name or song, any case), for "
         "the title/artist search and match_check",
     )
-    _add(
-        p,
+    p.add_argument(
         "--artist-column",
         metavar="NAME",
         help="the artist column (default: artist, artist_name or artists, any case)",
@@ -160,34 +160,29 @@ def add_settings_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _spotify_arguments(api: _Options) -> None:
-    _add(
-        api,
+    api.add_argument(
         "--env-file",
         type=Path,
         metavar="PATH",
         help="read credentials from this file (default: ./.env if present)",
     )
-    _add(
-        api,
+    api.add_argument(
         "--api-url",
         metavar="URL",
         help=f"API base URL (env SPOTIFY_API_URL; {DEFAULT_API_URL})",
     )
-    _add(
-        api,
+    api.add_argument(
         "--token-url",
         metavar="URL",
         help=f"token endpoint (env SPOTIFY_TOKEN_URL; {DEFAULT_TOKEN_URL})",
     )
-    _add(
-        api,
+    api.add_argument(
         "--market",
         type=_market,
         metavar="CC",
         help="search in this market (ISO country code); default: Spotify's own",
     )
-    _add(
-        api,
+    api.add_argument(
         "--with",
         dest="with_",
         action="append",
@@ -196,22 +191,19 @@ def _spotify_arguments(api: _Options) -> None:
         help="add columns: 'album' (label, UPC, total tracks, genres) or 'audio-features'; "
         "repeat for both. Costs extra requests, batched",
     )
-    _add(
-        api,
+    api.add_argument(
         "--allow-per-album",
         action="store_true",
         help="with --with album: if the batch endpoint answers 403, fetch albums one at a "
         "time, one request each",
     )
-    _add(
-        api,
+    api.add_argument(
         "--allow-insecure-http",
         action="store_true",
         help="allow a plain http:// --api-url or --token-url on another machine (the "
         "credentials then cross the network unencrypted); loopback needs no flag",
     )
-    _add(
-        api,
+    api.add_argument(
         "--demo",
         action="store_true",
         help="run against the bundled local Spotify with demo credentials; with no INPUT, "
@@ -220,15 +212,13 @@ def _spotify_arguments(api: _Options) -> None:
 
 
 def _match_arguments(match: _Options) -> None:
-    _add(
-        match,
+    match.add_argument(
         "--prefer",
         choices=[m.value for m in MatchPreference],
         default=default("prefer").value,
         help="which of several matches to keep (default: %(default)s; see README)",
     )
-    _add(
-        match,
+    match.add_argument(
         "--fallback-markets",
         metavar="SPEC",
         default=",".join(default("fallback_markets")),
@@ -236,8 +226,7 @@ def _match_arguments(match: _Options) -> None:
         "market codes and 'isrc' (the ISRC's own country, when a Spotify market); 'none' "
         "for no fallback (default: %(default)s)",
     )
-    _add(
-        match,
+    match.add_argument(
         "--fallback-search",
         choices=[f.value for f in FallbackSearch],
         default=default("fallback_search").value,
@@ -245,8 +234,7 @@ def _match_arguments(match: _Options) -> None:
         "and artist columns: 'verified' accepts only a track carrying the ISRC, 'fuzzy' also "
         "the best match scoring --min-score or more, 'off' none (default: %(default)s)",
     )
-    _add(
-        match,
+    match.add_argument(
         "--min-score",
         type=_score,
         default=default("min_score"),
@@ -257,31 +245,27 @@ def _match_arguments(match: _Options) -> None:
 
 
 def _pace_arguments(pace: _Options) -> None:
-    _add(
-        pace,
+    pace.add_argument(
         "--rate",
         type=_positive_float,
         default=default("rate"),
         metavar="N",
         help="ceiling in requests per second (default: %(default)g)",
     )
-    _add(
-        pace,
+    pace.add_argument(
         "--no-adaptive",
         dest="adaptive",
         action="store_false",
         help="hold --rate instead of backing off after 429s and probing back up",
     )
-    _add(
-        pace,
+    pace.add_argument(
         "--concurrency",
         type=_positive_int,
         default=default("concurrency"),
         metavar="N",
         help="requests in flight at once (default: %(default)s)",
     )
-    _add(
-        pace,
+    pace.add_argument(
         "--max-retries",
         type=number(int, open_=False),
         default=default("max_retries"),
@@ -289,8 +273,7 @@ def _pace_arguments(pace: _Options) -> None:
         help="retries of a failed request: 5xx, timeouts, resets, non-JSON bodies "
         "(default: %(default)s)",
     )
-    _add(
-        pace,
+    pace.add_argument(
         "--max-wait",
         type=_positive_float,
         default=default("max_wait"),
@@ -298,8 +281,7 @@ def _pace_arguments(pace: _Options) -> None:
         help="longest Retry-After to sit out; longer ones stop the run with exit 3 "
         "(default: %(default)g)",
     )
-    _add(
-        pace,
+    pace.add_argument(
         "--timeout",
         type=_positive_float,
         default=default("timeout"),
@@ -309,29 +291,25 @@ def _pace_arguments(pace: _Options) -> None:
 
 
 def _cache_arguments(cache: _Options) -> None:
-    _add(
-        cache,
+    cache.add_argument(
         "--cache",
         type=Path,
         metavar="PATH",
         help=f"cache file (default: {default_cache_path()})",
     )
-    _add(
-        cache,
+    cache.add_argument(
         "--no-cache",
         action="store_true",
         help="use no cache and keep nothing on disk (no token file either)",
     )
-    _add(
-        cache,
+    cache.add_argument(
         "--max-age",
         type=_days,
         default=default("max_age"),
         metavar="DAYS",
         help=f"ask again for hits older than this (default: {default('max_age') / DAY:g})",
     )
-    _add(
-        cache,
+    cache.add_argument(
         "--not-found-max-age",
         type=_days,
         default=default("not_found_max_age"),
@@ -339,14 +317,12 @@ def _cache_arguments(cache: _Options) -> None:
         help="ask again for misses older than this "
         f"(default: {default('not_found_max_age') / DAY:g})",
     )
-    _add(
-        cache,
+    cache.add_argument(
         "--refresh",
         action="store_true",
         help="ignore cached results (still writes fresh ones)",
     )
-    _add(
-        cache,
+    cache.add_argument(
         "--ignore-cooldown",
         action="store_true",
         help="send requests even before a quota stop's resume time",
@@ -354,16 +330,14 @@ def _cache_arguments(cache: _Options) -> None:
 
 
 def _budget_arguments(cache: _Options) -> None:
-    _add(
-        cache,
+    cache.add_argument(
         "--max-requests",
         type=number(int, open_=False),
         metavar="N",
         help="send at most N API requests in this run (token requests aside); rows not "
         "reached keep a cached answer or are 'deferred' (exit 3)",
     )
-    _add(
-        cache,
+    cache.add_argument(
         "--daily-quota",
         type=_positive_int,
         metavar="N",
@@ -371,8 +345,7 @@ def _budget_arguments(cache: _Options) -> None:
         "exceed it, counting every run's requests in the cache's ledger; rows not reached "
         "are kept or 'deferred' (exit 3)",
     )
-    _add(
-        cache,
+    cache.add_argument(
         "--account",
         metavar="NAME",
         help="the name the ledger and the cooldown are kept under (default: the client "
@@ -381,31 +354,27 @@ def _budget_arguments(cache: _Options) -> None:
 
 
 def _output_arguments(out: _Options) -> None:
-    _add(
-        out,
+    out.add_argument(
         "--no-escape-formulas",
         dest="escape_formulas",
         action="store_false",
         help="write text from Spotify into CSV/TSV as it is, even when it starts with = + - @ "
         "(by default such cells get a leading ' so spreadsheets do not run them)",
     )
-    _add(
-        out,
+    out.add_argument(
         "-q",
         "--quiet",
         action="store_true",
         help="no progress bar; warnings, errors and the summary line only (the summary is "
         "logged at info level, for schedulers)",
     )
-    _add(
-        out,
+    out.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         help="debug logs: each request's ISRC, status and wait (never a secret)",
     )
-    _add(
-        out,
+    out.add_argument(
         "--log-format",
         choices=["text", "json"],
         default="text",

@@ -86,6 +86,10 @@ class AiohttpTransport:
                 params=request.params,
                 headers=dict(request.headers),
                 data=request.data,
+                # Spotify's API and token endpoint answer where they are asked. A redirect is
+                # an answer (a 3xx, an error), never followed: the credentials and the token
+                # go to the configured URL and nowhere else.
+                allow_redirects=False,
             ) as resp:
                 return HttpResponse(resp.status, dict(resp.headers), await self._read(resp))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

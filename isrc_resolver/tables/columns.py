@@ -45,12 +45,11 @@ def find_isrc_column(columns: Sequence[str], wanted: str | None, display: str) -
         return named[0]
     if named:
         raise InputError(
-            f"{display} has several ISRC columns ({', '.join(named)}); choose one with "
-            "--column (column= in the library)"
+            f"{display} has several ISRC columns ({', '.join(named)}); choose one with column="
         )
     raise InputError(
         f"no column named 'isrc' in {display}; columns are: {listing}. "
-        "Use --column NAME (column= in the library)"
+        "Name the ISRC column with column="
     )
 
 
@@ -83,10 +82,10 @@ def find_hint_columns(
     ``track``, ``track_name`` or ``song`` (``artist``, ``artist_name``, ``artists``), in
     any case; and a ``duration_ms`` column, if any."""
     listing = ", ".join(columns) or "(none)"
-    for wanted, flag in ((title, "--title-column"), (artist, "--artist-column")):
+    for wanted, name in ((title, "title_column="), (artist, "artist_column=")):
         if wanted is not None and wanted not in columns:
             raise InputError(
-                f"{flag} {wanted!r} is not a column of {display}; columns are: {listing}"
+                f"{name} {wanted!r} is not a column of {display}; columns are: {listing}"
             )
 
     def auto(names: Sequence[str]) -> str | None:
