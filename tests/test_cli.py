@@ -192,6 +192,30 @@ def test_sample_data_to_csv_and_parquet(
     assert list(frame["status"]) == [r["status"] for r in rows]
 
 
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def test_the_demo_catalogue_in_sample_data_is_the_one_the_wheel_carries() -> None:
+    assert (REPOSITORY / "sample_data" / "catalogue.csv").read_bytes() == SAMPLE.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "found"),
+    [("catalogue", 36, 28), ("statement", 1400, 1398), ("titles", 10, 7)],
+)
+def test_every_sample_file_runs_with_demo(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, rows: int, found: int
+) -> None:
+    """The README's first command, on each file of sample_data/: every row comes back."""
+    monkeypatch.chdir(tmp_path)
+    source = REPOSITORY / "sample_data" / f"{name}.csv"
+    code, _, err = cli("--demo", str(source), "-o", "out.csv")
+    assert code == 0, err
+    out = read_csv(tmp_path / "out.csv")
+    assert len(out) == len(read_csv(source)) == rows
+    assert sum(r["status"] == "found" for r in out) == found
+
+
 def test_semicolons_bom_and_awkward_cells_round_trip(
     cli: Cli, env: Env, spotify: ServerThread, tmp_path: Path
 ) -> None:
