@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["configure_logging", "redact", "register_secret"]
+__all__ = ["Secret", "configure_logging", "printable", "redact", "register_secret"]
 
 _SECRETS: set[str] = set()
 _MASK = "***"
@@ -47,6 +47,31 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+# What a terminal obeys instead of showing: C0 and C1 controls (escape sequences, line
+# breaks that would forge a log line) and the bidirectional overrides (text that reads
+# backwards). Shown escaped, so one event stays one line of plain text.
+_CONTROLS = {
+    **{c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]},
+    **{c: f"\\u{c:04x}" for c in [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F)]},
+    **{c: f"\\u{c:04x}" for c in range(0x2066, 0x206A)},
+    **{ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"},
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\n``,
+    ``\\u202e``), so it can neither steer the terminal nor fake a log line."""
+    return text.translate(_CONTROLS)
+
+
+class _TextFormatter(logging.Formatter):
+    """``LEVEL: message``, the message made :func:`printable`; a traceback (``-v``) after."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record.levelname}: {printable(record.getMessage())}"
+        return f"{line}\n{record.exc_text}" if record.exc_text else line
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -78,9 +103,7 @@ def configure_logging(*, verbose: bool, quiet: bool, json_format: bool) -> loggi
     if quiet and not verbose:
         handler.addFilter(_QuietFilter())
     handler.addFilter(_RedactingFilter())
-    handler.setFormatter(
-        _JsonFormatter() if json_format else logging.Formatter("%(levelname)s: %(message)s")
-    )
+    handler.setFormatter(_JsonFormatter() if json_format else _TextFormatter())
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False

@@ -11,13 +11,16 @@ Every error the library raises on purpose derives from :class:`ResolverError`::
     ├── RequestError            one request failed for good (after retries)
     │   └── ForbiddenError      403: the endpoint is closed to this app
     ├── RateLimitStop           a wait longer than allowed, or the daily quota (CLI exit 3)
-    └── BudgetSpent             the run's own request budget is used up    (CLI exit 3)
+    ├── BudgetSpent             the run's own request budget is used up    (CLI exit 3)
+    └── EnvironmentFailure      the machine refused: a full disk, a read-only file, no
+                                permission, a lock held too long, a closed pipe (CLI exit 1)
 
 Messages name what went wrong and what to do. None of them ever holds a secret or token.
 """
 
 from __future__ import annotations
 
+import errno
 from datetime import UTC, datetime
 
 __all__ = [
@@ -25,12 +28,14 @@ __all__ = [
     "CacheError",
     "ConfigurationError",
     "CredentialsError",
+    "EnvironmentFailure",
     "ForbiddenError",
     "InputError",
     "RateLimitStop",
     "RequestError",
     "ResolverError",
     "TokenError",
+    "is_environment",
 ]
 
 
@@ -47,7 +52,14 @@ class CredentialsError(ConfigurationError):
 
 
 class CacheError(ConfigurationError):
-    """The cache file is corrupt, not a file, or cannot be written."""
+    """The cache file cannot be used: ``reason`` says why, one of ``damaged`` (a SQLite
+    file that does not read back: ``cache clear`` may replace it, keeping a copy),
+    ``not_a_cache`` (some other file: never touched), ``newer`` (written by a newer
+    isrc-resolver: never rewritten), ``locked``, ``read_only``, ``full``, ``folder``."""
+
+    def __init__(self, message: str, *, reason: str = "damaged") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class InputError(ResolverError):
@@ -102,6 +114,51 @@ class BudgetSpent(ResolverError):
         else:
             message = f"not asked: the run's budget of {limit} requests is spent"
         super().__init__(message)
+
+
+class EnvironmentFailure(ResolverError):
+    """The machine refused what the run needed of it (``path``): not a bug, and not the
+    input's fault. Rerunning once the cause is gone (space freed, permission given, the
+    other process ended) continues where this run stopped."""
+
+    def __init__(self, message: str, *, path: str | None = None, code: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = code
+
+    @classmethod
+    def from_os(cls, exc: OSError, doing: str, path: object | None = None) -> EnvironmentFailure:
+        """``exc`` told in words: what was being done, to which path, why, what to do."""
+        where = path if path is not None else exc.filename
+        code = exc.errno
+        name = errno.errorcode.get(code, "") if code is not None else ""
+        cause = (exc.strerror or str(exc)) + (f" ({name})" if name else "")
+        return cls(f"{doing} {where}: {cause}; {_remedy(code)}", path=str(where), code=code)
+
+
+_REMEDIES = {
+    errno.ENOSPC: "free some space there, then run again",
+    errno.EDQUOT: "free some space (the disk quota is reached), then run again",
+    errno.EROFS: "the file system is read-only; choose another place",
+    errno.EACCES: "give this user write permission there, or choose another place",
+    errno.EPERM: "give this user write permission there, or choose another place",
+    errno.EPIPE: "the reader of the output went away",
+}
+
+
+def _remedy(code: int | None) -> str:
+    return _REMEDIES.get(code or 0, "fix that, then run again")
+
+
+def is_environment(exc: BaseException) -> bool:
+    """Is ``exc`` the machine's failure (a full disk, a read-only file...), not a bug?"""
+    return isinstance(exc, OSError) and exc.errno in _ENVIRONMENT
+
+
+_ENVIRONMENT = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EPIPE, errno.EIO}
+    | {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+)
 
 
 def format_time(moment: datetime) -> str:

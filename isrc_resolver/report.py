@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BudgetSpent, RateLimitStop, format_time
+from .errors import BudgetSpent, EnvironmentFailure, RateLimitStop, format_time
 from .models import Status
 
 __all__ = ["RunReport"]
@@ -27,13 +27,17 @@ class RunReport:
     stop: RateLimitStop | None = None
     spent: BudgetSpent | None = None  # --max-requests or --daily-quota ended the run
     interrupted: str | None = None  # the signal's name, when a signal ended the run
+    failed: EnvironmentFailure | None = None  # the machine refused (the cache's disk, say)
 
     @property
     def exit_code(self) -> int:
-        """0 all settled, 1 some errors, 3 stopped by a rate limit or the budget with work
-        left (deferred rows, stale answers not refreshed), 130/143 interrupted."""
+        """0 all settled, 1 some errors or the machine refused (a full disk under the cache),
+        3 stopped by a rate limit or the budget with work left (deferred rows, stale answers
+        not refreshed), 130/143 interrupted."""
         if self.interrupted:
             return 143 if self.interrupted == "SIGTERM" else 130
+        if self.failed is not None:
+            return 1
         if self.stop is not None or self.statuses[Status.RATE_LIMITED]:
             return 3
         if self.spent is not None or self.statuses[Status.DEFERRED]:
@@ -74,5 +78,6 @@ class RunReport:
                 else "max_requests"
             ),
             "interrupted": self.interrupted,
+            "failed": str(self.failed) if self.failed is not None else None,
             "exit_code": self.exit_code,
         }

@@ -24,8 +24,10 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 
+from .errors import InputError
 from .isrc import Normalized, distinct_isrcs, normalize_values
 from .matching import Hint
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result
@@ -136,7 +138,7 @@ class Resolver:
 
     async def aclose(self) -> None:
         if self._stages is not None:
-            await self._stages[0].record_spent()
+            await self.control.shielded(self._stages[0].record_spent())
         self._stages = None
         if self._client is not None:
             await self._client.aclose()
@@ -411,6 +413,7 @@ async def _resolve_file(
         contextlib.closing(Progress(enabled=s.progress)) as progress,
     ):
         tables.check_output(output, output_format)
+        _not_the_cache(output, s.cache)
         report.rows, unique = distinct_isrcs(source.isrc_chunks())
         report.unique = len(unique)
         try:
@@ -431,6 +434,21 @@ async def _resolve_file(
         )  # fmt: skip
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _not_the_cache(output: str | os.PathLike[str], cache: Path | None) -> None:
+    """Refuse an output that is the cache's own file (or its journal, or the token file
+    beside it): writing there would destroy every answer paid for and the ledger."""
+    if cache is None or str(output) == "-":
+        return
+    target = os.path.realpath(output)
+    for name in (cache.name, f"{cache.name}-wal", f"{cache.name}-shm", "tokens.json"):
+        own = cache.with_name(name)
+        if target == os.path.realpath(own):
+            raise InputError(
+                f"the output {output} is the cache's own file {own}: writing it would destroy "
+                "every cached answer and the ledger. Choose another output"
+            )
 
 
 def _in_thread(
@@ -454,9 +472,10 @@ def _count(report: RunReport, resolver: Resolver, before: Counts) -> Counts:
     report.requests = now[0] - before[0]
     report.throttled = now[1] - before[1]
     report.cache_hits = now[2] - before[2]
-    report.stop, report.interrupted, report.spent = (
+    report.stop, report.interrupted, report.spent, report.failed = (
         control.stopped,
         control.interrupted,
         control.spent,
+        control.failed,
     )
     return now

@@ -129,19 +129,30 @@ def test_a_broken_cache_stops_before_any_request_and_can_be_cleared(
         spotify.reset_stats()
         data = cache.read_bytes()
         cache.write_bytes(os.urandom(len(data)) if damage == "random bytes" else data[:700])
+    before = None if damage == "a folder" else cache.read_bytes()
     code, _, err = cli("in.csv", "-o", "out.csv", "--cache", str(cache))
     assert code == 2, err
-    assert f"the cache {cache} cannot be used" in err and "--no-cache" in err
+    said = {
+        "random bytes": f"{cache} is not an isrc-resolver cache (not a SQLite file)",
+        "truncated": f"the cache {cache} cannot be used",
+        "a folder": f"the cache {cache} is not a file",
+    }[damage]
+    assert said in err and "--cache" in err and "cache=" not in err
     assert "Traceback" not in err
     assert sent(spotify) == (0, 0)
     code = main(["cache", "info", "--cache", str(cache)])
     err = capsys.readouterr().err
-    assert code == 2 and "cannot be used" in err and "Traceback" not in err
-    if damage == "a folder":
-        assert main(["cache", "clear", "--cache", str(cache)]) == 2  # a folder is not ours
+    assert code == 2 and said in err and "Traceback" not in err
+    if damage != "truncated":
+        # Not a SQLite file (or a folder): not ours to replace. Nothing is touched.
+        assert main(["cache", "clear", "--cache", str(cache)]) == 2
+        assert cache.is_dir() if before is None else cache.read_bytes() == before
         return
+    assert "cache clear --cache c.sqlite3" in err  # the advice for a damaged cache
     assert main(["cache", "clear", "--cache", str(cache)]) == 0
-    assert "replaced it with an empty one" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    (kept,) = Path().glob("c.sqlite3.damaged-*[0-9]Z")
+    assert f"moved it to {kept}" in out and kept.read_bytes() == before  # a copy is kept
     Cache(cache).close()  # a working cache again
 
 

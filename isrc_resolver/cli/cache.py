@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .._logging import printable
 from ..errors import CacheError, format_time
 from ..settings import default_cache_path
 
@@ -29,28 +31,25 @@ def build_parser() -> argparse.ArgumentParser:
 def cache_command(args: argparse.Namespace) -> int:
     path = args.cache or default_cache_path()
     if not path.exists():
-        print(f"no cache at {path}")
+        _say(f"no cache at {path}")
         return 0
-    from ..store.cache import Cache, remove_cache
+    from ..store.cache import Cache, set_aside
 
     try:
         cache = Cache(path)
     except CacheError as exc:
-        if args.action != "clear":
-            log.error("%s", exc)
-            return 2
-        try:
-            remove_cache(path)
-            Cache(path).close()
-        except CacheError as again:
-            log.error("%s", again)
-            return 2
-        print(f"the cache at {path} could not be read; replaced it with an empty one")
+        # Only a SQLite file that does not read back is replaced, and it is kept aside;
+        # anything else (not a cache, a newer one, locked, read-only) is said and left be.
+        if args.action != "clear" or exc.reason != "damaged":
+            raise
+        kept = set_aside(path, time.time())
+        Cache(path).close()
+        _say(f"the cache at {path} did not read back; moved it to {kept}, made an empty one")
         return 0
     try:
         if args.action == "clear":
             removed = cache.clear()
-            print(f"cleared {removed} cached results and the cooldown from {path}")
+            _say(f"cleared {removed} cached results and the cooldown from {path}")
             return 0
         info = cache.info()
     finally:
@@ -59,17 +58,17 @@ def cache_command(args: argparse.Namespace) -> int:
     def when(ts: float | None) -> str:
         return format_time(datetime.fromtimestamp(ts, UTC)) if ts else "-"
 
-    print(f"cache:     {info.path} ({info.size_bytes / 1e6:.1f} MB)")
-    print(f"entries:   {info.entries} ({info.found} found, {info.not_found} not found)")
-    print(f"oldest:    {when(info.oldest)}")
-    print(f"newest:    {when(info.newest)}")
-    print(f"cooldown:  {'until ' + when(info.cooldown_until) if info.cooldown_until else 'none'}")
+    _say(f"cache:     {info.path} ({info.size_bytes / 1e6:.1f} MB)")
+    _say(f"entries:   {info.entries} ({info.found} found, {info.not_found} not found)")
+    _say(f"oldest:    {when(info.oldest)}")
+    _say(f"newest:    {when(info.newest)}")
+    _say(f"cooldown:  {'until ' + when(info.cooldown_until) if info.cooldown_until else 'none'}")
     for account in info.accounts:
         # One line per account: what the --daily-quota check counts, and when room frees up.
         cooldown = (
             f"; cooldown until {when(account.cooldown_until)}" if account.cooldown_until else ""
         )
-        print(
+        _say(
             f"account:   {account.account}: {account.requests} requests in the last 24 h"
             + (
                 f", the oldest leaves the window at {when(account.oldest)}"
@@ -79,3 +78,8 @@ def cache_command(args: argparse.Namespace) -> int:
             + cooldown
         )
     return 0
+
+
+def _say(line: str) -> None:
+    """A line on standard output, with the paths and names in it made printable."""
+    print(printable(line))

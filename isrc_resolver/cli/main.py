@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
 from .._logging import configure_logging, redact
-from ..errors import ConfigurationError, InputError, ResolverError
+from ..errors import (
+    ConfigurationError,
+    EnvironmentFailure,
+    InputError,
+    ResolverError,
+    is_environment,
+)
 from . import cache as cache_command
 from . import plan as plan_command
 from . import run as run_command
@@ -26,9 +34,10 @@ log = logging.getLogger("isrc_resolver")
 
 EXIT_CODES = {
     0: "every row settled (found, not_found or invalid)",
-    1: "some rows ended in error (see the error column), or no access token could be had; "
-    "rerun to retry",
-    2: "usage, configuration or input error: nothing was resolved",
+    1: "some rows ended in error (see the error column), no access token could be had, or "
+    "the machine refused (a full disk, a read-only file, no permission, a lock, a closed "
+    "pipe; the message names the path): rerun once fixed, it continues",
+    2: "usage, configuration, input or cache error found before any request: nothing was resolved",
     3: "stopped by Spotify's rate limit or daily quota, or by --max-requests; output written, "
     "run again later",
     70: "internal error: a bug, not a flaky night (sysexits EX_SOFTWARE); please report it",
@@ -116,6 +125,12 @@ def _exit_code(command: Callable[[], int], *, verbose: bool) -> int:
     except (ConfigurationError, InputError) as exc:
         log.error("%s", as_flags(str(exc)))
         return 2
+    except EnvironmentFailure as exc:
+        return _environment_failed(exc)
+    except OSError as exc:
+        if not is_environment(exc):
+            return _internal_error(exc, verbose)
+        return _environment_failed(EnvironmentFailure.from_os(exc, "failed on", None))
     except ResolverError as exc:
         log.error("%s", as_flags(str(exc)))
         return 1
@@ -123,10 +138,28 @@ def _exit_code(command: Callable[[], int], *, verbose: bool) -> int:
         log.error("interrupted")
         return 130
     except Exception as exc:
-        log.error(
-            "internal error (a bug; please report it with the -v output): %s: %s",
-            type(exc).__name__,
-            redact(str(exc)),
-            exc_info=verbose,
-        )
-        return EXIT_INTERNAL
+        return _internal_error(exc, verbose)
+
+
+def _environment_failed(exc: EnvironmentFailure) -> int:
+    """Exit 1: the machine's failure, told in one line (a closed pipe in none: the reader
+    of standard output went away, as ``| head`` does, and that is no news)."""
+    if exc.errno == errno.EPIPE:
+        # Python would try to flush the dead pipe again at exit and print a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        log.debug("%s", exc)
+        return 1
+    log.error("%s", as_flags(str(exc)))
+    return 1
+
+
+def _internal_error(exc: BaseException, verbose: bool) -> int:
+    log.error(
+        "internal error (a bug; please report it with the -v output): %s: %s",
+        type(exc).__name__,
+        redact(str(exc)),
+        exc_info=verbose,
+    )
+    return EXIT_INTERNAL

@@ -24,7 +24,7 @@ from ..settings import Settings
 from ..spotify.budget import Budget
 from ..store.cache import AsyncCache
 from ..store.leases import lease_owner
-from .workers import Workers, finish, finish_value
+from .workers import Workers, finish_value
 
 __all__ = ["Fetcher", "Hints", "MarketSearch", "TitleSearch"]
 
@@ -125,8 +125,9 @@ class Fetcher:
             await run.fallbacks(hints)
         finally:
             run.finish_held()
-            await finish(run.store.flush())
-            await self.record_spent()
+            control = self.workers.control
+            await control.shielded(run.store.flush())
+            await control.shielded(self.record_spent())
             # Still registered to this call: not settled (a stop, an interrupt, an error).
             unsettled = [isrc for isrc in mine if self.inflight.get(isrc) is run]
             for isrc in unsettled:
@@ -134,7 +135,8 @@ class Fetcher:
             if not self.inflight:
                 self.inflight = {}  # a dict keeps its largest size: let the table go
             if self.cache is not None:
-                await finish(self.cache.call(self.cache.cache.release, self.owner, mine))
+                release = self.cache.call(self.cache.cache.release, self.owner, mine)
+                await control.shielded(release)
         for isrc, future in theirs.items():
             run.settle(isrc, await asyncio.shield(future))
         for isrc in unsettled:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from ..errors import BudgetSpent, RateLimitStop, format_time
+from ..errors import BudgetSpent, EnvironmentFailure, RateLimitStop, format_time
 from ..models import Result, Status
 
 __all__ = ["Cooldowns", "RunControl", "Workers", "finish", "finish_value"]
@@ -46,11 +46,34 @@ class RunControl:
         self.stopped: RateLimitStop | None = None
         self.spent: BudgetSpent | None = None  # the run's own request budget ran out
         self.interrupted: str | None = None  # the signal's name
+        self.failed: EnvironmentFailure | None = None  # the machine refused (the cache's disk)
         self.cooldown_saved = False
 
     @property
     def halted(self) -> bool:
-        return self.stopped is not None or self.spent is not None or self.interrupted is not None
+        return (
+            self.stopped is not None
+            or self.spent is not None
+            or self.interrupted is not None
+            or self.failed is not None
+        )
+
+    def fail(self, failure: EnvironmentFailure) -> None:
+        """The machine refused what the run needs (the cache's disk is full, say): stop
+        sending, since a request that cannot be recorded cannot be counted either; what
+        was answered is still written out."""
+        if self.failed is None:
+            self.failed = failure
+            log.error("%s; stopping: the rows not answered yet are left for the next run", failure)
+        self.halt.set()
+
+    async def shielded(self, work: Awaitable[None]) -> None:
+        """:func:`finish` ``work``; a refusal of the machine stops the run instead of
+        ending it (what was answered is still written out)."""
+        try:
+            await finish(work)
+        except EnvironmentFailure as failure:
+            self.fail(failure)
 
     def spend_out(self, spent: BudgetSpent) -> None:
         if self.spent is None:
@@ -75,6 +98,8 @@ class RunControl:
             return Result(isrc, Status.RATE_LIMITED, error=str(self.stopped))
         if self.spent is not None:
             return Result(isrc, Status.DEFERRED, error=str(self.spent))
+        if self.failed is not None:
+            return Result(isrc, Status.ERROR, error=f"not asked: {self.failed}")
         return Result(isrc, Status.PENDING, error="not attempted: the run was interrupted")
 
     async def save_cooldown(self, cache: Cooldowns | None) -> None:
@@ -134,16 +159,19 @@ class Workers:
 
         async def worker() -> None:
             while not control.halt.is_set():
-                more, item = await next_item()
-                if not more or control.halt.is_set():
-                    return
                 try:
+                    more, item = await next_item()  # a refill may write (leases)
+                    if not more or control.halt.is_set():
+                        return
                     await work(cast(T, item))
                 except RateLimitStop as stop:
                     control.stop(stop)
                     return
                 except BudgetSpent as spent:
                     control.spend_out(spent)
+                    return
+                except EnvironmentFailure as failure:
+                    control.fail(failure)
                     return
 
         count = self.concurrency if refill is not None else min(self.concurrency, len(items))
@@ -154,7 +182,7 @@ class Workers:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await control.save_cooldown(self.cache)
+            await control.shielded(control.save_cooldown(self.cache))
 
     async def _wait(self, tasks: list[asyncio.Task[None]]) -> None:
         halted = asyncio.create_task(self.control.halt.wait())

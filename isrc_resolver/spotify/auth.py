@@ -136,6 +136,7 @@ class TokenStore:
         credentials = f"{client_id}\0{client_secret.reveal()}".encode()
         self._key = hashlib.sha256(credentials).hexdigest()[:32]
         self._clock = clock
+        self._broken = False  # the file could not be written: not tried again
 
     @classmethod
     def beside(
@@ -185,6 +186,21 @@ class TokenStore:
             self._write(data)
 
     def _write(self, data: dict[str, dict[str, object]]) -> None:
+        """Replace the file; a machine that refuses (a full disk, a read-only folder) costs
+        only the reuse of the token, never the run: said once, then the file is left be."""
+        if self._broken:
+            return
+        try:
+            self._replace(data)
+        except OSError as exc:
+            self._broken = True
+            log.warning(
+                "cannot keep the access token in %s (%s); runs will each ask for a new one",
+                self.path,
+                exc.strerror or exc,
+            )
+
+    def _replace(self, data: dict[str, dict[str, object]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # mkstemp creates the file 0600 from the start: the token never sits in a file
         # anyone else can read, not even for a moment.

@@ -14,25 +14,26 @@ while one writes, and a generous busy timeout makes a writer wait instead of fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import CacheError
+from ..errors import EnvironmentFailure
 from ..models import Result, Status
 from .details import Details
 from .leases import Leases
 from .ledger import Allowance, Ledger
 from .results import Results
-from .schema import connect
+from .schema import connect, explain
 from .sql import Transaction
 
-__all__ = ["AsyncCache", "Cache", "CacheInfo", "remove_cache"]
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "set_aside"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -57,14 +58,7 @@ class Cache:
     def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
         self.path = Path(path)
         self.clock = clock  # the wall clock ages and the ledger are measured by
-        try:
-            self._db = connect(self.path)
-        except (sqlite3.Error, OSError) as exc:
-            raise CacheError(
-                f"the cache {self.path} cannot be used ({exc}); delete it (`isrc-resolve cache "
-                f"clear --cache {self.path}` makes a new one) or run with --no-cache "
-                "(library: cache=None)"
-            ) from None
+        self._db = connect(self.path)  # raises CacheError, with advice that fits the cause
         self.results = Results(self._db, clock)
         self.ledger = Ledger(self._db, clock)
         self.leases = Leases(self._db)
@@ -79,8 +73,20 @@ class Cache:
     def close(self) -> None:
         self._db.close()
 
-    def _transaction(self) -> Transaction:
-        return Transaction(self._db)
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction. The machine's refusal half-way through a run (a full
+        disk, a file made read-only, a lock held past the busy timeout) is an
+        :class:`EnvironmentFailure` naming this file: the run stops sending, since what
+        it sends could no longer be counted, and writes its output."""
+        try:
+            with Transaction(self._db):
+                yield
+        except (sqlite3.OperationalError, OSError) as exc:
+            failure = explain(exc, self.path)
+            if failure.reason == "damaged":  # not the machine's: a bug or a broken file
+                raise
+            raise EnvironmentFailure(str(failure), path=str(self.path)) from None
 
     # -- results ---------------------------------------------------------------------
 
@@ -222,7 +228,10 @@ class Cache:
             self._db.execute("DELETE FROM details")
             self._db.execute("DELETE FROM leases")
             self._db.execute("DELETE FROM meta WHERE key != 'schema'")
-        self._db.execute("VACUUM")
+        # Giving the space back is housekeeping: on a full disk it cannot be done, and the
+        # answers are gone all the same.
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute("VACUUM")
         return count
 
 
@@ -265,10 +274,14 @@ class AsyncCache:
         self._thread.shutdown(wait=True)
 
 
-def remove_cache(path: Path) -> None:
-    """Delete a cache file and SQLite's companions (``-wal``, ``-shm``), whatever state
-    they are in (for ``cache clear`` on a corrupt file)."""
-    for victim in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if victim.is_dir() and not victim.is_symlink():
-            raise CacheError(f"{victim} is a folder, not a cache file; remove it yourself")
-        victim.unlink(missing_ok=True)
+def set_aside(path: Path, when: float) -> Path:
+    """Move a cache that does not read back (and its ``-wal`` and ``-shm``) aside, to
+    ``NAME.damaged-STAMP`` beside it: nothing is deleted, so what it held can still be
+    looked into. Returns where it went."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+    kept = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            os.replace(source, kept.with_name(kept.name + suffix))
+    return kept

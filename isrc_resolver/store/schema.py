@@ -11,16 +11,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
+from ..errors import CacheError
 from .ledger import ANY_ACCOUNT
 from .sql import Transaction, locked
 
-__all__ = ["VERSION", "connect", "migrate"]
+__all__ = ["VERSION", "connect", "explain", "migrate"]
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS results (
@@ -68,16 +70,32 @@ _V1_API = "api=https://api.spotify.com/v1;"
 _V1_STRATEGY = ";search=isrc"
 
 
+_SQLITE = b"SQLite format 3\x00"
+BUSY_SECONDS = 60.0  # how long a writer waits for another process's transaction
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Connect, set up, and prove the file is a readable, writable cache: every problem
-    shows here, before any request is sent, not half-way through a run."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not path.is_file():
-        raise OSError("it is not a file")
-    fresh = not path.exists()
-    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-    db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+    shows here, before any request is sent, not half-way through a run. A file that is
+    not an isrc-resolver cache, or one a newer release wrote, is refused untouched."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise explain(exc, path) from None
+    if path.exists() and not path.is_file():
+        raise CacheError(
+            f"the cache {path} is not a file (a folder?); name a file with cache=",
+            reason="not_a_cache",
+        )
+    fresh = not path.exists() or path.stat().st_size == 0
+    if not fresh:
+        _check_header(path)
+    _check_writable(path, fresh)
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+    db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+    try:
+        if not fresh:
+            _check_ours(db, path)
         if fresh:
             os.chmod(path, 0o600)
         # Switching a new file to WAL takes an exclusive lock that SQLite may refuse at
@@ -98,10 +116,98 @@ def connect(path: Path) -> sqlite3.Connection:
         migrate(db)
         db.execute("BEGIN IMMEDIATE")  # can we write? (a read-only file says so here)
         db.execute("ROLLBACK")
+    except (sqlite3.Error, OSError) as exc:
+        db.close()
+        raise explain(exc, path) from None
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _check_header(path: Path) -> None:
+    """A file that is not SQLite at all (a CSV given as --cache, say) is never opened as a
+    database, so nothing can write into it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE))
+    except OSError as exc:
+        raise explain(exc, path) from None
+    if head != _SQLITE:
+        raise CacheError(
+            f"{path} is not an isrc-resolver cache (not a SQLite file); nothing in it was "
+            "changed. Name another file with cache=",
+            reason="not_a_cache",
+        )
+
+
+def _check_writable(path: Path, fresh: bool) -> None:
+    """SQLite opens a read-only file without a word and fails at the first write; the
+    folder must take the ``-wal`` and ``-shm`` files beside it."""
+    if not fresh and not os.access(path, os.W_OK):
+        raise explain(PermissionError(errno.EACCES, "the file is read-only", str(path)), path)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        folder = PermissionError(errno.EACCES, "its folder is not writable", str(path.parent))
+        raise explain(folder, path)
+
+
+def _check_ours(db: sqlite3.Connection, path: Path) -> None:
+    """A SQLite file of ours, of this schema or an older one."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    # No table yet: a cache another run is creating this moment (its first table is results).
+    if tables and "results" not in tables:
+        db.close()
+        raise CacheError(
+            f"{path} is a SQLite database but not an isrc-resolver cache; nothing in it was "
+            "changed. Name another file with cache=",
+            reason="not_a_cache",
+        )
+    row = (
+        db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if ("meta" in tables)
+        else None
+    )
+    if row is not None and not (str(row[0]).isdigit() and int(row[0]) <= int(VERSION)):
+        db.close()
+        raise CacheError(
+            f"the cache {path} was written by a newer isrc-resolver (schema {row[0]}; this "
+            f"release reads up to {VERSION}); nothing in it was changed. Upgrade "
+            "isrc-resolver, or name another file with cache=",
+            reason="newer",
+        )
+
+
+_ADVICE = {
+    "damaged": "it does not read back as a cache; `isrc-resolve cache clear --cache {path}` "
+    "replaces it with an empty one (keeping a copy), or run with cache=None",
+    "locked": "another process holds it (this one waited {busy:.0f} s); let that run "
+    "finish, or name another file with cache=",
+    "read_only": "make it writable for this user, or name another file with cache=",
+    "full": "free some space there, or name a cache on another disk with cache=",
+    "folder": "make the folder writable, name a cache elsewhere with cache=, or set "
+    "XDG_CACHE_HOME (the default cache lives under it, or under HOME)",
+}
+
+
+def explain(exc: BaseException, path: Path) -> CacheError:
+    """A failure of the cache file as a :class:`CacheError` whose advice fits its cause."""
+    text = str(exc)
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code in (errno.ENOSPC, errno.EDQUOT) or "full" in text:
+        reason = "full"
+    elif "locked" in text:
+        reason = "locked"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in text:
+        reason = (
+            "folder"
+            if "folder" in text or (isinstance(exc, OSError) and exc.filename == str(path.parent))
+            else "read_only"
+        )
+    else:
+        reason = "damaged"
+    cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else text
+    advice = _ADVICE[reason].format(path=path, busy=BUSY_SECONDS)
+    return CacheError(f"the cache {path} cannot be used ({cause}): {advice}", reason=reason)
 
 
 def migrate(db: sqlite3.Connection) -> None:

@@ -3,8 +3,10 @@ as written (no ``NA`` or ``null`` guessing, leading zeros kept), Parquet with it
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
+import json
 import os
 import shutil
 import sys
@@ -19,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..errors import EnvironmentFailure, InputError
 from ..matching import Hint
 from .columns import find_hint_columns, find_isrc_column, first_durations, hints_of
 from .formats import detect_format
@@ -47,9 +49,22 @@ class InputSource:
         self.path = path
         self.display = display
         self.chunk_rows = chunk_rows
-        self._open()
-        self.column = find_isrc_column(self.columns, column, display)
-        self.hint_columns = find_hint_columns(self.columns, display, title_column, artist_column)
+        # The file is held open from here to the end: each pass reads the same file, even
+        # when a new one is moved into its place meanwhile (a late nightly export).
+        self._file = _open_binary(path, display)
+        self._seen = _fingerprint(self._file)
+        try:
+            self._open()
+            self.column = find_isrc_column(self.columns, column, display)
+            self.hint_columns = find_hint_columns(
+                self.columns, display, title_column, artist_column
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._file.close()
 
     def _open(self) -> None:
         """Read the header: set :attr:`columns` and :attr:`schema`."""
@@ -59,13 +74,29 @@ class InputSource:
         """Rows of ``columns`` (None: all), ``chunk_rows`` at most at a time."""
         raise NotImplementedError
 
+    def _read(self, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+        """:meth:`_batches`, from the start of the file, which must not change between or
+        during passes: rows written must be the rows whose ISRCs were asked."""
+        self._unchanged()
+        self._file.seek(0)
+        yield from self._batches(columns)
+        self._unchanged()
+
+    def _unchanged(self) -> None:
+        if _fingerprint(self._file) != self._seen:
+            raise InputError(
+                f"{self.display} changed while the run was reading it (written to in place: "
+                "its size or modification time moved); nothing was written. Run again once "
+                "the file is complete: the answers already asked are in the cache"
+            )
+
     def durations(self) -> dict[str, int]:
         """Each ISRC's first ``duration_ms`` (empty without that column: nothing is read)."""
         column = self.hint_columns.duration
         if column is None:
             return {}
         out: dict[str, int] = {}
-        for batch in self._batches([self.column, column]):
+        for batch in self._read([self.column, column]):
             data = batch.to_pydict()
             first_durations(data[self.column], data[column], out)
         return out
@@ -78,7 +109,7 @@ class InputSource:
             return {}
         names = [self.column, h.title, h.artist] + ([h.duration] if h.duration else [])
         left, out = set(wanted), {}
-        for batch in self._batches([n for n in names if n is not None]):
+        for batch in self._read([n for n in names if n is not None]):
             data = batch.to_pydict()
             found = hints_of(
                 data[self.column],
@@ -95,13 +126,14 @@ class InputSource:
 
     def isrc_chunks(self) -> Iterator[list[str]]:
         """The ISRC column, chunk by chunk, as strings."""
-        for batch in self._batches([self.column]):
+        for batch in self._read([self.column]):
             yield ["" if v is None else str(v) for v in batch.column(0).to_pylist()]
 
-    def chunks(self) -> Iterator[pd.DataFrame]:
-        """Whole rows, chunk by chunk (text columns for CSV, typed for Parquet)."""
-        for batch in self._batches(None):
-            yield batch.to_pandas()
+    def chunks(self, *, text: bool = False) -> Iterator[pd.DataFrame]:
+        """Whole rows, chunk by chunk (text columns for CSV, typed for Parquet). ``text``:
+        for a text output, each value as its text (see :func:`as_text`)."""
+        for batch in self._read(None):
+            yield as_text(batch) if text else batch.to_pandas()
 
 
 class ParquetSource(InputSource):
@@ -111,7 +143,7 @@ class ParquetSource(InputSource):
 
     def _open(self) -> None:
         try:
-            self._parquet = pq.ParquetFile(self.path)
+            self._parquet = pq.ParquetFile(self._file)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{self.display} is not a readable Parquet file: {exc}") from None
         self.schema = self._parquet.schema_arrow
@@ -154,7 +186,26 @@ class CsvSource(InputSource):
         """Every data row, exactly as written, as text: no type guessing, no NA, no blank
         line skipped (in a table of several columns it is a row of empty cells). The same
         reader reads the file both times, so the rows written are the rows whose ISRCs were
-        asked. A row with more or fewer cells than the header is refused."""
+        asked. A row with more or fewer cells than the header is refused.
+
+        Arrow parses a block at a time and a row must fit in one: a row longer than the
+        block (a cell of megabytes is valid CSV) makes the read start again with a block
+        eight times larger, from the row it had reached."""
+        block, done = _CSV_BLOCK, 0
+        while True:
+            try:
+                for batch in self._parse(columns, block, skip=done):
+                    done += batch.num_rows
+                    yield batch
+                return
+            except _RowTooLong:
+                block *= 8
+                self._file.seek(0)
+
+    def _parse(
+        self, columns: list[str] | None, block: int, *, skip: int
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows after the first ``skip``, parsed ``block`` bytes at a time."""
         ragged: list[tuple[int, str]] = []
 
         def refuse(row: pa_csv.InvalidRow) -> str:
@@ -173,10 +224,10 @@ class CsvSource(InputSource):
             quoted_strings_can_be_null=False,
             include_columns=columns,
         )
-        read = pa_csv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False)
+        read = pa_csv.ReadOptions(block_size=block, use_threads=False)
         try:
             with pa_csv.open_csv(
-                self.path,
+                self._file,
                 read_options=read,
                 parse_options=parse,
                 convert_options=convert,
@@ -187,10 +238,16 @@ class CsvSource(InputSource):
                 if reader.schema.names != (columns or self.columns):
                     raise InputError(f"{self.display}: the header row could not be read back")
                 for batch in reader:
-                    batch = _no_nulls(batch)
+                    if skip >= batch.num_rows:
+                        skip -= batch.num_rows
+                        continue
+                    batch = _no_nulls(batch.slice(skip))
+                    skip = 0
                     for start in range(0, batch.num_rows, self.chunk_rows):
                         yield batch.slice(start, self.chunk_rows)
         except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc) and not ragged:
+                raise _RowTooLong() from None
             raise InputError(self._explain(exc, ragged)) from None
 
     def _explain(self, exc: pa.ArrowInvalid, ragged: list[tuple[int, str]]) -> str:
@@ -234,6 +291,50 @@ _SOURCES: dict[str, type[InputSource]] = {
     "tsv": TsvSource,
     "parquet": ParquetSource,
 }
+
+
+def as_text(batch: pa.RecordBatch) -> pd.DataFrame:
+    """``batch`` as a frame that CSV writes without losing anything: integers as integers
+    (every digit, blanks for nulls, never ``1001.0`` or ``1e+17``), lists, structs and maps
+    as JSON, binary as base64. Other types are written as pandas writes them."""
+    frame: pd.DataFrame = batch.to_pandas()
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        kind = column.type
+        if pa.types.is_integer(kind):
+            values: list[object] = column.to_pylist()
+        elif pa.types.is_nested(kind):
+            values = [None if v is None else _json(v) for v in column.to_pylist()]
+        elif _is_binary(kind):
+            values = [None if v is None else _base64(v) for v in column.to_pylist()]
+        else:
+            continue
+        frame[name] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
+
+
+def _json(value: object) -> str:
+    # A map arrives as a list of (key, value) pairs; anything else JSON has no word for
+    # (a date, a decimal, bytes in a struct) as its text.
+    return json.dumps(value, ensure_ascii=False, default=_plain)
+
+
+def _plain(value: object) -> object:
+    return _base64(value) if isinstance(value, bytes) else str(value)
+
+
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    types = pa.types
+    return bool(
+        types.is_binary(kind) or types.is_large_binary(kind) or types.is_fixed_size_binary(kind)
+    )
+
+
+class _RowTooLong(Exception):
+    """A row did not fit in Arrow's parse block."""
 
 
 _CSV_BLOCK = 256 * 1024  # bytes of CSV parsed at a time (then cut to chunk_rows)
@@ -303,14 +404,39 @@ def open_input(
     hints = {"title_column": title_column, "artist_column": artist_column}
     if str(path) == "-":
         with tempfile.NamedTemporaryFile(prefix="isrc-stdin-", suffix=".csv") as spool:
-            shutil.copyfileobj(sys.stdin.buffer, spool)
-            spool.flush()
-            source = _SOURCES[detect_format("-", input_format)]
-            yield source(Path(spool.name), "standard input", column, chunk_rows, **hints)
+            try:
+                shutil.copyfileobj(sys.stdin.buffer, spool)
+                spool.flush()
+            except OSError as exc:
+                doing = "cannot keep standard input in the temporary file"
+                raise EnvironmentFailure.from_os(exc, doing, spool.name) from None
+            kind = _SOURCES[detect_format("-", input_format)]
+            source = kind(Path(spool.name), "standard input", column, chunk_rows, **hints)
+            with contextlib.closing(source):
+                yield source
         return
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} not found; check the path")
     if p.is_dir():
         raise InputError(f"{p} is a directory, not a file")
-    yield _SOURCES[detect_format(p, input_format)](p, str(p), column, chunk_rows, **hints)
+    kind = _SOURCES[detect_format(p, input_format)]
+    with contextlib.closing(kind(p, str(p), column, chunk_rows, **hints)) as source:
+        yield source
+
+
+def _open_binary(path: Path, display: str) -> IO[bytes]:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"{display} not found; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{display} is a directory, not a file") from None
+    except PermissionError:
+        raise InputError(f"{display} cannot be read (permission denied)") from None
+
+
+def _fingerprint(file: IO[bytes]) -> tuple[int, int]:
+    """What changes when a file is written to in place: its size and modification time."""
+    status = os.fstat(file.fileno())
+    return status.st_size, status.st_mtime_ns

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..errors import EnvironmentFailure, InputError
 from ..models import Enrichment, Status
 from ..schema import Kind, Row, output_columns
 from .columns import Table, output_names
@@ -127,7 +127,10 @@ class OutputSink:
         # The chunk was read for this write alone: adding columns to it in place is safe.
         for column, name, values in zip(self.columns, self.names, data, strict=True):
             chunk[name] = series(values, column, chunk.index)
-        self._write_frame(chunk, quote_all=quote_all)
+        try:
+            self._write_frame(chunk, quote_all=quote_all)
+        except OSError as exc:
+            raise _failed(exc, self.target) from None
         return statuses
 
     def _write_frame(self, frame: pd.DataFrame, *, quote_all: bool = False) -> None:
@@ -163,6 +166,11 @@ class OutputSink:
                 os.chmod(self._tmp, 0o644 & ~_umask())
                 os.replace(self._tmp, self.target.path or "")
                 self._tmp = None
+        except OSError:
+            if complete:
+                raise
+            # Giving up already (an earlier error is on its way): closing a file on a full
+            # disk fails again, and must not hide why.
         finally:
             if self._tmp is not None:  # incomplete, or the move failed: leave nothing behind
                 with contextlib.suppress(OSError):
@@ -227,13 +235,30 @@ def open_output(
     kinds: Sequence[Enrichment] = (),
 ) -> Iterator[OutputSink]:
     """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
-    sink = OutputSink(check_output(target, output_format), source, kinds)
+    checked = check_output(target, output_format)
+    try:
+        sink = OutputSink(checked, source, kinds)
+    except OSError as exc:
+        raise _failed(exc, checked) from None
     try:
         yield sink
     except BaseException:
         sink.close(complete=False)
         raise
-    sink.close(complete=True)
+    try:
+        sink.close(complete=True)
+    except OSError as exc:
+        raise _failed(exc, checked) from None
+
+
+def _failed(exc: OSError, target: Target) -> EnvironmentFailure:
+    """The output could not be written: the machine's failure, told with its path. What
+    was there before stays as it was (the run wrote to a temporary file)."""
+    where = "standard output" if target.path is None else target.display
+    failure = EnvironmentFailure.from_os(exc, "cannot write the output", where)
+    if target.path is not None and not target.direct:
+        failure.args = (f"{failure}; {target.display} was left as it was",)
+    return failure
 
 
 def write_output(
@@ -256,7 +281,7 @@ def write_output(
         # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
         escape = escape_formulas and sink.format != "parquet"
         built = BuiltRows(rows, sink.columns, kinds, escape=escape, consume=True)
-        for chunk in source.chunks():
+        for chunk in source.chunks(text=sink.format != "parquet"):
             statuses.update(sink.write(chunk, built, min_score))
             written(len(chunk))
     return statuses, built.stale
