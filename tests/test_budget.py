@@ -21,12 +21,12 @@ from .helpers import (
     age_cache,
     cache_file,
     check_rows,
+    isrcs,
     read_csv,
     resolver_for,
     write_csv,
 )
 from .test_nightly import spawn
-from .test_stale import isrcs
 
 Env = Callable[[ServerThread], None]
 DAY = 86_400.0

@@ -11,23 +11,11 @@ from pathlib import Path
 import pytest
 
 from isrc_resolver.cli import main
-from isrc_resolver.fake import Catalogue
 
-from .helpers import ServerThread, age_cache, read_csv, resolver_for, write_csv
+from .helpers import ServerThread, age_cache, isrcs, read_csv, resolver_for, write_csv
 
 Env = Callable[[ServerThread], None]
 DAY = 86_400.0
-
-
-def isrcs(count: int, start: int = 0) -> list[str]:
-    """ISRCs the local catalogue has a track for (so 'found' is a real, known answer)."""
-    catalogue, out, n = Catalogue(0), [], start
-    while len(out) < count:
-        isrc = f"QZAAA24{n:05d}"
-        if catalogue.search(isrc, "US"):
-            out.append(isrc)
-        n += 1
-    return out
 
 
 def test_stale_answers_survive_a_quota_stop_with_their_time(

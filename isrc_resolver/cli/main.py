@@ -144,7 +144,7 @@ def _exit_code(command: Callable[[], int], *, verbose: bool) -> int:
 def _environment_failed(exc: EnvironmentFailure) -> int:
     """Exit 1: the machine's failure, told in one line (a closed pipe in none: the reader
     of standard output went away, as ``| head`` does, and that is no news)."""
-    if exc.errno == errno.EPIPE:
+    if exc.errno == errno.EPIPE and exc.path == "standard output":
         # Python would try to flush the dead pipe again at exit and print a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

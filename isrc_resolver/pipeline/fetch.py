@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from ..errors import EnvironmentFailure
 from ..matching import Hint
 from ..models import Result, Status
 from ..settings import Settings
@@ -329,10 +330,13 @@ class _Store:
         self._next: asyncio.Future[None] | None = None  # the commit the buffer goes into
         self._writing: asyncio.Future[None] | None = None
         self._held: set[str] = set()  # misses still being looked for: their lease stays
+        self._failed: EnvironmentFailure | None = None  # the cache could not be written
 
     async def add(self, result: Result, *, final: bool = True) -> None:
         if self._f.cache is None:
             return
+        if self._failed is not None:
+            raise self._failed
         if final:
             self._held.discard(result.isrc)
         else:
@@ -360,6 +364,16 @@ class _Store:
                     release=[r.isrc for r in batch if r.isrc not in self._held],
                     spent=(f.account, f.budget.drain()),
                 )
+            except EnvironmentFailure as exc:
+                # The machine refused (a full disk): every worker waiting on this commit or
+                # the next hears it, and nothing more is tried; flush says it once more.
+                self._failed = exc
+                for waiting in (committed, self._next):
+                    if waiting is not None and not waiting.done():
+                        waiting.set_exception(exc)
+                        waiting.exception()  # its workers raise it; mark it seen
+                self._buffer, self._next = [], None
+                return
             except BaseException as exc:
                 if committed is not None:
                     committed.set_exception(exc)
@@ -373,5 +387,7 @@ class _Store:
     async def flush(self) -> None:
         if self._writing is not None:
             await self._writing
+        if self._failed is not None:
+            raise self._failed
         if self._f.cache is not None:
             await self._drain()

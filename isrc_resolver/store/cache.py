@@ -73,6 +73,12 @@ class Cache:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction. The machine's refusal half-way through a run (a full
@@ -82,7 +88,9 @@ class Cache:
         try:
             with Transaction(self._db):
                 yield
-        except (sqlite3.OperationalError, OSError) as exc:
+        except OSError as exc:
+            raise EnvironmentFailure.from_os(exc, "cannot write the cache", self.path) from None
+        except sqlite3.OperationalError as exc:
             failure = explain(exc, self.path)
             if failure.reason == "damaged":  # not the machine's: a bug or a broken file
                 raise
