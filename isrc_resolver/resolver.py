@@ -41,7 +41,7 @@ from .report import RunReport
 from .schema import Row, row_of
 from .settings import Options, Settings
 from .spotify.auth import TokenStore
-from .spotify.budget import Budget, Window
+from .spotify.budget import Budget, Grant
 from .spotify.client import SpotifyClient
 from .spotify.transport import Transport
 from .store.cache import AsyncCache, Cache
@@ -104,7 +104,7 @@ class Resolver:
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self._clock)
         cache_file = self._cache.cache.path if self._cache else None
-        budget = await Budget.for_run(s.max_requests, s.daily_quota, self._ledger(), self._clock)
+        budget = self._budget()
         client = SpotifyClient(
             s,
             token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock),
@@ -124,21 +124,25 @@ class Resolver:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _ledger(self) -> Callable[[], Awaitable[Window]] | None:
-        """How the budget reads the account's last 24 hours (None: no cache, no ledger)."""
-        cache, account = self._cache, self.settings.account_key
-        if cache is None:
-            return None
-
-        async def read() -> Window:
-            allowance = await cache.call(cache.cache.allowance, account)
-            return allowance.requests, allowance.oldest
-
-        return read
+    def _budget(self) -> Budget:
+        """The run's budget over the cache's ledger (without a cache, only max_requests:
+        Settings refuses a daily quota without one)."""
+        s = self.settings
+        ledger = None if self._cache is None else _CacheLedger(self._cache, s.account_key)
+        # Reserved a few at a time: a kill over-counts at most that many; without a quota
+        # the ledger only keeps count, and larger blocks cost fewer commits.
+        block = min(s.concurrency, 8) if s.daily_quota is not None else 64
+        return Budget(
+            max_requests=s.max_requests,
+            daily_quota=s.daily_quota,
+            ledger=ledger,
+            block=block,
+            clock=self._clock,
+        )
 
     async def aclose(self) -> None:
         if self._stages is not None:
-            await self.control.shielded(self._stages[0].record_spent())
+            await self.control.shielded(self._stages[0].settle_budget())
         self._stages = None
         if self._client is not None:
             await self._client.aclose()
@@ -294,6 +298,21 @@ class Resolver:
         (``options``: ``column``, ``output_format``, ``input_format``, ``title_column``,
         ``artist_column``, ``chunk_rows``; see :class:`FileOptions`)."""
         return await _resolve_file(self, input, output, **options)
+
+
+class _CacheLedger:
+    """The budget's ledger: the cache's, reached on its thread."""
+
+    def __init__(self, cache: AsyncCache, account: str) -> None:
+        self._cache = cache
+        self._account = account
+
+    async def reserve(self, wanted: int, quota: int | None) -> Grant:
+        cache = self._cache
+        return Grant(*await cache.call(cache.cache.reserve, self._account, wanted, quota))
+
+    async def give_back(self, count: int, second: int) -> None:
+        await self._cache.call(self._cache.cache.give_back, self._account, count, second)
 
 
 async def _in_order(

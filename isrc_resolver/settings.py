@@ -326,6 +326,11 @@ def _check(s: Settings) -> None:
         raise ConfigurationError(f"max_requests must be 0 or more, not {s.max_requests}")
     if s.daily_quota is not None and s.daily_quota < 1:
         raise ConfigurationError(f"daily_quota must be 1 or more, not {s.daily_quota}")
+    if s.daily_quota is not None and s.cache is None:
+        raise ConfigurationError(
+            "daily_quota= needs a cache: the account's ledger of requests is kept there, and "
+            "without it no run could see what the others sent. Remove cache=None"
+        )
     if s.account is not None and not (s.account.strip() and s.account.isprintable()):
         raise ConfigurationError(f"account must be a non-empty, printable name, not {s.account!r}")
     if s.max_retries < 0:

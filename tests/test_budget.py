@@ -199,11 +199,25 @@ def test_plan_without_credentials_still_counts(
     capsys: pytest.CaptureFixture[str], env: Env, tmp_path: Path
 ) -> None:
     write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(3)])
-    forecast = plan(capsys, "in.csv", "--no-cache", "--daily-quota", "2")
+    forecast = plan(capsys, "in.csv", "--cache", "new.sqlite3", "--daily-quota", "2")
     assert (forecast["new"], forecast["requests"], forecast["nights"]) == (3, 3, 2)
     assert forecast["used_24h"] is None
     assert main(["plan", "missing.csv"]) == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["plan"], []], ids=["plan", "run"])
+def test_a_daily_quota_without_a_ledger_is_refused(
+    capsys: pytest.CaptureFixture[str], env: Env, spotify: ServerThread, command: list[str]
+) -> None:
+    """Three runs with --no-cache --daily-quota 5 once sent 15: nothing kept count."""
+    env(spotify)
+    write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(3)])
+    args = [*command, "in.csv", "-o", "out.csv", "--no-cache", "--daily-quota", "5"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--daily-quota needs a cache" in err and "Remove --no-cache" in err
+    assert spotify.stats()["total_requests"] == 0
 
 
 def test_a_quota_stop_for_one_app_does_not_block_another(

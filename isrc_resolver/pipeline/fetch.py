@@ -25,7 +25,7 @@ from ..settings import Settings
 from ..spotify.budget import Budget
 from ..store.cache import AsyncCache
 from ..store.leases import lease_owner
-from .workers import Workers, finish_value
+from .workers import Workers, finish
 
 __all__ = ["Fetcher", "Hints", "MarketSearch", "TitleSearch"]
 
@@ -128,7 +128,7 @@ class Fetcher:
             run.finish_held()
             control = self.workers.control
             await control.shielded(run.store.flush())
-            await control.shielded(self.record_spent())
+            await control.shielded(self.settle_budget())
             # Still registered to this call: not settled (a stop, an interrupt, an error).
             unsettled = [isrc for isrc in mine if self.inflight.get(isrc) is run]
             for isrc in unsettled:
@@ -143,14 +143,10 @@ class Fetcher:
         for isrc in unsettled:
             run.settle(isrc, self.workers.control.unfinished(isrc))
 
-    async def record_spent(self) -> None:
-        """Add requests sent since the last answer stored (enrichment, errors) to the
-        ledger, so the next run of the account counts them."""
-        spent = self.budget.drain()
-        if self.cache is not None and spent:
-            cache = self.cache
-            window = await finish_value(cache.call(cache.cache.count_requests, self.account, spent))
-            self.budget.observe(*window)
+    async def settle_budget(self) -> None:
+        """Give back to the ledger what was reserved and not sent (the requests sent are
+        in it already: each was counted before it left)."""
+        await finish(self.budget.settle())
 
 
 class _Run:
@@ -320,8 +316,8 @@ class _Store:
     them all: at a quota's pace every answer has a commit of its own, at full speed the
     commits group. A worker waits for its answer's commit before it sends another request,
     so the answers not yet in the cache never outnumber the workers: a ``kill -9`` loses at
-    most one request or one answer per worker. The requests sent go into the ledger in the
-    same transaction, and the ISRCs' leases end in it.
+    most one request or one answer per worker (the requests themselves were counted in the
+    ledger before they were sent). The ISRCs' leases end in the same transaction.
     """
 
     def __init__(self, fetcher: Fetcher) -> None:
@@ -356,13 +352,12 @@ class _Store:
             batch, self._buffer = self._buffer, []
             committed, self._next = self._next, None
             try:
-                window = await cache.call(
+                await cache.call(
                     cache.cache.store,
                     batch,
                     f.variant,
                     owner=f.owner,
                     release=[r.isrc for r in batch if r.isrc not in self._held],
-                    spent=(f.account, f.budget.drain()),
                 )
             except EnvironmentFailure as exc:
                 # The machine refused (a full disk): every worker waiting on this commit or
@@ -381,8 +376,6 @@ class _Store:
                 raise
             if committed is not None:
                 committed.set_result(None)
-            if window is not None:
-                f.budget.observe(*window)
 
     async def flush(self) -> None:
         if self._writing is not None:

@@ -2,14 +2,20 @@
 
 Spotify counts a Development Mode app's requests over a rolling 24 hours, per developer
 account; past the quota every request gets a 429 with a Retry-After of about 14 hours, and
-retrying into it makes the wait longer. So a run with ``daily_quota`` stops *before* the
-request that would exceed it. What the account has spent comes from a ledger (the cache's,
-which every run of the account adds to as it sends); the budget sees it only as a function
-that reads the window, so this module knows nothing of where the ledger is kept.
+retrying into it makes the wait longer. So ``daily_quota`` is a ceiling, and the ledger
+(the cache's) is how every run of the account, in any process, keeps to it:
 
-:meth:`Budget.take` is called by the client right before each API request, with no await
-in between, so requests in flight never overrun the budget. Token requests are not
-counted: Spotify's quota counts API calls.
+* a request is *reserved* in the ledger, and the reservation committed, before it is
+  sent; reservations come in small blocks, so most requests cost no write of their own;
+* a reservation is granted only while the account's last 24 hours leave room, checked and
+  written in one transaction, so processes sharing the ledger cannot overspend together;
+* what a run reserved and did not send is given back when it ends. A run that is killed
+  cannot give back: the ledger then counts a few requests too many, never too few.
+
+This module knows nothing of where the ledger lives: it gets a :class:`Ledger`.
+:meth:`Budget.take_or_wait` is called by the client right before each API request, and
+nothing is awaited between its return and the send. Token requests are not counted:
+Spotify's quota counts API calls.
 """
 
 from __future__ import annotations
@@ -17,117 +23,112 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ..errors import BudgetSpent
 
-__all__ = ["Budget", "ReadWindow", "Window"]
+__all__ = ["Budget", "Grant", "Ledger"]
 
-WINDOW = 86_400.0
-Window = tuple[int, float | None]  # requests in the last 24 hours, when the oldest leaves
-ReadWindow = Callable[[], Awaitable[Window]]  # the ledger's window for the account, now
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A ledger's answer to a reservation: how many requests it granted (and counted),
+    where (the ledger's second, to give back to), the account's total in the window
+    after it, and when the oldest counted request leaves the window."""
+
+    granted: int
+    second: int | None
+    total: int
+    frees_at: float | None
+
+
+class Ledger(Protocol):
+    """The account's requests over a rolling 24 hours, kept where every run can see them."""
+
+    async def reserve(self, wanted: int, quota: int | None) -> Grant:
+        """Count up to ``wanted`` requests now, as many as ``quota`` leaves room for."""
+        ...
+
+    async def give_back(self, count: int, second: int) -> None:
+        """Uncount ``count`` requests reserved at ``second`` and never sent."""
+        ...
 
 
 class Budget:
-    """Requests a run may send; raises :class:`BudgetSpent` on the first one too many."""
+    """Requests a run may send; raises :class:`BudgetSpent` on the first one too many.
+
+    Without a ledger (no cache), only ``max_requests`` is kept: a daily quota needs one.
+    """
 
     def __init__(
         self,
         *,
         max_requests: int | None = None,
         daily_quota: int | None = None,
-        used: int = 0,
-        frees_at: float | None = None,
-        reread: ReadWindow | None = None,
+        ledger: Ledger | None = None,
+        block: int = 8,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if daily_quota is not None and ledger is None:
+            raise ValueError("a daily quota needs a ledger")
         self.max_requests = max_requests
         self.daily_quota = daily_quota
         self.spent = 0  # API requests this run
-        self._others = used  # the account's requests in the window, not this run's
-        self._recorded = 0  # of ``spent``, how many the ledger holds
-        self._frees_at = frees_at  # when the oldest counted request leaves the window
-        self._reread = reread  # the ledger's window now (None: no ledger)
+        self._ledger = ledger
+        self._block = max(block, 1)  # requests reserved at a time
+        self._held = 0  # reserved in the ledger, not sent yet
+        self._held_at: int | None = None  # the ledger second they were counted in
+        self._frees_at: float | None = None
         self._clock = clock
         self._lock = asyncio.Lock()
 
-    @classmethod
-    async def for_run(
-        cls,
-        max_requests: int | None,
-        daily_quota: int | None,
-        read: ReadWindow | None,
-        clock: Callable[[], float],
-    ) -> Budget:
-        """A run's budget: ``max_requests``, and what ``daily_quota`` leaves of the
-        account's last 24 hours according to ``read`` (None: no ledger)."""
-        if read is None or daily_quota is None:
-            return cls(max_requests=max_requests, daily_quota=daily_quota)
-        used, frees_at = await read()
-        return cls(
-            max_requests=max_requests,
-            daily_quota=daily_quota,
-            used=used,
-            frees_at=frees_at,
-            reread=read,
-            clock=clock,
-        )
-
     def __repr__(self) -> str:
         return (
-            f"Budget(spent={self.spent}, max_requests={self.max_requests}, "
-            f"daily_quota={self.daily_quota}, used_by_others={self._others})"
+            f"Budget(spent={self.spent}, held={self._held}, max_requests={self.max_requests}, "
+            f"daily_quota={self.daily_quota})"
         )
 
-    def take(self) -> None:
-        """Count one request about to be sent, or raise if there is no room for it."""
+    async def take_or_wait(self, max_wait: float, sleep: Sleep = asyncio.sleep) -> None:
+        """Count one request about to be sent, reserved in the ledger first; or raise
+        :class:`BudgetSpent`. When the daily quota is what is spent and the oldest request
+        in the window leaves it within ``max_wait`` seconds, wait for it and look again:
+        a nightly run that starts as yesterday's did finds yesterday's requests still
+        counted, and they free up as they leave, at the pace they were sent."""
         if self.max_requests is not None and self.spent >= self.max_requests:
             raise BudgetSpent(self.max_requests)
-        if self.daily_quota is not None and self._others + self.spent >= self.daily_quota:
-            resume = datetime.fromtimestamp(self._frees_at, UTC) if self._frees_at else None
-            raise BudgetSpent(self.daily_quota, daily=True, resume_at=resume)
+        while self._ledger is not None and self._held == 0:
+            async with self._lock:  # one worker reserves for all at a time
+                if self._held == 0:
+                    await self._reserve(max_wait, sleep)
+        if self._ledger is not None:
+            self._held -= 1
         self.spent += 1
 
-    async def take_or_wait(
-        self, max_wait: float, sleep: Callable[[float], Awaitable[None]]
-    ) -> None:
-        """:meth:`take`; but when the daily quota is what is spent and the ledger's oldest
-        counted second leaves the window within ``max_wait`` seconds, wait for it and look
-        again. A nightly run that starts as yesterday's did finds yesterday's requests
-        still counted; they free up as they leave the window, at the pace they were sent."""
-        while True:
-            try:
-                self.take()
-                return
-            except BudgetSpent as spent:
-                error = spent
-            async with self._lock:  # one worker waits and reads the ledger at a time
-                if error.daily and self._others + self.spent < error.limit:
-                    continue  # another worker found room meanwhile
-                wait = self._wait(error)
-                if wait is None or wait > max_wait:
-                    raise error
-                if wait > 0:
-                    await sleep(wait)
-                assert self._reread is not None  # _wait said the ledger can be read
-                used, self._frees_at = await self._reread()
-                self._others = max(used - self._recorded, 0)
+    async def _reserve(self, max_wait: float, sleep: Sleep) -> None:
+        assert self._ledger is not None
+        wanted = self._block
+        if self.max_requests is not None:
+            wanted = min(wanted, self.max_requests - self.spent)
+        grant = await self._ledger.reserve(wanted, self.daily_quota)
+        self._frees_at = grant.frees_at
+        if grant.granted > 0:
+            self._held, self._held_at = grant.granted, grant.second
+            return
+        assert self.daily_quota is not None  # without a quota every reservation is granted
+        resume = datetime.fromtimestamp(grant.frees_at, UTC) if grant.frees_at else None
+        spent = BudgetSpent(self.daily_quota, daily=True, resume_at=resume)
+        wait = None if grant.frees_at is None else max(grant.frees_at - self._clock(), 0.0)
+        if wait is None or wait > max_wait:
+            raise spent
+        await sleep(wait)
 
-    def _wait(self, spent: BudgetSpent) -> float | None:
-        """Seconds until the quota has room again, if the ledger can say (else None)."""
-        if not spent.daily or self._reread is None or self._frees_at is None:
-            return None
-        return max(self._frees_at - self._clock(), 0.0)
-
-    def drain(self) -> int:
-        """Requests sent since the last call: what the ledger should add now."""
-        new = self.spent - self._recorded
-        self._recorded = self.spent
-        return new
-
-    def observe(self, window_total: int, frees_at: float | None) -> None:
-        """The ledger's count for the account after our last :meth:`drain` was added:
-        other runs of the account (another process, another app with the same
-        ``account``) spend the same allowance, and old requests leave the window."""
-        self._others = max(window_total - self._recorded, 0)
-        self._frees_at = frees_at
+    async def settle(self) -> None:
+        """Give back what was reserved and not sent (at the end of a run, or of a stop)."""
+        held, second = self._held, self._held_at
+        self._held = 0
+        if self._ledger is not None and held and second is not None:
+            await self._ledger.give_back(held, second)

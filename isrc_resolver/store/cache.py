@@ -125,13 +125,9 @@ class Cache:
         *,
         owner: str | None = None,
         release: Sequence[str] | None = None,
-        spent: tuple[str, int] | None = None,
-    ) -> tuple[int, float | None] | None:
-        """Save settled results (found / not found) in one transaction, with what goes
-        with them: the leases of ``owner`` on these ISRCs (or on ``release``) end, and
-        ``spent`` (account, requests) goes into the ledger. Returns, when ``spent`` is
-        given, the account's requests in the last 24 hours (other processes' included)
-        and when the oldest of them leaves the window."""
+    ) -> None:
+        """Save settled results (found / not found) in one transaction, and end the leases
+        of ``owner`` on these ISRCs (or on ``release``) in it."""
         results = list(results)
         now = self.clock()
         with self._transaction():
@@ -139,21 +135,31 @@ class Cache:
             ended = [r.isrc for r in results] if release is None else release
             if owner is not None and ended:
                 self.leases.end(ended, variant, owner)
-            if spent is None:
-                return None
-            self.ledger.count(spent[0], spent[1], now)
-            return self.ledger.window(spent[0], now)
 
     # -- the ledger and cooldowns ----------------------------------------------------
 
-    def count_requests(self, account: str, requests: int) -> tuple[int, float | None]:
-        """Add ``requests`` sent now to ``account``'s ledger; returns its last 24 hours
-        and when the oldest of them leaves the window."""
+    def reserve(
+        self, account: str, wanted: int, quota: int | None
+    ) -> tuple[int, int, int, float | None]:
+        """Count up to ``wanted`` requests of ``account`` now, as many as ``quota`` leaves
+        room for in its last 24 hours (all of them without a quota), in one transaction
+        (another process reserving at the same moment waits for it). Returns how many
+        were granted, the ledger second they were counted in, the account's total in the
+        window after them, and when the oldest counted request leaves the window."""
         now = self.clock()
         with self._transaction():
-            self.ledger.count(account, requests, now)
-            self.ledger.forget_old(now)
-            return self.ledger.window(account, now)
+            total, frees_at = self.ledger.window(account, now)
+            granted = wanted if quota is None else max(0, min(wanted, quota - total))
+            second = self.ledger.count(account, granted, now)
+            if granted:
+                self.ledger.forget_old(now)
+                total, frees_at = self.ledger.window(account, now)
+            return granted, second, total, frees_at
+
+    def give_back(self, account: str, count: int, second: int) -> None:
+        """Uncount ``count`` requests reserved at ``second`` and never sent."""
+        with self._transaction():
+            self.ledger.uncount(account, count, second)
 
     def allowance(self, account: str) -> Allowance:
         return self.ledger.allowance(account)

@@ -36,13 +36,23 @@ class Ledger:
         self._db = db
         self._clock = clock
 
-    def count(self, account: str, requests: int, now: float) -> None:
+    def count(self, account: str, requests: int, now: float) -> int:
+        """Add ``requests`` to ``account``'s second of ``now``; returns that second."""
+        second = int(now // _GRAIN)
         if requests > 0:
             self._db.execute(
                 "INSERT INTO ledger VALUES (?, ?, ?) ON CONFLICT (account, second) "
                 "DO UPDATE SET requests = requests + excluded.requests",
-                (account, int(now // _GRAIN), requests),
+                (account, second, requests),
             )
+        return second
+
+    def uncount(self, account: str, requests: int, second: int) -> None:
+        """Take back ``requests`` counted at ``second`` (reserved, never sent)."""
+        self._db.execute(
+            "UPDATE ledger SET requests = max(requests - ?, 0) WHERE account = ? AND second = ?",
+            (requests, account, second),
+        )
 
     def forget_old(self, now: float) -> None:
         """Drop seconds long out of the window (kept one more day, for ``cache info``)."""
