@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import ModuleType
 
-__all__ = ["Check", "Hint", "MatchCheck", "check", "normalize_artist", "normalize_title"]
+__all__ = [
+    "Check",
+    "Hint",
+    "Hints",
+    "MatchCheck",
+    "check",
+    "normalize_artist",
+    "normalize_title",
+]
 
 
 class MatchCheck(StrEnum):
@@ -128,3 +136,15 @@ class Hint:
     @property
     def searchable(self) -> bool:
         return bool(normalize_title(self.title) and normalize_artist(self.artist))
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """What the input says besides the ISRCs. ``read`` gives the title, artist and
+    duration of some ISRCs, when the title/artist round needs them (only misses: a run over
+    millions of rows keeps no titles); ``durations`` are read up front, and only when the
+    input has a ``duration_ms`` column, to prefer the track of the right length."""
+
+    read: Callable[[list[str]], Awaitable[Mapping[str, Hint]]] | None = None
+    durations: Mapping[str, int] = field(default_factory=dict)
+    titles: bool = False  # the input has title and artist columns

@@ -21,7 +21,8 @@ class RunReport:
     statuses: Counter[Status] = field(default_factory=Counter)
     cache_hits: int = 0
     stale: int = 0  # rows written with a cached answer past its age (not refreshed)
-    requests: int = 0
+    requests: int = 0  # API requests: what the ledger and a daily quota count
+    token_requests: int = 0  # token requests (not counted by Spotify's quota)
     throttled: int = 0
     elapsed: float = 0.0
     stop: RateLimitStop | None = None
@@ -54,7 +55,7 @@ class RunReport:
             f"errors={s[Status.ERROR]} rate_limited={s[Status.RATE_LIMITED]} "
             f"pending={s[Status.PENDING]} deferred={s[Status.DEFERRED]} stale={self.stale} "
             f"cached={self.cache_hits} "
-            f"requests={self.requests} "
+            f"requests={self.requests} token_requests={self.token_requests} "
             f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
         )
         return line
@@ -67,6 +68,7 @@ class RunReport:
             "stale": self.stale,
             "cached": self.cache_hits,
             "requests": self.requests,
+            "token_requests": self.token_requests,
             "throttled": self.throttled,
             "elapsed": round(self.elapsed, 3),
             "resume_at": format_time(self.stop.resume_at) if self.stop else None,

@@ -19,20 +19,21 @@ from collections.abc import (
     AsyncGenerator,
     Awaitable,
     Callable,
-    Coroutine,
     Iterable,
     Mapping,
     Sequence,
 )
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack, cast
 
 from .errors import InputError
-from .isrc import Normalized, distinct_isrcs, normalize_values
-from .matching import Hint
+from .isrc import distinct_isrcs, normalize_values
+from .matching import Hint, Hints
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result
 from .pipeline.enrich import Enricher
-from .pipeline.fetch import Fetcher, Hints
+from .pipeline.fetch import Fetcher
+from .pipeline.ledger import budget_for
+from .pipeline.order import in_order
 from .pipeline.plan import cached_or_missing
 from .pipeline.search import IsrcSearch, TitleArtistSearch
 from .pipeline.workers import RunControl, Workers
@@ -41,13 +42,14 @@ from .report import RunReport
 from .schema import Row, row_of
 from .settings import Options, Settings
 from .spotify.auth import TokenStore
-from .spotify.budget import Budget, Grant
 from .spotify.client import SpotifyClient
+from .spotify.stats import ClientStats
 from .spotify.transport import Transport
 from .store.cache import AsyncCache, Cache
 
 if TYPE_CHECKING:
     from .tables.frames import DataFrame
+    from .tables.read import InputSource
 
 __all__ = ["Resolver", "resolve_file"]
 
@@ -104,7 +106,7 @@ class Resolver:
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self._clock)
         cache_file = self._cache.cache.path if self._cache else None
-        budget = self._budget()
+        budget = budget_for(s, self._cache, self._clock)
         client = SpotifyClient(
             s,
             token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock),
@@ -124,22 +126,6 @@ class Resolver:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _budget(self) -> Budget:
-        """The run's budget over the cache's ledger (without a cache, only max_requests:
-        Settings refuses a daily quota without one)."""
-        s = self.settings
-        ledger = None if self._cache is None else _CacheLedger(self._cache, s.account_key)
-        # Reserved a few at a time: a kill over-counts at most that many; without a quota
-        # the ledger only keeps count, and larger blocks cost fewer commits.
-        block = min(s.concurrency, 8) if s.daily_quota is not None else 64
-        return Budget(
-            max_requests=s.max_requests,
-            daily_quota=s.daily_quota,
-            ledger=ledger,
-            block=block,
-            clock=self._clock,
-        )
-
     async def aclose(self) -> None:
         if self._stages is not None:
             await self.control.shielded(self._stages[0].settle_budget())
@@ -154,6 +140,11 @@ class Resolver:
     @property
     def client(self) -> SpotifyClient:
         return self._open()[2]
+
+    @property
+    def stats(self) -> ClientStats:
+        """What the client sent and heard so far (requests, statuses, 429s, retries)."""
+        return self.client.stats
 
     def _open(self) -> tuple[Fetcher, Enricher, SpotifyClient]:
         if self._stages is None:
@@ -183,7 +174,7 @@ class Resolver:
         """
         self._open()
         async with contextlib.aclosing(
-            _in_order(normalize_values(isrcs), self._resolve_unique)
+            in_order(normalize_values(isrcs), self._resolve_unique)
         ) as results:
             async for result in results:
                 yield result
@@ -226,15 +217,20 @@ class Resolver:
     ) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
         fetcher, since = self._open()[0], self._clock()
-        asks = await cached_or_missing(isrcs, self._cache, self.settings, emit)
+        titles = hints is not None and hints.titles
+        asks = await cached_or_missing(isrcs, self._cache, self.settings, emit, titles)
         self.cache_hits += asks.hits
         if not asks.isrcs:
             return
-        if not self.settings.ignore_cooldown:
+        ignoring = self.settings.ignore_cooldown
+        if not ignoring:
             await self.control.load_cooldown(self._cache, self._clock())
+        answered = self.stats.statuses[200]
         await fetcher.fetch(
             asks.isrcs, emit, asks.stale, since=since, partial=asks.partial, hints=hints
         )
+        if ignoring and self.stats.statuses[200] > answered:  # Spotify answered: it is over
+            await self.control.lift_cooldown(self._cache)
 
     # -- enrichment ------------------------------------------------------------------
 
@@ -300,49 +296,6 @@ class Resolver:
         return await _resolve_file(self, input, output, **options)
 
 
-class _CacheLedger:
-    """The budget's ledger: the cache's, reached on its thread."""
-
-    def __init__(self, cache: AsyncCache, account: str) -> None:
-        self._cache = cache
-        self._account = account
-
-    async def reserve(self, wanted: int, quota: int | None) -> Grant:
-        cache = self._cache
-        return Grant(*await cache.call(cache.cache.reserve, self._account, wanted, quota))
-
-    async def give_back(self, count: int, second: int) -> None:
-        await self._cache.call(self._cache.cache.give_back, self._account, count, second)
-
-
-async def _in_order(
-    normalized: Normalized,
-    resolve_unique: Callable[[list[str], Callable[[Result], None]], Coroutine[Any, Any, None]],
-) -> AsyncGenerator[Result, None]:
-    """One result per normalised value, in order, each as soon as it is known."""
-    loop = asyncio.get_running_loop()
-    futures = {u: loop.create_future() for u in normalized.unique}
-    task = asyncio.create_task(
-        resolve_unique(list(normalized.unique), lambda r: futures[r.isrc].set_result(r))
-    )
-    try:
-        for isrc in normalized.values:
-            future = futures.get(isrc)
-            if future is None:
-                yield Result.invalid(isrc)
-                continue
-            if not future.done():
-                await asyncio.wait({future, task}, return_when=asyncio.FIRST_COMPLETED)
-            if not future.done():
-                task.result()  # the pipeline failed: raise its error here
-            yield future.result()
-        await task
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-
 async def resolve_file(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -390,7 +343,8 @@ async def _resolve_dataframe(
     names = list(map(str, df.columns))
     hint_columns = tables.find_hint_columns(names, "the DataFrame", title_column, artist_column)
     read = tables.frame_hints(df, values, hint_columns)
-    hints = Hints(_in_thread(read), tables.frame_durations(df, values, hint_columns))
+    durations = tables.frame_durations(df, values, hint_columns)
+    hints = Hints(_in_thread(read), durations, titles=hint_columns.usable)
     with contextlib.closing(Progress(enabled=s.progress)) as progress:
         rows = await resolver.resolve_rows(values, kinds=kinds, progress=progress, hints=hints)
     return tables.with_results(df, values, rows, kinds, hint_columns, s.min_score)
@@ -419,7 +373,7 @@ async def _resolve_file(
     s = resolver.settings
     started = time.perf_counter()
     report = RunReport()
-    before = _count(RunReport(), resolver, (0, 0, 0))
+    before = _count(RunReport(), resolver, (0, 0, 0, 0))
     with (
         tables.open_input(
             input,
@@ -441,7 +395,7 @@ async def _resolve_file(
                 kinds=s.with_,
                 progress=progress,
                 distinct=True,
-                hints=Hints(_in_thread(source.hints), source.durations()),
+                hints=_file_hints(source),
             )
         finally:
             unique.clear()
@@ -470,6 +424,12 @@ def _not_the_cache(output: str | os.PathLike[str], cache: Path | None) -> None:
             )
 
 
+def _file_hints(source: InputSource) -> Hints:
+    """What a file says of its ISRCs besides the codes (read again only for misses)."""
+    titles = source.hint_columns.usable
+    return Hints(_in_thread(source.hints), source.durations(), titles=titles)
+
+
 def _in_thread(
     read: Callable[[list[str]], Mapping[str, Hint]],
 ) -> Callable[[list[str]], Awaitable[Mapping[str, Hint]]]:
@@ -481,16 +441,18 @@ def _in_thread(
     return hints
 
 
-Counts = tuple[int, int, int]  # requests, 429s, cache hits
+Counts = tuple[int, int, int, int]  # API requests, token requests, 429s, cache hits
 
 
 def _count(report: RunReport, resolver: Resolver, before: Counts) -> Counts:
     """Fill ``report`` with what the resolver did since ``before``; returns the totals."""
-    stats, control = resolver.client.stats, resolver.control
-    now = (stats.total_requests, stats.throttled, resolver.cache_hits)
+    stats, control = resolver.stats, resolver.control
+    tokens = stats.requests["token"]
+    now = (stats.api_requests, tokens, stats.throttled, resolver.cache_hits)
     report.requests = now[0] - before[0]
-    report.throttled = now[1] - before[1]
-    report.cache_hits = now[2] - before[2]
+    report.token_requests = now[1] - before[1]
+    report.throttled = now[2] - before[2]
+    report.cache_hits = now[3] - before[3]
     report.stop, report.interrupted, report.spent, report.failed = (
         control.stopped,
         control.interrupted,

@@ -4,15 +4,15 @@ No server, no cache file, no loop clock: each is driven through its seam."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
 import pytest
 
 from isrc_resolver import Result, Settings, Status
-from isrc_resolver.matching import Hint
+from isrc_resolver.matching import Hint, Hints
 from isrc_resolver.models import MatchMethod
-from isrc_resolver.pipeline.fetch import Fetcher, Hints
+from isrc_resolver.pipeline.fetch import Fetcher
 from isrc_resolver.pipeline.plan import triage
 from isrc_resolver.pipeline.workers import RunControl, Workers
 from isrc_resolver.spotify.ratelimit import RateLearner
@@ -70,7 +70,12 @@ class Table:
         self.calls.append(("first", isrc))
         return self._look(Result(isrc, Status.NOT_FOUND), "US")
 
-    async def fallback(self, miss: Result, duration_ms: int | None = None) -> Result:
+    async def fallback(
+        self,
+        miss: Result,
+        duration_ms: int | None = None,
+        progress: Callable[[Result], Awaitable[None]] | None = None,
+    ) -> Result:
         self.calls.append(("fallback", miss.isrc))
         return self._look(miss, miss.isrc[:2])
 
@@ -115,7 +120,7 @@ async def run_rounds(table: Table, isrcs: list[str], hints: Mapping[str, Hint]) 
         clock=lambda: 1_700_000_000.0,
         titles=Titles(table),
     )
-    await fetcher.fetch(isrcs, out.append, hints=Hints(read))
+    await fetcher.fetch(isrcs, out.append, hints=Hints(read, titles=True))
     return out
 
 

@@ -110,21 +110,31 @@ def _install_signal_handlers(resolver: Resolver) -> None:
 
 def _report(report: RunReport, args: argparse.Namespace) -> None:
     fields = report.as_dict()
+    # Each message counts what the statuses and the summary count: they must agree.
+    s = report.statuses
     if report.stop is not None:
         log.warning(
-            "stopped by %s: rows not resolved are marked rate_limited; run again after %s",
+            "stopped by %s: %d rows rate_limited (not asked), %d kept their earlier answer "
+            "(stale); run again after %s",
             "the daily quota" if report.stop.quota else "a long Retry-After",
+            s[Status.RATE_LIMITED],
+            report.stale,
             format_time(report.stop.resume_at),
             extra={"event": "stopped", "fields": {"resume_at": fields["resume_at"]}},
         )
     if report.spent is not None:
         log.warning(
-            "%s reached: %d rows deferred to the next run, %d kept their earlier answer",
+            "%s reached: %d rows deferred to the next run, %d kept their earlier answer (stale)",
             "--daily-quota" if report.spent.daily else "--max-requests",
-            report.statuses[Status.DEFERRED],
+            s[Status.DEFERRED],
             report.stale,
         )
     if report.interrupted:
-        log.warning("interrupted: rows not attempted are marked pending; run again to finish")
+        log.warning(
+            "interrupted: %d rows pending (not attempted), %d kept their earlier answer "
+            "(stale); run again to finish",
+            s[Status.PENDING],
+            report.stale,
+        )
     # Schedulers read the summary, so -q keeps it (at info level; see configure_logging).
     log.info("summary: %s", report.summary(), extra={"event": "summary", "fields": fields})

@@ -15,11 +15,11 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Protocol
 
 from ..errors import EnvironmentFailure
-from ..matching import Hint
+from ..matching import Hint, Hints
 from ..models import Result, Status
 from ..settings import Settings
 from ..spotify.budget import Budget
@@ -27,7 +27,7 @@ from ..store.cache import AsyncCache
 from ..store.leases import lease_owner
 from .workers import Workers, finish
 
-__all__ = ["Fetcher", "Hints", "MarketSearch", "TitleSearch"]
+__all__ = ["Fetcher", "MarketSearch", "TitleSearch"]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -36,23 +36,17 @@ _CLAIM_AT_LEAST = 64  # ISRCs leased at a time (or 4 per worker)
 _POLL_SECONDS = 0.5  # how often to look for another process's answers
 
 
-@dataclass(frozen=True, slots=True)
-class Hints:
-    """What the input says besides the ISRCs. ``read`` gives the title, artist and
-    duration of some ISRCs, when the title/artist round needs them (only misses: a run over
-    millions of rows keeps no titles); ``durations`` are read up front, and only when the
-    input has a ``duration_ms`` column, to prefer the track of the right length."""
-
-    read: Callable[[list[str]], Awaitable[Mapping[str, Hint]]] | None = None
-    durations: Mapping[str, int] = field(default_factory=dict)
-
-
 class MarketSearch(Protocol):
     """An ISRC search in one market and then in its fallback markets."""
 
     async def search(self, isrc: str, duration_ms: int | None = None) -> Result: ...
 
-    async def fallback(self, miss: Result, duration_ms: int | None = None) -> Result: ...
+    async def fallback(
+        self,
+        miss: Result,
+        duration_ms: int | None = None,
+        progress: Callable[[Result], Awaitable[None]] | None = None,
+    ) -> Result: ...
 
     def needs_fallback(self, result: Result) -> bool: ...
 
@@ -117,6 +111,8 @@ class Fetcher:
         run = _Run(self, emit, known or {}, self.clock() if since is None else since)
         run.partial = dict(partial or {})
         run.durations = hints.durations if hints is not None else {}
+        # A title/artist round only for an input that has titles and artists.
+        run.titled = self.titles is not None and hints is not None and hints.titles
         mine = [isrc for isrc in isrcs if isrc not in self.inflight]
         theirs = {isrc: self.inflight[isrc].waiter(isrc) for isrc in isrcs if isrc in self.inflight}
         self.inflight.update(dict.fromkeys(mine, run))
@@ -168,13 +164,18 @@ class _Run:
         self.partial: dict[str, Result] = {}  # cached misses to go on with
         self.held: dict[str, Result] = {}  # misses waiting for the fallback rounds
         self.durations: Mapping[str, int] = {}  # the input's, to prefer the right length
+        self.titled = False  # a title/artist round follows the markets
         self._wanted_by: dict[str, list[asyncio.Future[Result]]] = {}  # other calls' wants
 
     def settle(self, isrc: str, result: Result) -> None:
-        """Emit ``result``, or the earlier known answer when ``result`` is none."""
-        earlier = self._known.get(isrc)
-        if not result.status.settled and earlier is not None:
-            result = replace(earlier, stale=True)
+        """Emit ``result``, or the earlier known answer when ``result`` is none. A miss a
+        stopped run leaves half-searched says where it was searched so far."""
+        if not result.status.settled:
+            earlier, part = self._known.get(isrc), self.partial.get(isrc)
+            if earlier is not None:
+                result = replace(earlier, stale=True)
+            elif part is not None and not result.searched:
+                result = replace(result, searched=part.searched)
         self._emit(result)
 
     async def first_search(self, isrc: str) -> None:
@@ -185,18 +186,22 @@ class _Run:
         result = self.partial.pop(isrc, None) or await f.strategy.search(isrc, duration)
         if result.status.settled and result.resolved_at is None:
             result = replace(result, resolved_at=f.clock())
-        if result.status is Status.NOT_FOUND and (
-            f.strategy.needs_fallback(result) or f.titles is not None
-        ):
+        if result.status is Status.NOT_FOUND and (f.strategy.needs_fallback(result) or self.titled):
             self.held[isrc] = result
             await self.store.add(result, final=False)
             return
         await self.final(isrc, result)
 
     async def fallback_markets(self, isrc: str) -> None:
-        """The fallback markets for one held miss."""
-        result = await self.f.strategy.fallback(self.held[isrc], self.durations.get(isrc))
-        await self._after_round(isrc, result, more=self.f.titles is not None)
+        """The fallback markets for one held miss, each market's miss kept as it comes."""
+
+        async def progress(miss: Result) -> None:
+            self.held[isrc] = miss
+            await self.store.add(replace(miss, resolved_at=self.f.clock()), final=False)
+
+        held, duration = self.held[isrc], self.durations.get(isrc)
+        result = await self.f.strategy.fallback(held, duration, progress)
+        await self._after_round(isrc, result, more=self.titled)
 
     async def title_artist(self, isrc: str, hint: Hint) -> None:
         """The title/artist search for one ISRC missed in every market."""
@@ -211,11 +216,11 @@ class _Run:
             self.held[isrc] = result
             await self.store.add(result, final=False)
             return
+        # Found, missed everywhere, or failed: a failure is an error row (with where it
+        # was searched); the cache keeps the miss as far as it got, and the next run
+        # goes on from there.
         del self.held[isrc]
-        await self.final(isrc, result if result.status.settled else self._miss(isrc))
-
-    def _miss(self, isrc: str) -> Result:
-        return self.held.get(isrc) or Result(isrc, Status.NOT_FOUND)
+        await self.final(isrc, result)
 
     async def fallbacks(self, hints: Hints | None) -> None:
         """The optional rounds, after every first search: fallback markets for the held
@@ -231,9 +236,14 @@ class _Run:
         await f.workers.run(usable, lambda pair: self.title_artist(*pair))
 
     def finish_held(self) -> None:
-        """Misses the rounds did not get to (a stop, no title/artist) are misses: emitted
-        as such, with the places they were searched in."""
+        """Misses the rounds left held. When the run was stopped (the quota, a signal, a
+        full disk) they are not finished: ``deferred`` (or ``rate_limited``, ``pending``,
+        ``error``) with the places searched so far, and the next run goes on with them
+        first. Otherwise (no title and artist to search by) they are misses."""
+        control = self.f.workers.control
         for isrc, result in list(self.held.items()):
+            if control.halted:
+                result = replace(control.unfinished(isrc), searched=result.searched)
             self.resolve_waiters(isrc, result)
             self.settle(isrc, result)
         self.held.clear()

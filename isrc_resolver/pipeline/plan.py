@@ -8,11 +8,12 @@ This is where a request budget and an order of priority belong.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..isrc import count_isrcs
-from ..models import FallbackSearch, MatchMethod, Result, Status
+from ..models import TITLE_ARTIST, FallbackSearch, MatchMethod, Result, Status
 from ..settings import Settings
 from ..store.cache import AsyncCache, Cache
 
@@ -47,24 +48,31 @@ def unwanted(result: Result, settings: Settings) -> bool:
     )
 
 
-def incomplete(result: Result, settings: Settings) -> bool:
-    """A cached miss not searched in every market this run would look in (a later run
-    with more fallback markets asks only the new ones)."""
-    left = settings.markets_left(result.isrc, result.searched)
-    return result.status is Status.NOT_FOUND and bool(left)
+def incomplete(result: Result, settings: Settings, titles: bool = False) -> bool:
+    """A cached miss this run would look further for: markets it was not searched in yet
+    (a later run with more fallback markets asks only the new ones), or, when the input
+    has titles and artists (``titles``), the title/artist search it has not had (it was
+    cut off, it failed, or an earlier input had no titles)."""
+    if result.status is not Status.NOT_FOUND:
+        return False
+    if settings.markets_left(result.isrc, result.searched):
+        return True
+    searchable = titles and settings.fallback_search is not FallbackSearch.OFF
+    return searchable and TITLE_ARTIST not in result.searched
 
 
 def triage(
-    cached: dict[str, Result], stale: dict[str, Result], settings: Settings
+    cached: dict[str, Result], stale: dict[str, Result], settings: Settings, titles: bool = False
 ) -> tuple[list[Result], list[Result]]:
-    """Fresh cached answers, split: usable as they are, and misses with markets left.
-    Those this run would not accept go to ``stale``, to be asked again."""
+    """Fresh cached answers, split: usable as they are, and misses to go on with (see
+    :func:`incomplete`). Those this run would not accept go to ``stale``, to be asked
+    again."""
     usable: list[Result] = []
     partial: list[Result] = []
     for result in cached.values():
         if unwanted(result, settings):
             stale[result.isrc] = result
-        elif incomplete(result, settings):
+        elif incomplete(result, settings, titles):
             partial.append(result)
         else:
             usable.append(result)
@@ -76,16 +84,20 @@ async def cached_or_missing(
     cache: AsyncCache | None,
     settings: Settings,
     emit: Callable[[Result], None],
+    titles: bool = False,
 ) -> Asks:
     """Emit fresh cached results; return the ISRCs still to ask, in the order to ask them,
     the cache hits, and the answers past their age (kept if they cannot be refreshed).
 
-    The order: ISRCs never answered first, then misses past ``not_found_max_age``, then
-    hits past ``max_age``, oldest first, then fresh misses with fallback markets not yet
-    searched: a short allowance goes where it adds the most. The cache is read in slices,
-    so a warm run over millions of ISRCs holds one slice of fresh results at a time.
+    The order: misses a stopped run left half-searched first (the searches paid for are
+    wasted otherwise), then ISRCs never answered, then misses past ``not_found_max_age``,
+    then hits past ``max_age``, oldest first: a short allowance goes where it adds the
+    most. ``refresh`` asks everything again, and keeps every cached answer as stale until
+    its new one comes. The cache is read in slices, so a warm run over millions of ISRCs
+    holds one slice of fresh results at a time. ``titles``: the input has titles and
+    artists (a miss may still owe a title/artist search).
     """
-    if cache is None or settings.refresh or not isrcs:
+    if cache is None or not isrcs:
         return Asks(list(isrcs))
     new: list[str] = []
     stale: dict[str, Result] = {}
@@ -97,11 +109,12 @@ async def cached_or_missing(
             cache.cache.lookup,
             part,
             settings.variant,
-            max_age=settings.max_age,
-            not_found_max_age=settings.not_found_max_age,
+            # --refresh: every cached answer is past its age (kept until a new one comes).
+            max_age=-math.inf if settings.refresh else settings.max_age,
+            not_found_max_age=-math.inf if settings.refresh else settings.not_found_max_age,
             stale=stale,
         )
-        usable, resumed = triage(cached, stale, settings)
+        usable, resumed = triage(cached, stale, settings, titles)
         for result in usable:
             emit(result)
         hits += len(usable)
@@ -115,8 +128,8 @@ async def cached_or_missing(
         len(new),
         len(partial),
     )
-    order = new + [r.isrc for r in refresh] + list(partial)
-    return Asks(order, hits, stale | partial, partial)
+    order = list(partial) + new + [r.isrc for r in refresh]
+    return Asks(order, hits, stale, partial)
 
 
 @dataclass

@@ -20,7 +20,7 @@ propagates (it ends the run).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -47,6 +47,8 @@ __all__ = [
     "choose_match",
 ]
 
+Progress = Callable[[Result], Awaitable[None]]  # a step of a search, to be kept
+
 log = logging.getLogger("isrc_resolver")
 
 DURATION_TOLERANCE_MS = 2_000  # a track this close to the input's duration is preferred
@@ -63,17 +65,27 @@ class IsrcSearch:
         """The first round: the first market only."""
         return await self.in_market(isrc, self._settings.market, duration_ms)
 
-    async def fallback(self, miss: Result, duration_ms: int | None = None) -> Result:
+    async def fallback(
+        self,
+        miss: Result,
+        duration_ms: int | None = None,
+        progress: Progress | None = None,
+    ) -> Result:
         """A miss searched again in each fallback market it was not searched in yet,
-        until found; the result says every market tried."""
+        until found or a search fails; the result says every market tried. ``progress``
+        hears the miss after each market that did not have it, before the next search
+        is sent: each search is a step a kill cannot undo."""
         s = self._settings
         searched = miss.searched or (_label(s.market),)
-        for market in s.markets_left(miss.isrc, miss.searched):
+        left = s.markets_left(miss.isrc, miss.searched)
+        for n, market in enumerate(left):
             result = await self.in_market(miss.isrc, market, duration_ms)
             searched = (*searched, _label(market))
             result = replace(result, searched=searched)
             if result.status is not Status.NOT_FOUND:
                 return result
+            if progress is not None and n < len(left) - 1:
+                await progress(replace(miss, searched=searched))
         return replace(miss, searched=searched)
 
     async def in_market(
@@ -137,8 +149,8 @@ class TitleArtistSearch:
         s = self._settings
         searched = (*miss.searched, TITLE_ARTIST)
         query = (
-            f'track:"{_quoted(normalize_title(hint.title))}" '
-            f'artist:"{_quoted(normalize_artist(hint.artist))}"'
+            f'track:"{_quoted(_short(normalize_title(hint.title)))}" '
+            f'artist:"{_quoted(_short(normalize_artist(hint.artist)))}"'
         )
         market = s.market or _home(miss)
         try:
@@ -161,11 +173,13 @@ class TitleArtistSearch:
                 searched=searched,
             )
         except RequestError as exc:
+            # A failure is not a miss: the row says error, and the next run asks again.
             log.warning("%s: title/artist search: %s", miss.isrc, exc)
-            return replace(miss, searched=searched)
+            return replace(miss, status=Status.ERROR, error=f"title/artist search: {exc}")
         except InvalidAnswer as exc:
             log.warning("%s: Spotify's title/artist answer was refused: %s", miss.isrc, exc)
-            return replace(miss, searched=searched)
+            error = f"invalid title/artist answer from Spotify: {exc}"
+            return replace(miss, status=Status.ERROR, error=error)
 
     def _choose(
         self, items: Sequence[Mapping[str, Any]], isrc: str, hint: Hint
@@ -190,6 +204,18 @@ class TitleArtistSearch:
             return 0.0
         verdict = check(hint.title, hint.artist, name, map(str, artists), self._settings.min_score)
         return verdict.score
+
+
+_QUERY_WORDS = 100  # characters of a title or an artist put in a query, at most
+
+
+def _short(text: str) -> str:
+    """``text`` cut to its first words within :data:`_QUERY_WORDS` characters: a title of
+    kilobytes (a notes column taken for a title) would make the query itself a 400."""
+    if len(text) <= _QUERY_WORDS:
+        return text
+    cut = text[: _QUERY_WORDS + 1].rsplit(" ", 1)[0]
+    return cut if cut else text[:_QUERY_WORDS]
 
 
 def _home(miss: Result) -> str | None:

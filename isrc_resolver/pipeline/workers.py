@@ -36,6 +36,8 @@ class Cooldowns(Protocol):
 
     async def set_cooldown(self, account: str, until: float) -> None: ...
 
+    async def clear_cooldown(self, account: str) -> None: ...
+
 
 class RunControl:
     """What all workers of one Resolver share: whether to stop sending, and why."""
@@ -109,6 +111,12 @@ class RunControl:
         self.cooldown_saved = True
         until = self.stopped.resume_at.timestamp()
         await finish(cache.set_cooldown(self.account, until))
+
+    async def lift_cooldown(self, cache: Cooldowns | None) -> None:
+        """End the account's cooldown: a run that ignored it was answered without a quota
+        stop, so it was over (otherwise only ``cache clear --cooldown`` would end it)."""
+        if self.stopped is None and cache is not None:
+            await self.shielded(cache.clear_cooldown(self.account))
 
     async def load_cooldown(self, cache: Cooldowns | None, now: float) -> None:
         """Stop before sending anything if an earlier run's quota stop is not over."""

@@ -282,6 +282,9 @@ class AsyncCache:
     async def set_cooldown(self, account: str, until: float) -> None:
         await self.call(self.cache.set_cooldown, account, until)
 
+    async def clear_cooldown(self, account: str) -> None:
+        await self.call(self.cache.clear_cooldown, account)
+
     async def aclose(self) -> None:
         if self._owned:
             await self.call(self.cache.close)
