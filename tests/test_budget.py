@@ -177,18 +177,23 @@ def test_plan_sends_nothing_and_counts_what_the_run_sends(
         "fresh": 20,
         "stale": 0,
         "new": 7,
-        "requests": 7,
-        "requests_max": 7,
+        "partial": 0,
+        "needed": 7,
+        "needed_max": 7,
         # The first run's 20 are in the ledger: no room tonight; 7 take two nights of 5.
+        "requests": 0,
+        "requests_max": 0,
         "nights": 2,
         "daily_quota": 5,
         "used_24h": 20,
         "room_tonight": 0,
+        "cooldown_until": None,
     }
     text = main(["plan", "in.csv", *common]), capsys.readouterr().out
-    assert text[0] == 0 and "requests:  7 for a full run" in text[1] and "nights:    1" in text[1]
+    assert text[0] == 0 and "needed:    7 for a full run" in text[1]
+    assert "requests:  7 by a run now" in text[1] and "nights:    1" in text[1]
     assert main(["in.csv", "-o", "out.csv", *common]) == 0
-    assert spotify.stats()["search_requests"] == forecast["requests"]
+    assert spotify.stats()["search_requests"] == forecast["needed"] == 7
     # And stale answers count as requests too.
     age_cache(cache_file(common), days=31)  # every answer past the 30 days of --max-age
     later = plan(capsys, "in.csv", *common)
@@ -200,7 +205,9 @@ def test_plan_without_credentials_still_counts(
 ) -> None:
     write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(3)])
     forecast = plan(capsys, "in.csv", "--cache", "new.sqlite3", "--daily-quota", "2")
-    assert (forecast["new"], forecast["requests"], forecast["nights"]) == (3, 3, 2)
+    # Without credentials the ledger is not read: the quota alone bounds tonight.
+    assert (forecast["new"], forecast["needed"], forecast["nights"]) == (3, 3, 2)
+    assert forecast["requests"] == 2
     assert forecast["used_24h"] is None
     assert main(["plan", "missing.csv"]) == 2
     assert "missing.csv" in capsys.readouterr().err

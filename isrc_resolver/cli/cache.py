@@ -23,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["info", "clear"])
     p.add_argument(
+        "--cooldown",
+        action="store_true",
+        help="with clear: end only the quota stops' cooldowns; keep the answers and the ledger",
+    )
+    p.add_argument(
         "--cache", type=Path, metavar="PATH", help=f"cache file (default: {default_cache_path()})"
     )
     return p
@@ -47,6 +52,10 @@ def cache_command(args: argparse.Namespace) -> int:
         _say(f"the cache at {path} did not read back; moved it to {kept}, made an empty one")
         return 0
     try:
+        if args.action == "clear" and args.cooldown:
+            ended = cache.clear_cooldowns()
+            _say(f"ended {ended} cooldown(s) in {path}; the answers and the ledger are kept")
+            return 0
         if args.action == "clear":
             removed = cache.clear()
             _say(f"cleared {removed} cached results and the cooldown from {path}")

@@ -59,6 +59,7 @@ a .env file (see --env-file). Try it without any: isrc-resolve --demo INPUT -o O
 cache commands:
   isrc-resolve cache info [--cache PATH]    entries, hits and misses, ages, cooldown
   isrc-resolve cache clear [--cache PATH]   delete every cached result and the cooldown
+  isrc-resolve cache clear --cooldown       end the cooldowns only (answers and ledger kept)
 """
 )
 

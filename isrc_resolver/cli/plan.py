@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ..errors import format_time
 from ..schema import FORMATS
 from ..settings import ENV_API_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, Settings
 from .options import credentials, hint_arguments, settings_from
@@ -23,10 +25,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="CSV, TSV or Parquet file to read, or - for standard input")
     p.add_argument(
         "--format",
-        choices=["text", "json"],
+        choices=["text", "json", *FORMATS],
         default="text",
         help="json: one object (rows, unique, invalid, duplicates, fresh, stale, new, "
-        "requests, requests_max, nights, ...)",
+        "partial, needed, requests, requests_max, nights, cooldown_until, ...); a run's "
+        "own csv, tsv or parquet is taken and means text, so that 'plan' can go in front "
+        "of any run's command",
     )
     p.add_argument("--input-format", choices=FORMATS, help="input format (default: its suffix)")
     p.add_argument("--column", metavar="NAME", help="the ISRC column (default: 'isrc')")
@@ -43,7 +47,9 @@ def plan(args: argparse.Namespace) -> int:
     """``isrc-resolve plan``: read the input and the cache, print what a run would send."""
     forecast = _forecast(args)
     if args.format == "json":
-        print(json.dumps(forecast.as_dict()))
+        fields: dict[str, object] = dict(forecast.as_dict())
+        fields["cooldown_until"] = _when(forecast.cooldown_until)
+        print(json.dumps(fields))
         return 0
     f = forecast
     lines = [
@@ -52,8 +58,12 @@ def plan(args: argparse.Namespace) -> int:
         ("fresh", f"{f.fresh} cached answers within their age: no request"),
         ("stale", f"{f.stale} cached answers past their age: asked again (kept if not)"),
         ("new", f"{f.new} never asked"),
-        ("requests", f"{f.requests} for a full run ({f.requests_max} at most)"),
+        ("partial", f"{f.partial} misses to go on with (markets or title/artist left)"),
+        ("needed", f"{f.needed} for a full run ({f.needed_max} at most)"),
+        ("requests", f"{f.requests} by a run now ({f.requests_max} at most)"),
     ]
+    if f.cooldown_until is not None:
+        lines.append(("cooldown", f"until {_when(f.cooldown_until)}: a run sends nothing before"))
     if f.daily_quota is not None:
         used = (
             "the ledger was not read (no credentials)"
@@ -68,6 +78,10 @@ def plan(args: argparse.Namespace) -> int:
     for label, text in lines:
         print(f"{label + ':':<10} {text}")
     return 0
+
+
+def _when(moment: float | None) -> str | None:
+    return format_time(datetime.fromtimestamp(moment, UTC)) if moment is not None else None
 
 
 def _forecast(args: argparse.Namespace) -> Forecast:

@@ -135,8 +135,13 @@ async def cached_or_missing(
 @dataclass
 class Forecast:
     """What a run over one input would do, worked out without sending anything
-    (``isrc-resolve plan``). ``requests`` is exactly what a full run sends when nothing
-    fails; ``requests_max`` adds the fallback searches a run may send at most."""
+    (``isrc-resolve plan``). Every distinct valid ISRC is in exactly one of ``fresh``,
+    ``stale``, ``new`` and ``partial`` (misses a run goes on with: markets, or the
+    title/artist search, left). ``needed`` is what a full run sends when every first
+    search answers (one request for each but ``fresh``); ``needed_max`` adds every
+    fallback search it may send. ``requests`` and ``requests_max`` are the same for the
+    run now, with the allowance it has: nothing during a cooldown, at most what
+    ``daily_quota`` and ``max_requests`` leave."""
 
     rows: int = 0
     unique: int = 0
@@ -145,14 +150,18 @@ class Forecast:
     fresh: int = 0
     stale: int = 0
     new: int = 0
+    partial: int = 0
+    needed: int = 0
+    needed_max: int = 0
     requests: int = 0
     requests_max: int = 0
     nights: int | None = 0  # None: never, with these caps (max_requests=0)
     daily_quota: int | None = None
     used_24h: int | None = None  # the account's requests in the last 24 hours (ledger)
     room_tonight: int | None = None  # what a run now may send (quota, --max-requests)
+    cooldown_until: float | None = None  # a quota stop's: nothing is sent before it
 
-    def as_dict(self) -> dict[str, int | None]:
+    def as_dict(self) -> dict[str, int | float | None]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
 
@@ -164,43 +173,58 @@ def forecast(
     ledger: bool = True,
     titles: bool = False,
 ) -> Forecast:
-    """Count an input's rows and ISRCs, look them up in ``cache``, and work out the
-    requests and nights a full run needs. Reads only; sends nothing. ``ledger``: read
-    the account's last 24 hours (False when the account is not known). ``titles``: the
-    input has title and artist columns (a miss may cost a title/artist search)."""
+    """Count an input's rows and ISRCs, look them up in ``cache`` as a run would, and
+    work out the requests and nights it needs. Reads only; sends nothing. ``ledger``:
+    read the account's last 24 hours and cooldown (False when the account is not known).
+    ``titles``: the input has title and artist columns (a miss may cost a title search)."""
     out = Forecast(daily_quota=settings.daily_quota)
     out.rows, out.invalid, unique = count_isrcs(chunks)
     out.unique = len(unique)
     out.duplicates = out.rows - out.invalid - out.unique
     title_search = 1 if titles and settings.fallback_search != "off" else 0
     extra = 0  # fallback searches a run may add, at most
-    asked: list[str] = []
     for start in range(0, len(unique), _CACHE_SLICE):
         part = unique[start : start + _CACHE_SLICE]
         stale: dict[str, Result] = {}
         cached = {}
-        if cache is not None and not settings.refresh:
+        if cache is not None:
+            refresh = settings.refresh
             cached = cache.lookup(
                 part,
                 settings.variant,
-                max_age=settings.max_age,
-                not_found_max_age=settings.not_found_max_age,
+                max_age=-math.inf if refresh else settings.max_age,
+                not_found_max_age=-math.inf if refresh else settings.not_found_max_age,
                 stale=stale,
             )
-        usable, resumed = triage(cached, stale, settings)
+        usable, resumed = triage(cached, stale, settings, titles)
         out.fresh += len(usable)
-        for result in resumed:  # only its markets not yet searched
-            extra += len(settings.markets_left(result.isrc, result.searched)) + title_search
+        out.partial += len(resumed)
+        for result in resumed:  # one search to go on with, then what is left at most
+            left = settings.markets_left(result.isrc, result.searched)
+            owed = title_search if TITLE_ARTIST not in result.searched else 0
+            extra += len(left) + owed - 1
         out.stale += len(stale)
-        asked += (isrc for isrc in part if isrc not in cached or isrc in stale)
-    out.new = len(asked) - out.stale
-    out.requests = len(asked)
-    extra += sum(len(settings.markets_for(isrc)) - 1 + title_search for isrc in asked)
-    out.requests_max = out.requests + extra
-    if cache is not None and ledger and settings.daily_quota is not None:
-        out.used_24h = cache.allowance(settings.account_key).requests
-    out.room_tonight, out.nights = _nights(out.requests, settings, out.used_24h or 0)
+        asked = [isrc for isrc in part if isrc not in cached or isrc in stale]
+        out.new += sum(isrc not in stale for isrc in asked)
+        extra += sum(len(settings.markets_for(isrc)) - 1 + title_search for isrc in asked)
+    out.needed = out.stale + out.new + out.partial
+    out.needed_max = out.needed + extra
+    _allowance(out, cache if ledger else None, settings)
     return out
+
+
+def _allowance(out: Forecast, cache: Cache | None, settings: Settings) -> None:
+    """What the run now may send, from the ledger and the cooldown, and the nights."""
+    if cache is not None and settings.daily_quota is not None:
+        out.used_24h = cache.allowance(settings.account_key).requests
+    if cache is not None and not settings.ignore_cooldown:
+        out.cooldown_until = cache.cooldown_until(settings.account_key)
+    out.room_tonight, out.nights = _nights(out.needed, settings, out.used_24h or 0)
+    room = out.room_tonight
+    if out.cooldown_until is not None:
+        room = out.room_tonight = 0
+    out.requests = out.needed if room is None else min(out.needed, room)
+    out.requests_max = out.needed_max if room is None else min(out.needed_max, room)
 
 
 def _nights(requests: int, settings: Settings, used: int) -> tuple[int | None, int | None]:

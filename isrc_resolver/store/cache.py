@@ -175,6 +175,11 @@ class Cache:
         with self._transaction():
             self.ledger.clear_cooldown(account)
 
+    def clear_cooldowns(self) -> int:
+        """End every account's cooldown; returns how many there were."""
+        with self._transaction():
+            return self.ledger.clear_cooldowns()
+
     # -- leases: who is asking what ---------------------------------------------------
 
     def claim(

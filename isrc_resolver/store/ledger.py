@@ -106,6 +106,9 @@ class Ledger:
             "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"cooldown:{account}", repr(until))
         )
 
+    def clear_cooldowns(self) -> int:
+        return self._db.execute("DELETE FROM meta WHERE key LIKE 'cooldown:%'").rowcount
+
     def clear_cooldown(self, account: str) -> None:
         self._db.execute(
             "DELETE FROM meta WHERE key IN (?, ?)",
