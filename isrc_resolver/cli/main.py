@@ -68,7 +68,7 @@ _USAGE = """
   isrc-resolve INPUT -o OUTPUT [options]
   isrc-resolve --demo [INPUT] -o OUTPUT [options]
   isrc-resolve plan INPUT [options] [--format {text,json}]
-  isrc-resolve cache {info,clear} [--cache PATH]
+  isrc-resolve cache {info,clear} [--cache PATH] [--cooldown]
   (an input file called 'cache' or 'plan' is ./cache or ./plan)"""
 
 
