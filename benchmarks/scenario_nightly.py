@@ -74,7 +74,7 @@ async def simulate(
                 token_url=server.token_url,
                 cache=folder / "nightly.sqlite3",
                 daily_quota=quota,
-                max_age=max_age_days * DAY,
+                max_age=max_age_days,
                 rate=1_000,
                 concurrency=8,
                 clock=lambda: now[0],

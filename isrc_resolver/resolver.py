@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import (
@@ -39,7 +40,7 @@ from .pipeline.search import IsrcSearch, TitleArtistSearch
 from .pipeline.workers import RunControl, Workers
 from .progress import Progress
 from .report import RunReport
-from .schema import Row, row_of
+from .schema import Row, output_columns, row_of
 from .settings import Options, Settings
 from .spotify.auth import TokenStore
 from .spotify.client import SpotifyClient
@@ -48,12 +49,15 @@ from .spotify.transport import Transport
 from .store.cache import AsyncCache, Cache
 
 if TYPE_CHECKING:
+    from .tables.columns import HintColumns
     from .tables.frames import DataFrame
     from .tables.read import InputSource
 
 __all__ = ["Resolver", "resolve_file"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("isrc_resolver")
 
 
 class Resolver:
@@ -342,6 +346,7 @@ async def _resolve_dataframe(
     values = tables.column_values(df, column)
     names = list(map(str, df.columns))
     hint_columns = tables.find_hint_columns(names, "the DataFrame", title_column, artist_column)
+    _say_columns(names, hint_columns, kinds, "the DataFrame")
     read = tables.frame_hints(df, values, hint_columns)
     durations = tables.frame_durations(df, values, hint_columns)
     hints = Hints(_in_thread(read), durations, titles=hint_columns.usable)
@@ -387,6 +392,7 @@ async def _resolve_file(
     ):
         tables.check_output(output, output_format)
         _not_the_cache(output, s.cache)
+        _say_columns(source.columns, source.hint_columns, s.with_, source.display)
         report.rows, unique = distinct_isrcs(source.isrc_chunks())
         report.unique = len(unique)
         try:
@@ -407,6 +413,28 @@ async def _resolve_file(
         )  # fmt: skip
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _say_columns(
+    columns: Sequence[str], hints: HintColumns, kinds: Sequence[Enrichment], display: str
+) -> None:
+    """Say which input columns give the title and artist (or that none do, and how to
+    name them), and which output columns were renamed so as not to overwrite the input's."""
+    from .tables.columns import output_names
+
+    if hints.usable:
+        log.info("title and artist from %s columns %r and %r", display, hints.title, hints.artist)
+    else:
+        log.info(
+            "%s has no title and artist columns that the title/artist search and match_check "
+            "could use (columns: %s); name them with title_column= and artist_column=",
+            display,
+            ", ".join(columns) or "(none)",
+        )
+    ours = [c.name for c in output_columns(kinds)]
+    pairs = zip(ours, output_names(columns, ours), strict=True)
+    if renamed := [f"{a} -> {b}" for a, b in pairs if a != b]:
+        log.info("output columns renamed (%s has its own): %s", display, ", ".join(renamed))
 
 
 def _not_the_cache(output: str | os.PathLike[str], cache: Path | None) -> None:

@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
@@ -88,8 +89,8 @@ class Settings:
     max_wait: float = 120.0  # longest Retry-After sat out, seconds
     timeout: float = 30.0  # per request, seconds
     cache: Path | None = None  # None: no cache and nothing on disk
-    max_age: float = 30 * DAY  # seconds
-    not_found_max_age: float = 7 * DAY  # seconds
+    max_age: float = 30 * DAY  # seconds (Options and the CLI take days)
+    not_found_max_age: float = 7 * DAY  # seconds (likewise)
     refresh: bool = False
     ignore_cooldown: bool = False
     progress: bool = False
@@ -204,8 +205,8 @@ class Options(TypedDict, total=False):
     max_wait: float
     timeout: float
     cache: str | os.PathLike[str] | bool | None  # a path, an open Cache, True: the default
-    max_age: float
-    not_found_max_age: float
+    max_age: float | timedelta  # days (as the CLI's --max-age), or a timedelta
+    not_found_max_age: float | timedelta  # likewise
     refresh: bool
     ignore_cooldown: bool
     progress: bool
@@ -269,6 +270,9 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             choices = ", ".join(e.value for e in Enrichment)
             raise ConfigurationError(f"with_ takes {choices}; got {given!r}") from None
+    for name in ("max_age", "not_found_max_age"):  # days or a timedelta, kept as seconds
+        if name in out:
+            out[name] = _seconds(out[name], name)
     if "cache" in out:
         cache = out["cache"]
         if cache is True:
@@ -278,6 +282,15 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
         else:
             out["cache"] = Path(cache)
     return out
+
+
+def _seconds(age: object, name: str) -> float:
+    """An age given as days (a number, as on the command line) or a ``timedelta``."""
+    if isinstance(age, timedelta):
+        return age.total_seconds()
+    if isinstance(age, int | float) and not isinstance(age, bool):
+        return float(age) * DAY
+    raise ConfigurationError(f"{name} is a number of days or a timedelta, not {age!r}")
 
 
 def _check_url(url: str, name: str, allow_insecure_http: bool) -> None:

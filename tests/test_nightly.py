@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +136,8 @@ async def test_hits_and_misses_expire_on_their_own_clocks(tmp_path: Path) -> Non
                 rate=10,
                 cache=tmp_path / "cache.sqlite3",
                 clock=clock,
-                max_age=30 * 86400,
-                not_found_max_age=7 * 86400,
+                max_age=30,  # days, as on the command line
+                not_found_max_age=timedelta(days=7),
                 **options,
             ) as r:
                 results = {res.isrc: res.status async for res in r.resolve_many([found, missing])}

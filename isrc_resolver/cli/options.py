@@ -122,8 +122,8 @@ _score = number(float, open_=False, most=100)  # a similarity, 0 to 100
 
 
 def _days(text: str) -> float:
-    """A number of days, as the seconds :class:`Settings` keeps ages in."""
-    return float(_positive_float(text)) * DAY
+    """A number of days (:meth:`Settings.build` keeps ages in seconds)."""
+    return float(_positive_float(text))
 
 
 def _market(text: str) -> str:
@@ -305,14 +305,14 @@ def _cache_arguments(cache: _Options) -> None:
     cache.add_argument(
         "--max-age",
         type=_days,
-        default=default("max_age"),
+        default=default("max_age") / DAY,
         metavar="DAYS",
         help=f"ask again for hits older than this (default: {default('max_age') / DAY:g})",
     )
     cache.add_argument(
         "--not-found-max-age",
         type=_days,
-        default=default("not_found_max_age"),
+        default=default("not_found_max_age") / DAY,
         metavar="DAYS",
         help="ask again for misses older than this "
         f"(default: {default('not_found_max_age') / DAY:g})",

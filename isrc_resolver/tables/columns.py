@@ -8,6 +8,7 @@ all use these, and none of them needs pandas or Arrow.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -53,8 +54,16 @@ def find_isrc_column(columns: Sequence[str], wanted: str | None, display: str) -
     )
 
 
-_TITLE_NAMES = ("title", "track", "track_name", "song")
-_ARTIST_NAMES = ("artist", "artist_name", "artists")
+# The names labels' and distributors' files give these columns, in order of preference,
+# compared without case, spaces, dashes or dots ("Track Title" is track_title).
+_TITLE_NAMES = (
+    "title", "track_title", "song_title", "track", "track_name", "song", "song_name",
+    "recording_title", "title_name", "release_track_title",
+)  # fmt: skip
+_ARTIST_NAMES = (
+    "artist", "main_artist", "primary_artist", "artist_name", "artists", "track_artist",
+    "display_artist", "artist_display_name", "performer", "main_artists",
+)  # fmt: skip
 _DURATION_NAMES = ("duration_ms",)
 
 
@@ -78,9 +87,10 @@ def find_hint_columns(
     title: str | None = None,
     artist: str | None = None,
 ) -> HintColumns:
-    """The title and artist columns: as named, else the first column called ``title``,
-    ``track``, ``track_name`` or ``song`` (``artist``, ``artist_name``, ``artists``), in
-    any case; and a ``duration_ms`` column, if any."""
+    """The title and artist columns: as named, else the first of the usual names (``Title``,
+    ``Track Title``, ``Song Title``, ``Track Name``...; ``Artist``, ``Main Artist``,
+    ``Primary Artist``, ``Artist Name``...), in any case and spelling of the spaces; and a
+    ``duration_ms`` column, if any."""
     listing = ", ".join(columns) or "(none)"
     for wanted, name in ((title, "title_column="), (artist, "artist_column=")):
         if wanted is not None and wanted not in columns:
@@ -89,12 +99,17 @@ def find_hint_columns(
             )
 
     def auto(names: Sequence[str]) -> str | None:
-        by_name = {c.strip().lower(): c for c in reversed(columns)}
+        by_name = {_plain_name(c): c for c in reversed(columns)}
         return next((by_name[n] for n in names if n in by_name), None)
 
     return HintColumns(
         title or auto(_TITLE_NAMES), artist or auto(_ARTIST_NAMES), auto(_DURATION_NAMES)
     )
+
+
+def _plain_name(column: str) -> str:
+    """``Track Title``, ``track-title`` and ``TRACK_TITLE`` alike: ``track_title``."""
+    return "_".join(re.split(r"[\s_\-.]+", column.strip().lower())).strip("_")
 
 
 def _duration(value: object) -> int | None:
