@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -28,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack, cast
 
 from .errors import InputError
-from .isrc import distinct_isrcs, normalize_values
+from .isrc import distinct_isrcs, normalize_value, normalize_values
 from .matching import Hint, Hints
-from .models import AlbumDetails, AudioFeatures, Enrichment, Result
+from .models import AlbumDetails, AudioFeatures, Enrichment, Result, Status
 from .pipeline.enrich import Enricher
 from .pipeline.fetch import Fetcher
 from .pipeline.ledger import budget_for
@@ -338,9 +339,12 @@ async def _resolve_dataframe(
     title_column: str | None = None,
     artist_column: str | None = None,
 ) -> DataFrame:
-    """``df`` with the output columns added (see ``Resolver.resolve_dataframe``)."""
+    """``df`` with the output columns added (see ``Resolver.resolve_dataframe``), and the
+    run's summary in ``attrs["isrc_resolver"]`` (the keys of ``--summary-json``); a run
+    that stopped early (the quota, a budget, a signal, the machine) warns as well."""
     from . import tables
 
+    started, before = time.perf_counter(), _count(RunReport(), resolver, (0, 0, 0, 0))
     s = resolver.settings
     kinds = s.with_ if with_ is None else s.evolve(with_=with_).with_
     values = tables.column_values(df, column)
@@ -352,7 +356,17 @@ async def _resolve_dataframe(
     hints = Hints(_in_thread(read), durations, titles=hint_columns.usable)
     with contextlib.closing(Progress(enabled=s.progress)) as progress:
         rows = await resolver.resolve_rows(values, kinds=kinds, progress=progress, hints=hints)
-    return tables.with_results(df, values, rows, kinds, hint_columns, s.min_score)
+    report = RunReport(rows=len(values), elapsed=time.perf_counter() - started)
+    _count(report, resolver, before)
+    report.unique = sum(row.status is not Status.INVALID for row in rows.values())
+    answers = [rows[normalize_value(v)] for v in values]
+    report.statuses.update(row.status for row in answers)
+    report.stale = sum(row.stale for row in answers)
+    out = tables.with_results(df, values, rows, kinds, hint_columns, s.min_score)
+    out.attrs["isrc_resolver"] = report.as_dict()
+    if report.exit_code not in (0, 1):
+        warnings.warn(f"the run stopped early: {report.summary()}", RuntimeWarning, stacklevel=3)
+    return out
 
 
 async def _resolve_file(

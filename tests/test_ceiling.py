@@ -367,3 +367,31 @@ def test_plan_shows_an_active_cooldown(
     assert "cooldown:  until" in cli("plan", *args).out
     server.reset_stats()
     assert cli(*args)[0] == 3 and server.stats()["search_requests"] == forecast["requests"]
+
+
+# -- the library and notebooks --------------------------------------------------------------
+
+
+def test_a_stopped_dataframe_run_says_so(env: Env, spotify: ServerThread) -> None:
+    import pandas as pd
+
+    from isrc_resolver import resolve_dataframe_sync
+
+    env(spotify)
+    frame = pd.DataFrame({"isrc": isrcs(12)})
+    with pytest.warns(RuntimeWarning, match="the run stopped early: rows=12"):
+        out = resolve_dataframe_sync(frame, max_requests=5, rate=1000, fallback_markets="none")
+    report = out.attrs["isrc_resolver"]
+    assert (report["found"], report["deferred"], report["requests"]) == (5, 7, 5)
+    assert report["budget_spent"] == "max_requests" and report["exit_code"] == 3
+    assert list(out["status"]).count("deferred") == 7
+
+
+def test_library_ages_are_days_as_on_the_command_line() -> None:
+    from datetime import timedelta
+
+    from isrc_resolver import Settings
+
+    days = Settings.build("id", "secret", environ={}, max_age=30, not_found_max_age=0.5)
+    delta = Settings.build("id", "secret", environ={}, max_age=timedelta(days=30))
+    assert days.max_age == delta.max_age == 30 * 86_400 and days.not_found_max_age == 43_200
