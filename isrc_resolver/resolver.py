@@ -25,10 +25,8 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack, cast
 
-from .errors import InputError
 from .isrc import distinct_isrcs, normalize_value, normalize_values
 from .matching import Hint, Hints
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result, Status
@@ -41,16 +39,15 @@ from .pipeline.search import IsrcSearch, TitleArtistSearch
 from .pipeline.workers import RunControl, Workers
 from .progress import Progress
 from .report import RunReport
-from .schema import Row, output_columns, row_of
+from .schema import Row, row_of
 from .settings import Options, Settings
 from .spotify.auth import TokenStore
 from .spotify.client import SpotifyClient
 from .spotify.stats import ClientStats
 from .spotify.transport import Transport
-from .store.cache import AsyncCache, Cache
+from .store.cache import AsyncCache, Cache, not_the_cache
 
 if TYPE_CHECKING:
-    from .tables.columns import HintColumns
     from .tables.frames import DataFrame
     from .tables.read import InputSource
 
@@ -350,7 +347,8 @@ async def _resolve_dataframe(
     values = tables.column_values(df, column)
     names = list(map(str, df.columns))
     hint_columns = tables.find_hint_columns(names, "the DataFrame", title_column, artist_column)
-    _say_columns(names, hint_columns, kinds, "the DataFrame")
+    for note in tables.column_notes(names, hint_columns, kinds, "the DataFrame"):
+        log.info("%s", note)
     read = tables.frame_hints(df, values, hint_columns)
     durations = tables.frame_durations(df, values, hint_columns)
     hints = Hints(_in_thread(read), durations, titles=hint_columns.usable)
@@ -404,9 +402,7 @@ async def _resolve_file(
         ) as source,
         contextlib.closing(Progress(enabled=s.progress)) as progress,
     ):
-        tables.check_output(output, output_format)
-        _not_the_cache(output, s.cache)
-        _say_columns(source.columns, source.hint_columns, s.with_, source.display)
+        _preflight(output, output_format, source, s)
         report.rows, unique = distinct_isrcs(source.isrc_chunks())
         report.unique = len(unique)
         try:
@@ -429,41 +425,17 @@ async def _resolve_file(
     return report
 
 
-def _say_columns(
-    columns: Sequence[str], hints: HintColumns, kinds: Sequence[Enrichment], display: str
+def _preflight(
+    output: str | os.PathLike[str], output_format: str | None, source: InputSource, s: Settings
 ) -> None:
-    """Say which input columns give the title and artist (or that none do, and how to
-    name them), and which output columns were renamed so as not to overwrite the input's."""
-    from .tables.columns import output_names
+    """Before any request: the output can be written and is not the cache; and what a
+    person should know of the columns."""
+    from . import tables
 
-    if hints.usable:
-        log.info("title and artist from %s columns %r and %r", display, hints.title, hints.artist)
-    else:
-        log.info(
-            "%s has no title and artist columns that the title/artist search and match_check "
-            "could use (columns: %s); name them with title_column= and artist_column=",
-            display,
-            ", ".join(columns) or "(none)",
-        )
-    ours = [c.name for c in output_columns(kinds)]
-    pairs = zip(ours, output_names(columns, ours), strict=True)
-    if renamed := [f"{a} -> {b}" for a, b in pairs if a != b]:
-        log.info("output columns renamed (%s has its own): %s", display, ", ".join(renamed))
-
-
-def _not_the_cache(output: str | os.PathLike[str], cache: Path | None) -> None:
-    """Refuse an output that is the cache's own file (or its journal, or the token file
-    beside it): writing there would destroy every answer paid for and the ledger."""
-    if cache is None or str(output) == "-":
-        return
-    target = os.path.realpath(output)
-    for name in (cache.name, f"{cache.name}-wal", f"{cache.name}-shm", "tokens.json"):
-        own = cache.with_name(name)
-        if target == os.path.realpath(own):
-            raise InputError(
-                f"the output {output} is the cache's own file {own}: writing it would destroy "
-                "every cached answer and the ledger. Choose another output"
-            )
+    tables.check_output(output, output_format)
+    not_the_cache(output, s.cache)
+    for note in tables.column_notes(source.columns, source.hint_columns, s.with_, source.display):
+        log.info("%s", note)
 
 
 def _file_hints(source: InputSource) -> Hints:

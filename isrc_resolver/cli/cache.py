@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._logging import printable
-from ..errors import CacheError, format_time
+from ..errors import CacheError, ConfigurationError, format_time
 from ..settings import default_cache_path
+
+if TYPE_CHECKING:
+    from ..store.cache import CacheInfo
 
 __all__ = ["build_parser", "cache_command"]
 
@@ -19,9 +24,19 @@ log = logging.getLogger("isrc_resolver")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="isrc-resolve cache", description="Inspect or clear the cache."
+        prog="isrc-resolve cache", description="Inspect, back up or clear the cache."
     )
-    p.add_argument("action", choices=["info", "clear"])
+    p.add_argument("action", choices=["info", "clear", "backup"])
+    p.add_argument(
+        "target", nargs="?", type=Path, help="with backup: the file to write the copy to"
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="with info: json for monitoring (requests per day over 30 days, the cooldown, "
+        "answers by status and age)",
+    )
     p.add_argument(
         "--cooldown",
         action="store_true",
@@ -35,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cache_command(args: argparse.Namespace) -> int:
     path = args.cache or default_cache_path()
+    if args.action == "backup" and args.target is None:
+        raise ConfigurationError("cache backup needs the file to write: cache backup PATH")
     if not path.exists():
         _say(f"no cache at {path}")
         return 0
@@ -60,10 +77,27 @@ def cache_command(args: argparse.Namespace) -> int:
             removed = cache.clear()
             _say(f"cleared {removed} cached results and the cooldown from {path}")
             return 0
+        if args.action == "backup":
+            cache.backup(args.target)
+            _say(f"backed up {path} to {args.target}")
+            return 0
+        if args.format == "json":
+            print(json.dumps(cache.report()))
+            return 0
         info = cache.info()
     finally:
         cache.close()
 
+    _print_info(info)
+    return 0
+
+
+def _say(line: str) -> None:
+    """A line on standard output, with the paths and names in it made printable."""
+    print(printable(line))
+
+
+def _print_info(info: CacheInfo) -> None:
     def when(ts: float | None) -> str:
         return format_time(datetime.fromtimestamp(ts, UTC)) if ts else "-"
 
@@ -86,9 +120,3 @@ def cache_command(args: argparse.Namespace) -> int:
             )
             + cooldown
         )
-    return 0
-
-
-def _say(line: str) -> None:
-    """A line on standard output, with the paths and names in it made printable."""
-    print(printable(line))

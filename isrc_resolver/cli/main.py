@@ -60,6 +60,8 @@ cache commands:
   isrc-resolve cache info [--cache PATH]    entries, hits and misses, ages, cooldown
   isrc-resolve cache clear [--cache PATH]   delete every cached result and the cooldown
   isrc-resolve cache clear --cooldown       end the cooldowns only (answers and ledger kept)
+  isrc-resolve cache info --format json     for monitoring: requests per day, cooldown, ages
+  isrc-resolve cache backup PATH            a consistent copy of a live cache
 """
 )
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import EnvironmentFailure
+from ..errors import EnvironmentFailure, InputError
 from ..models import Result, Status
 from .details import Details
 from .leases import Leases
@@ -33,7 +33,7 @@ from .results import Results
 from .schema import connect, explain
 from .sql import Transaction
 
-__all__ = ["AsyncCache", "Cache", "CacheInfo", "set_aside"]
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "not_the_cache", "set_aside"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -237,6 +237,46 @@ class Cache:
             accounts=tuple(a for a in accounts if a.requests or a.cooldown_until),
         )
 
+    def report(self) -> dict[str, Any]:
+        """What monitoring wants to know, as plain values: per account its requests per
+        day over the last 30 days, its last 24 hours and its cooldown; the answers by
+        status and age (``cache info --format json``)."""
+        info = self.info()
+        return {
+            "path": str(self.path),
+            "size_bytes": info.size_bytes,
+            "entries": info.entries,
+            "answers": self.results.by_age(self.clock()),
+            "accounts": [
+                {
+                    "account": a.account,
+                    "requests_24h": a.requests,
+                    "oldest_leaves_at": a.oldest,
+                    "cooldown_until": a.cooldown_until,
+                    "per_day": self.ledger.per_day(a.account),
+                }
+                for a in map(self.ledger.allowance, self.ledger.accounts(days=30))
+            ],
+        }
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of this cache at ``target`` (SQLite's online backup: other
+        processes may go on writing meanwhile), mode 0600, moved into place whole."""
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
+            with contextlib.closing(sqlite3.connect(tmp)) as copy:
+                self._db.backup(copy)
+            os.replace(tmp, target)
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            code = exc.errno if isinstance(exc, OSError) else None
+            raise EnvironmentFailure(
+                f"cannot write the backup {target}: {exc}", path=str(target), code=code
+            ) from None
+
     def clear(self) -> int:
         """Delete every cached result and the cooldowns; returns how many results went.
         The ledger stays: the requests it counts were sent, and still count against the
@@ -307,3 +347,18 @@ def set_aside(path: Path, when: float) -> Path:
         if source.exists():
             os.replace(source, kept.with_name(kept.name + suffix))
     return kept
+
+
+def not_the_cache(output: str | os.PathLike[str], cache: Path | None) -> None:
+    """Refuse an output that is the cache's own file (or its journal, or the token file
+    beside it): writing there would destroy every answer paid for and the ledger."""
+    if cache is None or str(output) == "-":
+        return
+    target = os.path.realpath(output)
+    for name in (cache.name, f"{cache.name}-wal", f"{cache.name}-shm", "tokens.json"):
+        own = cache.with_name(name)
+        if target == os.path.realpath(own):
+            raise InputError(
+                f"the output {output} is the cache's own file {own}: writing it would destroy "
+                "every cached answer and the ledger. Choose another output"
+            )

@@ -15,6 +15,7 @@ __all__ = ["ANY_ACCOUNT", "WINDOW", "Allowance", "Ledger"]
 
 _GRAIN = 1
 WINDOW = 86_400.0  # the quota's rolling window
+_KEPT_DAYS = 31  # the ledger's history: requests per day over the last 30 days
 ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
 
 
@@ -55,10 +56,9 @@ class Ledger:
         )
 
     def forget_old(self, now: float) -> None:
-        """Drop seconds long out of the window (kept one more day, for ``cache info``)."""
-        self._db.execute(
-            "DELETE FROM ledger WHERE second < ?", (int((now - 2 * WINDOW) // _GRAIN),)
-        )
+        """Drop seconds long out of the window (kept 31 days, for ``cache info``)."""
+        oldest = int((now - _KEPT_DAYS * WINDOW) // _GRAIN)
+        self._db.execute("DELETE FROM ledger WHERE second < ?", (oldest,))
 
     def window(self, account: str, now: float) -> tuple[int, float | None]:
         """Requests of ``account`` in the 24 hours to ``now``, and when the oldest of them
@@ -77,8 +77,8 @@ class Ledger:
         requests, oldest = self.window(account, self._clock())
         return Allowance(account, requests, oldest, self.cooldown_until(account))
 
-    def accounts(self) -> list[str]:
-        """Accounts with requests in the window or a cooldown, by name."""
+    def accounts(self, days: float = 1) -> list[str]:
+        """Accounts with requests in the last ``days`` days or a cooldown, by name."""
         now = self._clock()
         names = {
             key.removeprefix("cooldown:")
@@ -88,10 +88,20 @@ class Ledger:
             account
             for (account,) in self._db.execute(
                 "SELECT DISTINCT account FROM ledger WHERE second >= ?",
-                (int((now - WINDOW) // _GRAIN),),
+                (int((now - days * WINDOW) // _GRAIN),),
             )
         )
         return sorted(names)
+
+    def per_day(self, account: str, days: int = 30) -> dict[str, int]:
+        """``account``'s requests per UTC day over the last ``days`` days, by date."""
+        since = int((self._clock() - days * WINDOW) // _GRAIN)
+        rows = self._db.execute(
+            "SELECT date(second * ?, 'unixepoch'), SUM(requests) FROM ledger "
+            "WHERE account = ? AND second >= ? GROUP BY 1 ORDER BY 1",
+            (_GRAIN, account, since),
+        )
+        return {day: int(total) for day, total in rows}
 
     def cooldown_until(self, account: str) -> float | None:
         """Unix time before which ``account`` should send nothing, if a quota stop set one

@@ -112,6 +112,19 @@ class Results:
             )
         }
 
+    def by_age(self, now: float) -> dict[str, dict[str, int]]:
+        """Answers by status and age: within a day, a week, 30 days, or older."""
+        rows = self._db.execute(
+            "SELECT status, CASE WHEN fetched_at >= ? THEN '1d' WHEN fetched_at >= ? THEN '7d' "
+            "WHEN fetched_at >= ? THEN '30d' ELSE 'older' END, COUNT(*) FROM results "
+            "GROUP BY 1, 2",
+            (now - 86_400, now - 7 * 86_400, now - 30 * 86_400),
+        )
+        out: dict[str, dict[str, int]] = {}
+        for status, age, count in rows:
+            out.setdefault(status, {})[age] = count
+        return out
+
     def counts(self) -> tuple[dict[str, int], float | None, float | None]:
         """Answers by status, and the oldest and newest answer's time."""
         counts = dict(self._db.execute("SELECT status, COUNT(*) FROM results GROUP BY status"))

@@ -8,6 +8,7 @@ from .columns import HintColumns, find_hint_columns, find_isrc_column
 from .escape import escape_formula
 from .formats import FORMATS, detect_format
 from .frames import column_values, frame_durations, frame_hints, with_results
+from .notes import column_notes
 from .read import InputSource, open_input
 from .write import Target, check_output, open_output, write_output
 
@@ -17,6 +18,7 @@ __all__ = [
     "InputSource",
     "Target",
     "check_output",
+    "column_notes",
     "column_values",
     "detect_format",
     "escape_formula",
