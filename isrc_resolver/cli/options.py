@@ -138,13 +138,14 @@ def hint_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--title-column",
         metavar="NAME",
-        help="the title column (default: title, track, track_name or song, any case), for "
-        "the title/artist search and match_check",
+        help="the title column (default: the first of Title, Track Title, Song Title, Track, "
+        "Track Name, Song..., any case), for the title/artist search and match_check",
     )
     p.add_argument(
         "--artist-column",
         metavar="NAME",
-        help="the artist column (default: artist, artist_name or artists, any case)",
+        help="the artist column (default: the first of Artist, Main Artist, Primary Artist, "
+        "Artist Name, Artists..., any case)",
     )
 
 
