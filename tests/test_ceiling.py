@@ -63,6 +63,18 @@ def homed(count: int, country: str) -> list[str]:
     return out
 
 
+def cooled_down(
+    cli: Cli, env: Env, spotify_thread: Callable[..., ServerThread]
+) -> tuple[ServerThread, list[str]]:
+    """A run stopped by a 5-request quota: the cache holds 5 answers and a cooldown."""
+    server = spotify_thread(daily_quota=5, quota_retry_after=40_000)
+    env(server)
+    write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(10)])
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.db", "--fallback-markets", "none"]
+    assert cli(*args)[0] == 3
+    return server, args
+
+
 def summary(err: str) -> dict[str, object]:
     line = [row for row in err.splitlines() if '"event": "summary"' in row][-1]
     return dict(json.loads(line))
@@ -302,11 +314,7 @@ def test_a_stop_mid_fallback_leaves_deferred_rows_the_next_run_finishes(
 def test_an_ignore_cooldown_run_that_is_answered_lifts_the_cooldown(
     cli: Cli, env: Env, spotify_thread: Callable[..., ServerThread]
 ) -> None:
-    server = spotify_thread(daily_quota=5, quota_retry_after=40_000)
-    env(server)
-    write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(10)])
-    args = ["in.csv", "-o", "out.csv", "--cache", "c.db", "--fallback-markets", "none"]
-    assert cli(*args)[0] == 3
+    server, args = cooled_down(cli, env, spotify_thread)
     with Cache("c.db") as cache:
         assert cache.info().cooldown_until is not None
     server.reconfigure(daily_quota=None)  # the quota was over sooner than Spotify said
@@ -319,10 +327,7 @@ def test_an_ignore_cooldown_run_that_is_answered_lifts_the_cooldown(
 def test_cache_clear_cooldown_ends_the_cooldown_alone(
     cli: Cli, env: Env, spotify_thread: Callable[..., ServerThread]
 ) -> None:
-    server = spotify_thread(daily_quota=5, quota_retry_after=40_000)
-    env(server)
-    write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(10)])
-    assert cli("in.csv", "-o", "out.csv", "--cache", "c.db", "--fallback-markets", "none")[0] == 3
+    cooled_down(cli, env, spotify_thread)
     code, out, _ = cli("cache", "clear", "--cooldown", "--cache", "c.db")
     assert code == 0 and "ended 1 cooldown" in out
     with Cache("c.db") as cache:
@@ -357,11 +362,7 @@ def test_plan_counts_what_the_run_sends_for_misses_with_markets_left(
 def test_plan_shows_an_active_cooldown(
     cli: Cli, env: Env, spotify_thread: Callable[..., ServerThread]
 ) -> None:
-    server = spotify_thread(daily_quota=5, quota_retry_after=40_000)
-    env(server)
-    write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(10)])
-    args = ["in.csv", "-o", "out.csv", "--cache", "c.db", "--fallback-markets", "none"]
-    assert cli(*args)[0] == 3
+    server, args = cooled_down(cli, env, spotify_thread)
     forecast = json.loads(cli("plan", *args, "--format", "json").out)
     assert forecast["cooldown_until"] and forecast["requests"] == 0
     assert "cooldown:  until" in cli("plan", *args).out

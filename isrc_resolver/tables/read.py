@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -371,15 +371,8 @@ def _sniff_delimiter(path: Path, display: str) -> str:
 
 @contextlib.contextmanager
 def _text(path: Path, display: str) -> Iterator[IO[str]]:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            yield fh
-    except FileNotFoundError:
-        raise InputError(f"{display} not found; check the path") from None
-    except IsADirectoryError:
-        raise InputError(f"{display} is a directory, not a file") from None
-    except PermissionError:
-        raise InputError(f"{display} cannot be read (permission denied)") from None
+    with _opened(path, display, "r", encoding="utf-8-sig", newline="") as fh:
+        yield fh
 
 
 def _not_utf8(display: str, exc: UnicodeDecodeError) -> str:
@@ -426,8 +419,13 @@ def open_input(
 
 
 def _open_binary(path: Path, display: str) -> IO[bytes]:
+    return cast(IO[bytes], _opened(path, display, "rb"))
+
+
+def _opened(path: Path, display: str, mode: str, **options: Any) -> IO[Any]:
+    """``path`` opened, or an :class:`InputError` that says why it cannot be."""
     try:
-        return path.open("rb")
+        return path.open(mode, **options)
     except FileNotFoundError:
         raise InputError(f"{display} not found; check the path") from None
     except IsADirectoryError:
