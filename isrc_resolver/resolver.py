@@ -32,7 +32,7 @@ from .matching import Hint, Hints
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result, Status
 from .pipeline.enrich import Enricher
 from .pipeline.fetch import Fetcher
-from .pipeline.ledger import budget_for
+from .pipeline.ledger import budget_for, spent_by_other_caches
 from .pipeline.order import in_order
 from .pipeline.plan import cached_or_missing
 from .pipeline.search import IsrcSearch, TitleArtistSearch
@@ -108,7 +108,11 @@ class Resolver:
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self._clock)
         cache_file = self._cache.cache.path if self._cache else None
-        budget = budget_for(s, self._cache, self._clock)
+        elsewhere = 0
+        if self._cache is not None:
+            path, now = self._cache.cache.path, self._clock()
+            elsewhere = await asyncio.to_thread(spent_by_other_caches, s, path, now)
+        budget = budget_for(s, self._cache, self._clock, elsewhere)
         client = SpotifyClient(
             s,
             token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock),

@@ -88,3 +88,12 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
         return Ran(code, out, err)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def own_state_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test has a state folder of its own: the list of this user's caches (which runs
+    read to see the account's spending elsewhere) never crosses from one test to another."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -111,7 +111,8 @@ def test_a_kill_while_fallback_markets_are_searched_never_overspends_or_resends(
     reference = spotify_thread(foreign=1.0)
     write_csv(tmp_path / "in.csv", wanted)
     args = ["in.csv", "-o", "out.csv", "--fallback-markets", MARKETS, "--concurrency", "4"]
-    ref = spawn(reference, tmp_path, *args, "--cache", "ref.db")
+    # Another account: its spending must not count against the one measured below.
+    ref = spawn(reference, tmp_path, *args, "--cache", "ref.db", "--account", "reference")
     assert ref.wait(timeout=120) == 0
     needed = reference.stats()["search_requests"]
     assert needed > 2 * len(wanted)  # most tracks are found only markets later
@@ -396,3 +397,20 @@ def test_library_ages_are_days_as_on_the_command_line() -> None:
     days = Settings.build("id", "secret", environ={}, max_age=30, not_found_max_age=0.5)
     delta = Settings.build("id", "secret", environ={}, max_age=timedelta(days=30))
     assert days.max_age == delta.max_age == 30 * 86_400 and days.not_found_max_age == 43_200
+
+
+def test_a_second_cache_of_the_account_sees_the_first_ones_spending(
+    capsys: pytest.CaptureFixture[str], cli: Cli, env: Env, spotify: ServerThread
+) -> None:
+    """A notebook on one cache and a nightly job on another: one developer account, one
+    allowance."""
+    env(spotify)
+    write_csv(Path("a.csv"), [{"isrc": i} for i in isrcs(8)])
+    write_csv(Path("b.csv"), [{"isrc": i} for i in isrcs(8, start=3000)])
+    one = ["--fallback-markets", "none", "--daily-quota", "10"]
+    assert cli("a.csv", "-o", "a.out.csv", "--cache", "notebook.db", *one)[0] == 0
+    spotify.reset_stats()
+    code, _, err = cli("b.csv", "-o", "b.out.csv", "--cache", "nightly.db", *one)
+    assert code == 3  # 8 of the 10 were spent through the other cache
+    assert spotify.stats()["search_requests"] == 2
+    assert "notebook.db counts 8 requests of this account in the last 24 hours" in err
