@@ -374,3 +374,40 @@ def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     for code in ("0", "1", "2", "3", "130", "143"):
         assert re.search(rf"^\s+{code}\s+\w", text, re.MULTILINE), code
     assert "isrc-resolve cache info" in text
+
+
+@pytest.mark.parametrize(
+    ("title", "artist"),
+    [
+        ("Track Title", "Main Artist"),
+        ("Song Title", "Artist Name"),
+        ("Track Name", "Primary Artist"),
+    ],
+)
+def test_label_style_headers_are_found(
+    cli: Cli, env: Env, spotify: ServerThread, title: str, artist: str
+) -> None:
+    env(spotify)
+    # The local catalogue's Uptown Funk is missed by isrc: and found by title and artist.
+    row = {"ISRC": "GBARL1401524", title: "Uptown Funk", artist: "Mark Ronson"}
+    write_csv(Path("in.csv"), [row])
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache", "--fallback-markets", "none")
+    assert code == 0, err
+    (row,) = read_csv(Path("out.csv"))
+    assert (row["status"], row["match_method"], row["match_check"]) == (
+        "found",
+        "title_artist",
+        "ok",
+    )
+    assert f"title and artist from in.csv columns {title!r} and {artist!r}" in err
+
+
+def test_a_file_without_title_columns_says_which_flags_to_use(
+    cli: Cli, env: Env, spotify: ServerThread
+) -> None:
+    env(spotify)
+    write_csv(Path("in.csv"), [{"isrc": "QZ7XS2400012", "Name": "x", "Who": "y"}])
+    code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
+    assert code == 0
+    assert "in.csv has no title and artist columns" in err and "(columns: isrc, Name, Who)" in err
+    assert "name them with --title-column and --artist-column" in err
