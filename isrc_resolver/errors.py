@@ -133,7 +133,9 @@ class EnvironmentFailure(ResolverError):
         code = exc.errno
         name = errno.errorcode.get(code, "") if code is not None else ""
         cause = (exc.strerror or str(exc)) + (f" ({name})" if name else "")
-        return cls(f"{doing} {where}: {cause}; {_remedy(code)}", path=str(where), code=code)
+        what = doing if where is None else f"{doing} {where}"
+        place = None if where is None else str(where)
+        return cls(f"{what}: {cause}; {_remedy(code)}", path=place, code=code)
 
 
 _REMEDIES = {

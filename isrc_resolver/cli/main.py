@@ -133,7 +133,8 @@ def _exit_code(command: Callable[[], int], *, verbose: bool) -> int:
     except OSError as exc:
         if not is_environment(exc):
             return _internal_error(exc, verbose)
-        return _environment_failed(EnvironmentFailure.from_os(exc, "failed on", None))
+        doing = "the machine refused what the run needed"
+        return _environment_failed(EnvironmentFailure.from_os(exc, doing, None))
     except ResolverError as exc:
         log.error("%s", as_flags(str(exc)))
         return 1

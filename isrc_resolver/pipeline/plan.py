@@ -79,6 +79,14 @@ def triage(
     return usable, partial
 
 
+def _ages(settings: Settings) -> dict[str, float]:
+    """The ages a run and its plan read the cache with: ``refresh`` makes every cached
+    answer past its age (asked again, kept until a new one comes)."""
+    if settings.refresh:
+        return {"max_age": -math.inf, "not_found_max_age": -math.inf}
+    return {"max_age": settings.max_age, "not_found_max_age": settings.not_found_max_age}
+
+
 async def cached_or_missing(
     isrcs: Sequence[str],
     cache: AsyncCache | None,
@@ -109,10 +117,8 @@ async def cached_or_missing(
             cache.cache.lookup,
             part,
             settings.variant,
-            # --refresh: every cached answer is past its age (kept until a new one comes).
-            max_age=-math.inf if settings.refresh else settings.max_age,
-            not_found_max_age=-math.inf if settings.refresh else settings.not_found_max_age,
             stale=stale,
+            **_ages(settings),
         )
         usable, resumed = triage(cached, stale, settings, titles)
         for result in usable:
@@ -188,14 +194,7 @@ def forecast(
         stale: dict[str, Result] = {}
         cached = {}
         if cache is not None:
-            refresh = settings.refresh
-            cached = cache.lookup(
-                part,
-                settings.variant,
-                max_age=-math.inf if refresh else settings.max_age,
-                not_found_max_age=-math.inf if refresh else settings.not_found_max_age,
-                stale=stale,
-            )
+            cached = cache.lookup(part, settings.variant, stale=stale, **_ages(settings))
         usable, resumed = triage(cached, stale, settings, titles)
         out.fresh += len(usable)
         out.partial += len(resumed)

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 from ..errors import BudgetSpent, EnvironmentFailure, RateLimitStop, format_time
 from ..models import Result, Status
 
-__all__ = ["Cooldowns", "RunControl", "Workers", "finish", "finish_value"]
+__all__ = ["Cooldowns", "RunControl", "Workers", "finish"]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -221,16 +221,11 @@ class Workers:
         await self.run(items[1:], work)
 
 
-async def finish(work: Awaitable[None]) -> None:
+async def finish(work: Awaitable[T]) -> T:
     """Run ``work`` to the end even if we are cancelled meanwhile (then re-raise).
 
     Results already paid for in requests must reach the cache however the run ends.
     """
-    await finish_value(work)
-
-
-async def finish_value(work: Awaitable[T]) -> T:
-    """:func:`finish` for work with a value."""
     task = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(task)

@@ -1,7 +1,7 @@
 """Spotify, as one provider: its transport, token, rate gate, retries, budget and client.
 
 This folder never reaches the store, the tables or the pipeline: what it needs of the
-cache's ledger arrives as a function (:data:`.budget.ReadWindow`).
+cache's ledger arrives as a :class:`.budget.Ledger` (a protocol the pipeline fills in).
 """
 
 from .client import SpotifyClient

@@ -86,9 +86,9 @@ class SpotifyClient:
         self._gate: RateGate | None = None
         self._closed = False
         # API requests allowed (token requests aside): the run's cap and the daily quota.
-        self.budget = budget or Budget(
-            max_requests=settings.max_requests, daily_quota=settings.daily_quota
-        )
+        # On its own the client has no ledger, so it keeps max_requests only; the daily
+        # quota is kept by the budget a Resolver passes in (over the cache's ledger).
+        self.budget = budget or Budget(max_requests=settings.max_requests)
         self._proven_token: str | None = None  # the last token an API call accepted
         self._rejected_fresh: set[str] = set()  # tokens rejected before any success
 
