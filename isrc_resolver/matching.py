@@ -24,7 +24,9 @@ __all__ = [
     "Hint",
     "Hints",
     "MatchCheck",
+    "CONFLICT_DURATION_MS",
     "check",
+    "different_recordings",
     "normalize_artist",
     "normalize_title",
 ]
@@ -123,6 +125,28 @@ def check(
         else MatchCheck.BOTH_DIFFER
     )
     return Check(verdict, round(min(title_score, artist_score), 1), title_score, artist_score)
+
+
+CONFLICT_DURATION_MS = 10_000  # releases of one recording are never this far apart
+_SAME_TITLE = 90.0  # normalised titles scoring this alike are one title ("&" and "and")
+
+
+def different_recordings(tracks: Iterable[tuple[str, int | None]]) -> bool:
+    """Are the tracks that carry one ISRC, given as (name, duration_ms), more than one
+    recording? Yes when two titles differ after :func:`normalize_title` (a remaster or a
+    "feat." part does not count) or two known durations are more than 10 s apart."""
+    seen = list(tracks)
+    if len(seen) < 2:
+        return False
+    titles = {normalize_title(name) for name, _ in seen}
+    durations = [d for _, d in seen if d is not None]
+    if durations and max(durations) - min(durations) > CONFLICT_DURATION_MS:
+        return True
+    if len(titles) < 2:
+        return False
+    fuzz = _fuzz()
+    first, *rest = titles
+    return any(fuzz.token_sort_ratio(first, other) < _SAME_TITLE for other in rest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ __all__ = [
     "AlbumDetails",
     "Artist",
     "AudioFeatures",
+    "Candidate",
     "Enrichment",
     "InvalidAnswer",
     "MatchPreference",
@@ -67,6 +68,7 @@ class MatchMethod(enum.StrEnum):
     ISRC_MARKET = "isrc_market"  # q=isrc: in a fallback market
     TITLE_ARTIST = "title_artist"  # q=track: artist:, proven by external_ids.isrc
     TITLE_ARTIST_FUZZY = "title_artist_fuzzy"  # q=track: artist:, by similarity only
+    OVERRIDE = "override"  # pinned by the user's overrides file (GET /tracks/{id})
 
 
 TITLE_ARTIST = "title_artist"  # in Result.searched: a title/artist search was made
@@ -242,6 +244,51 @@ class Track:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """One of the tracks a search returned for an ISRC, compact: what a person needs to
+    tell the versions apart (kept in the cache, written by ``--candidates``)."""
+
+    id: str
+    name: str
+    artists: tuple[str, ...]
+    album: str
+    album_type: str
+    release_date: str
+    duration_ms: int | None
+    isrc: str | None
+
+    @classmethod
+    def of(cls, track: Track) -> Candidate:
+        return cls(
+            track.id,
+            track.name,
+            tuple(a.name for a in track.artists),
+            track.album.name,
+            track.album.album_type,
+            track.album.release_date,
+            track.duration_ms,
+            track.isrc,
+        )
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.id,
+            self.name,
+            list(self.artists),
+            self.album,
+            self.album_type,
+            self.release_date,
+            self.duration_ms,
+            self.isrc,
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Candidate:
+        id_, name, artists, album, album_type, release_date, duration_ms, isrc = data
+        return cls(id_, name, tuple(artists), album, album_type, release_date, duration_ms, isrc)
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """The outcome for one ISRC.
 
@@ -251,6 +298,8 @@ class Result:
     ``stale`` marks a cached answer past its age that this run could not refresh, and so
     kept as it was rather than lost. ``method``, ``market`` and ``searched`` say how it was
     found, where, and everywhere it was looked for (for a miss: all the places tried).
+    ``candidates``, ``reason`` and ``conflict``: see "Checking and correcting answers" in
+    the README.
     """
 
     isrc: str
@@ -263,6 +312,12 @@ class Result:
     method: MatchMethod | None = None  # how the track was found
     market: str | None = None  # the market it was found in (None: the default, US)
     searched: tuple[str, ...] = ()  # where it was looked for: markets, then "title_artist"
+    # Every track the search returned, in Spotify's order; why the chosen one won; whether
+    # the tracks carrying the ISRC are different recordings (None: not known, an answer
+    # cached before candidates were kept).
+    candidates: tuple[Candidate, ...] = ()
+    reason: str | None = None
+    conflict: bool | None = None
 
     @classmethod
     def invalid(cls, isrc: str) -> Result:

@@ -190,6 +190,14 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         from_network=False,
     ),
     Column(
+        "isrc_conflict",
+        Kind.BOOLEAN,
+        "true when the tracks Spotify has under this ISRC are different recordings (titles "
+        "that differ once normalised, or lengths more than 10 s apart); empty when not known",
+        lambda r: r.result.conflict,
+        from_network=False,
+    ),
+    Column(
         "resolved_at",
         Kind.TEXT,
         "when Spotify gave this answer (UTC, ISO 8601); older than the run for a cached "

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("foreign", "sold only in one market unrelated to the ISRC's prefix"),
         ("isrc-invisible", "missed by isrc: in every market, found by track:/artist:"),
         ("unavailable", "in no market at all"),
+        ("conflicting", "also carried by a different recording (a label's error)"),
     ):
         p.add_argument(
             f"--{name}",
@@ -101,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         foreign=args.foreign,
         isrc_invisible=args.isrc_invisible,
         unavailable=args.unavailable,
+        conflicting=args.conflicting,
     )
 
 

@@ -52,6 +52,7 @@ class Catalogue:
         self._fixed: dict[str, list[FakeTrack]] = {}
         self._tracks: dict[str, FakeTrack] = {}
         self._albums: dict[str, FakeAlbum] = {}
+        self._fixed_by_id: dict[str, FakeTrack] = {}
         for entry in _BUILTIN:
             self._add_fixed(entry)
         if fixtures is not None:
@@ -138,6 +139,11 @@ class Catalogue:
     def track(self, track_id: str) -> FakeTrack | None:
         return self._tracks.get(track_id)
 
+    def track_by_id(self, track_id: str) -> FakeTrack | None:
+        """``GET /tracks/{id}``: a track shown in an answer, or any fixed one (a pinned id
+        from an earlier run of the demo, whose server was another process)."""
+        return self._tracks.get(track_id) or self._fixed_by_id.get(track_id)
+
     def album_tracks(self, album: FakeAlbum) -> list[FakeTrack]:
         return [t for t in self._tracks.values() if t.album.id == album.id]
 
@@ -180,7 +186,7 @@ class Catalogue:
             genres=tuple(a.get("genres", ())),
         )
         existing.append(
-            FakeTrack(
+            track := FakeTrack(
                 id=entry.get("id") or spotify_id("track", isrc, variant),
                 name=entry["name"],
                 isrc=entry.get("reported_isrc", isrc),
@@ -195,6 +201,7 @@ class Catalogue:
                 available=bool(entry.get("available", True)),
             )
         )
+        self._fixed_by_id[track.id] = track
 
 
 def _artemas(album: str, kind: str, date: str, total: int, artists: list[str]) -> dict[str, Any]:
@@ -277,3 +284,14 @@ _BUILTIN += [
     {"isrc": isrc, "name": name, "artists": [artist], **extra}
     for isrc, name, artist, extra in _SAMPLE
 ]
+# One ISRC carried by two recordings (a label's error copied to Spotify): "Africa" and,
+# listed after it, "Rosanna" under the same code.
+_BUILTIN.append(
+    {
+        "isrc": "USSM18200360",
+        "name": "Rosanna",
+        "artists": ["TOTO"],
+        "duration_ms": 331_000,
+        "album": {"name": "Toto IV", "album_type": "album", "release_date": "1982-04-08"},
+    }
+)

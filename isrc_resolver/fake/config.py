@@ -44,6 +44,7 @@ class FakeConfig:
     foreign: float = 0.0  # only in one market unrelated to the prefix
     isrc_invisible: float = 0.0  # missed by isrc: everywhere, found by track:/artist:
     unavailable: float = 0.0  # in no market
+    conflicting: float = 0.0  # also carried by a different recording (a label's error)
 
 
 @dataclass

@@ -69,6 +69,10 @@ _LABELS = ["Independent", "Northern Lights Records", "Big Label Music", "Tiny Ta
 _GENRES = ["pop", "indie", "hip hop", "electronic", "folk", "k-pop"]
 
 
+def normalize(title: str) -> str:
+    return " ".join(title.casefold().split())
+
+
 class Generator:
     """Tracks for ISRCs, from ``seed``; ``availability`` says what share is hard to find."""
 
@@ -96,6 +100,8 @@ class Generator:
         if count > 2 and rng.random() < 0.3:
             rng.shuffle(kinds)  # relevance order does not always put the original first
         markets, visible, available = self._availability(isrc)
+        if random.Random(f"{self.seed}:conflict:{isrc}").random() < self.availability.conflicting:
+            kinds.append("single")  # another recording under the same code
         tracks = []
         for variant, kind in enumerate(kinds):
             album = self._album(rng, isrc, variant, kind, title, artists, year)
@@ -104,12 +110,16 @@ class Generator:
             reported = isrc
             if variant == 0 and count > 1 and rng.random() < 0.15:
                 reported = isrc[:-1] + str((int(isrc[-1]) + 1) % 10) if isrc[-1].isdigit() else isrc
+            other = variant >= count  # the other recording of a conflicting ISRC
+            name = self._title(random.Random(f"{self.seed}:other:{isrc}")) if other else title
+            if other and normalize(name) == normalize(title):
+                name = f"{name} Reprise"
             tracks.append(
                 FakeTrack(
                     id=spotify_id(self.seed, "track", isrc, variant),
-                    name=title,
+                    name=name,
                     isrc=reported,
-                    duration_ms=duration,
+                    duration_ms=duration + (47_000 if other else 0),
                     explicit=explicit,
                     track_number=1 if kind == "single" else rng.randint(1, album.total_tracks),
                     disc_number=1,

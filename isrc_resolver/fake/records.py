@@ -66,10 +66,13 @@ class Availability:
     * ``foreign``: sold only in one market unrelated to the prefix;
     * ``isrc_invisible``: the ``isrc:`` filter misses them in every market, a title/artist
       search finds them (with the right ISRC in ``external_ids``);
-    * ``unavailable``: in no market at all.
+    * ``unavailable``: in no market at all;
+    * ``conflicting``: the ISRC is also carried by another recording (a label's error: a
+      different title and length, on a release of its own, listed after the right one).
     """
 
     region_locked: float = 0.0
     foreign: float = 0.0
     isrc_invisible: float = 0.0
     unavailable: float = 0.0
+    conflicting: float = 0.0

@@ -59,7 +59,9 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
         self._clock = clock  # token lifetimes, the rate window and penalties
         self.config = replace(config or FakeConfig(), **overrides)
         cfg = self.config
-        shares = Availability(cfg.region_locked, cfg.foreign, cfg.isrc_invisible, cfg.unavailable)
+        shares = Availability(
+            cfg.region_locked, cfg.foreign, cfg.isrc_invisible, cfg.unavailable, cfg.conflicting
+        )
         self.catalogue = Catalogue(cfg.seed, cfg.fixtures, shares)
         self._rng = random.Random(self.config.seed)
         self._tokens: dict[str, float] = {}
@@ -121,6 +123,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post("/api/token", self._token)
         app.router.add_get("/v1/search", self._search)
+        app.router.add_get("/v1/tracks/{id}", self._track)
         app.router.add_get("/v1/albums", self._albums)
         app.router.add_get("/v1/albums/{id}", self._album)
         app.router.add_get("/v1/audio-features", self._audio_features)
@@ -206,7 +209,19 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
             body[plural[kind]] = self._paging(request, items, total, limit, offset)
         return web.json_response(body)
 
-    # -- albums and audio features ---------------------------------------------------
+    # -- tracks, albums and audio features ---------------------------------------------
+
+    async def _track(self, request: web.Request) -> web.Response:
+        market = request.query.get("market")
+        if market is not None and market.upper() not in MARKETS:
+            return error(400, "Invalid market code")
+        track_id = request.match_info["id"]
+        if not _TRACK_ID.fullmatch(track_id):
+            return error(400, "Invalid base62 id")
+        track = self.catalogue.track_by_id(track_id)
+        if track is None:
+            return error(404, "Non existing id")
+        return web.json_response(self._track_json(track))
 
     async def _album(self, request: web.Request) -> web.Response:
         if self.config.forbid_album:
@@ -266,6 +281,9 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
         return web.json_response(self.stats())
 
 
+_TRACK_ID = re.compile(r"[0-9A-Za-z]{22}")
+
+
 def _endpoint_name(path: str) -> str:
     if path == "/api/token":
         return "token"
@@ -273,5 +291,7 @@ def _endpoint_name(path: str) -> str:
     if len(parts) >= 2 and parts[0] == "v1":
         if parts[1] == "albums" and len(parts) > 2:
             return "album"
+        if parts[1] == "tracks" and len(parts) > 2:
+            return "track"
         return parts[1]
     return "other"

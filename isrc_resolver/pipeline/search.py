@@ -26,9 +26,10 @@ from typing import Any
 
 from ..errors import RequestError
 from ..isrc import normalize_isrc
-from ..matching import Hint, check, normalize_artist, normalize_title
+from ..matching import Hint, check, different_recordings, normalize_artist, normalize_title
 from ..models import (
     TITLE_ARTIST,
+    Candidate,
     FallbackSearch,
     InvalidAnswer,
     MatchMethod,
@@ -45,6 +46,8 @@ __all__ = [
     "IsrcSearch",
     "TitleArtistSearch",
     "choose_match",
+    "choose_with_reason",
+    "conflicting",
 ]
 
 Progress = Callable[[Result], Awaitable[None]]  # a step of a search, to be kept
@@ -99,7 +102,9 @@ class IsrcSearch:
                 return Result(
                     isrc, Status.NOT_FOUND, match_count=max(count, 0), searched=(_label(market),)
                 )
-            track = Track.from_api(choose_match(items, isrc, s.prefer, duration_ms))
+            chosen, reason = choose_with_reason(items, isrc, s.prefer, duration_ms)
+            track = Track.from_api(chosen)
+            candidates = _candidates(items)
             method = MatchMethod.ISRC if market == s.market else MatchMethod.ISRC_MARKET
             return Result(
                 isrc,
@@ -109,6 +114,9 @@ class IsrcSearch:
                 method=method,
                 market=market,
                 searched=(_label(market),),
+                candidates=candidates,
+                reason=reason,
+                conflict=conflicting(candidates, isrc),
             )
         except RequestError as exc:
             log.warning("%s: %s", isrc, exc)
@@ -127,6 +135,18 @@ class IsrcSearch:
 def _label(market: str | None) -> str:
     """A market as ``searched`` records it (None, Spotify's default, is the US)."""
     return market or DEFAULT_MARKET
+
+
+def _candidates(items: Sequence[Mapping[str, Any]]) -> tuple[Candidate, ...]:
+    """Every item as a compact candidate, each validated as the chosen track is (one that
+    does not validate is left out, and the answer kept)."""
+    out = []
+    for item in items:
+        try:
+            out.append(Candidate.of(Track.from_api(item)))
+        except InvalidAnswer as exc:
+            log.warning("a candidate in Spotify's answer was left out: %s", exc)
+    return tuple(out)
 
 
 def _items(page: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int]:
@@ -158,9 +178,10 @@ class TitleArtistSearch:
                 query, market=market, limit=s.limit, label=miss.isrc
             )
             items, _ = _items(page)
-            chosen, method = self._choose(items, miss.isrc, hint)
+            chosen, method, reason = self._choose(items, miss.isrc, hint)
             if chosen is None:
                 return replace(miss, searched=searched)
+            candidates = _candidates(items)
             return Result(
                 miss.isrc,
                 Status.FOUND,
@@ -171,6 +192,9 @@ class TitleArtistSearch:
                 method=method,
                 market=market,
                 searched=searched,
+                candidates=candidates,
+                reason=reason,
+                conflict=conflicting(candidates, miss.isrc),
             )
         except RequestError as exc:
             # A failure is not a miss: the row says error, and the next run asks again.
@@ -183,19 +207,19 @@ class TitleArtistSearch:
 
     def _choose(
         self, items: Sequence[Mapping[str, Any]], isrc: str, hint: Hint
-    ) -> tuple[Mapping[str, Any] | None, MatchMethod]:
+    ) -> tuple[Mapping[str, Any] | None, MatchMethod, str]:
         proven = [it for it in items if _item_isrc(it) == isrc]
         if proven:
-            return choose_match(proven, isrc, self._settings.prefer, hint.duration_ms), (
-                MatchMethod.TITLE_ARTIST
-            )
+            chosen, why = choose_with_reason(proven, isrc, self._settings.prefer, hint.duration_ms)
+            return chosen, MatchMethod.TITLE_ARTIST, f"title/artist search, proven by the ISRC; {why}"
         if self._settings.fallback_search is not FallbackSearch.FUZZY:
-            return None, MatchMethod.TITLE_ARTIST
+            return None, MatchMethod.TITLE_ARTIST, ""
         scored = [(self._score(it, hint), -n, it) for n, it in enumerate(items)]
         best = max(scored, default=None, key=lambda x: (x[0], x[1]))
         if best is None or best[0] < self._settings.min_score:
-            return None, MatchMethod.TITLE_ARTIST_FUZZY
-        return best[2], MatchMethod.TITLE_ARTIST_FUZZY
+            return None, MatchMethod.TITLE_ARTIST_FUZZY, ""
+        why = f"title/artist similarity {best[0]:.0f} (no track carries the ISRC)"
+        return best[2], MatchMethod.TITLE_ARTIST_FUZZY, why
 
     def _score(self, item: Mapping[str, Any], hint: Hint) -> float:
         artists = [a.get("name", "") for a in item.get("artists") or [] if isinstance(a, Mapping)]
@@ -248,24 +272,65 @@ def choose_match(
     ``duration_ms`` (the input's), a track within 2 s of it goes before those that are not,
     under either preference.
     """
+    return choose_with_reason(items, isrc, prefer, duration_ms)[0]
+
+
+# What each ranking key says when it is the one that put the chosen track first.
+_EXACT_KEYS = ("duration within 2 s of the input's", "Spotify's order")
+_ORIGINAL_KEYS = (
+    "duration within 2 s of the input's",
+    "original over compilation",
+    "artist's own release over Various Artists",
+    "earliest release",
+    "Spotify's order",
+)
+
+
+def choose_with_reason(
+    items: Sequence[Mapping[str, Any]],
+    isrc: str,
+    prefer: MatchPreference | str = MatchPreference.EXACT,
+    duration_ms: int | None = None,
+) -> tuple[Mapping[str, Any], str]:
+    """:func:`choose_match`'s choice, and why it won: the rule that set it before the
+    runner-up ("exact ISRC" when some items carry another code)."""
     if not items:
         raise ValueError("no items to choose from")
     exact = [it for it in items if _item_isrc(it) == isrc]
     candidates = exact or list(items)
     if MatchPreference(prefer) is MatchPreference.EXACT:
-        ranked = sorted(enumerate(candidates), key=lambda p: (_far(p[1], duration_ms), p[0]))
-        return ranked[0][1]
-    ranked = sorted(
-        enumerate(candidates),
-        key=lambda pair: (
-            _far(pair[1], duration_ms),
-            (pair[1].get("album") or {}).get("album_type") == "compilation",
-            _various(pair[1]),
-            _date_key((pair[1].get("album") or {}).get("release_date")),
-            pair[0],
-        ),
-    )
-    return ranked[0][1]
+        names = _EXACT_KEYS
+        keyed = [((_far(it, duration_ms), n), it) for n, it in enumerate(candidates)]
+    else:
+        names = _ORIGINAL_KEYS
+        keyed = [
+            (
+                (
+                    _far(it, duration_ms),
+                    (it.get("album") or {}).get("album_type") == "compilation",
+                    _various(it),
+                    _date_key((it.get("album") or {}).get("release_date")),
+                    n,
+                ),
+                it,
+            )
+            for n, it in enumerate(candidates)
+        ]
+    keyed.sort(key=lambda pair: pair[0])
+    reasons = ["exact ISRC"] if exact and len(exact) < len(items) else []
+    if len(keyed) > 1:
+        first, second = keyed[0][0], keyed[1][0]
+        deciding = next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
+        reasons.append(names[deciding])
+    elif not reasons:
+        reasons.append("only track" if exact else "only track (its ISRC differs)")
+    return keyed[0][1], "; ".join(reasons)
+
+
+def conflicting(candidates: Sequence[Candidate], isrc: str) -> bool:
+    """Are the candidates that carry ``isrc`` different recordings?"""
+    carrying = (c for c in candidates if c.isrc and normalize_isrc(c.isrc) == isrc)
+    return different_recordings((c.name, c.duration_ms) for c in carrying)
 
 
 def _far(item: Mapping[str, Any], duration_ms: int | None) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from ..errors import EnvironmentFailure, InputError
-from ..models import Result, Status
+from ..models import Candidate, Result, Status
 from .details import Details
 from .leases import Leases
 from .ledger import Allowance, Ledger
@@ -117,6 +117,12 @@ class Cache:
             stale=stale,
             stored_since=stored_since,
         )
+
+    def candidates(
+        self, isrcs: Sequence[str], variant: str
+    ) -> dict[str, tuple[tuple[Candidate, ...], str | None]]:
+        """The candidates kept with these answers, and the reason for each choice."""
+        return self.results.candidates(isrcs, variant)
 
     def store(
         self,

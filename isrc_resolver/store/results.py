@@ -8,7 +8,7 @@ import math
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from ..models import MatchMethod, Result, Status, Track
+from ..models import Candidate, MatchMethod, Result, Status, Track
 from .sql import select_in
 
 __all__ = ["Results"]
@@ -21,6 +21,13 @@ def _places(searched: str) -> tuple[str, ...]:
     """A stored ``searched`` list as a tuple; the few distinct ones are shared, not made
     again for each of millions of cached answers."""
     return tuple(searched.split(","))
+
+
+def _candidates_json(result: Result) -> str | None:
+    if not result.candidates:
+        return None
+    tracks = [c.to_json() for c in result.candidates]
+    return json.dumps({"reason": result.reason, "tracks": tracks}, ensure_ascii=False)
 
 
 class Results:
@@ -48,13 +55,13 @@ class Results:
         out: dict[str, Result] = {}
         rows = select_in(
             self._db,
-            "SELECT isrc, status, track, match_count, fetched_at, method, market, searched "
-            "FROM results WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? "
+            "SELECT isrc, status, track, match_count, fetched_at, method, market, searched, "
+            "conflict FROM results WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? "
             "AND isrc IN ({})",
             (variant, -math.inf if stored_since is None else stored_since),
             isrcs,
         )
-        for isrc, status, track, match_count, fetched_at, method, market, searched in rows:
+        for isrc, status, track, match_count, fetched_at, method, market, searched, clash in rows:
             cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
             if fetched_at < cutoff and stale is None:
                 continue
@@ -68,6 +75,7 @@ class Results:
                     method=MatchMethod(method) if method else None,
                     market=market,
                     searched=_places(searched) if searched else (),
+                    conflict=None if clash is None else bool(clash),
                 )
             except (ValueError, KeyError, TypeError):
                 continue  # an entry that does not read back is as good as none: ask again
@@ -91,14 +99,39 @@ class Results:
                 r.market,
                 ",".join(r.searched) or None,
                 now,
+                None if r.conflict is None else int(r.conflict),
+                _candidates_json(r),
             )
             for r in results
             if r.status in (Status.FOUND, Status.NOT_FOUND)
         ]
         if rows:
             self._db.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
+
+    def candidates(
+        self, isrcs: Sequence[str], variant: str
+    ) -> dict[str, tuple[tuple[Candidate, ...], str | None]]:
+        """The candidates kept with the answers of those of ``isrcs`` that have them, and
+        why the chosen one won (answers stored before candidates were kept have none)."""
+        out: dict[str, tuple[tuple[Candidate, ...], str | None]] = {}
+        rows = select_in(
+            self._db,
+            "SELECT isrc, candidates FROM results WHERE variant = ? "
+            "AND candidates IS NOT NULL AND isrc IN ({})",
+            (variant,),
+            isrcs,
+        )
+        for isrc, text in rows:
+            try:
+                data = json.loads(text)
+                kept = tuple(Candidate.from_json(c) for c in data["tracks"])
+                reason = data.get("reason")
+            except (ValueError, KeyError, TypeError):
+                continue  # unreadable: as if none were kept
+            out[isrc] = (kept, reason if isinstance(reason, str) else None)
+        return out
 
     def answered_since(self, isrcs: Sequence[str], variant: str, since: float) -> set[str]:
         """Those of ``isrcs`` with an answer stored after ``since``."""

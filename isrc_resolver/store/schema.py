@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS results (
     market TEXT,
     searched TEXT,
     stored_at REAL,
+    conflict INTEGER,
+    candidates TEXT,
     PRIMARY KEY (isrc, variant)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,8 +62,9 @@ CREATE TABLE IF NOT EXISTS details (
     PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
 """
-VERSION = "2"  # 1: variants without the API and strategy, one cooldown for all;
-# no record of how an answer was found and where it was looked for
+VERSION = "3"  # 1: variants without the API and strategy, one cooldown for all;
+# no record of how an answer was found and where it was looked for. 2: no candidates and
+# no ISRC conflict flag (answers of version 2 and before read back without them)
 
 # What every version-1 answer was, written out as version 1 knew it: the API it could
 # only have come from with real credentials, and its one search strategy. Literal on
@@ -211,7 +214,9 @@ def explain(exc: BaseException, path: Path) -> CacheError:
 
 
 def migrate(db: sqlite3.Connection) -> None:
-    """Bring a version-1 cache to version 2, keeping every answer paid for. Its variants
+    """Bring an older cache to this version, keeping every answer paid for. Version 2
+    gains two empty columns (candidates and conflicts are not known for its answers). A
+    version-1 cache's variants
     did not say which API answered: they are taken as Spotify's (the only one a version-1
     user could point a cache at with real credentials; demo runs used no cache unless told).
     Its one cooldown holds every account until it ends."""
@@ -225,6 +230,9 @@ def migrate(db: sqlite3.Connection) -> None:
                 db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
         if "stored_at" not in have:  # when it was committed (fetched_at: when answered)
             db.execute("ALTER TABLE results ADD COLUMN stored_at REAL")
+        for column, kind in (("conflict", "INTEGER"), ("candidates", "TEXT")):
+            if column not in have:  # the tracks a search returned, and do they conflict
+                db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
         db.execute(
             "UPDATE results SET variant = ? || variant || ? WHERE variant NOT LIKE 'api=%'",
             (_V1_API, _V1_STRATEGY),
