@@ -20,11 +20,11 @@ from enum import StrEnum
 from types import ModuleType
 
 __all__ = [
+    "CONFLICT_DURATION_MS",
     "Check",
     "Hint",
     "Hints",
     "MatchCheck",
-    "CONFLICT_DURATION_MS",
     "check",
     "different_recordings",
     "normalize_artist",

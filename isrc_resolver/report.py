@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,11 @@ class RunReport:
     spent: BudgetSpent | None = None  # --max-requests or --daily-quota ended the run
     interrupted: str | None = None  # the signal's name, when a signal ended the run
     failed: EnvironmentFailure | None = None  # the machine refused (the cache's disk, say)
+    # The HTML report of the run (set by a file's run): shown inline in a notebook.
+    html: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+
+    def _repr_html_(self) -> str | None:
+        return self.html() if self.html is not None else None
 
     @property
     def exit_code(self) -> int:
@@ -82,4 +88,14 @@ class RunReport:
             "interrupted": self.interrupted,
             "failed": str(self.failed) if self.failed is not None else None,
             "exit_code": self.exit_code,
+            "version": _version(),
         }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("isrc-resolver")
+    except PackageNotFoundError:
+        return "unknown"

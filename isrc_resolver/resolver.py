@@ -4,9 +4,8 @@
     ->  write (tables/write)
 
 It works on plain values (ISRC strings in, :class:`~isrc_resolver.models.Result` out); the
-table fronts at the end of this module read a file or a DataFrame through
-:mod:`isrc_resolver.tables` (imported only when one is asked for), hand its distinct ISRCs
-to the Resolver, and write every row back with its results and its match check.
+table fronts (:mod:`isrc_resolver.fronts`) read a file or a DataFrame, hand its distinct
+ISRCs to the Resolver, and write every row back with its results and its match check.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import contextlib
 import logging
 import os
 import time
-import warnings
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -25,15 +23,19 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, TypeVar, Unpack, cast
 
-from .isrc import distinct_isrcs, normalize_value, normalize_values
-from .matching import Hint, Hints
-from .models import AlbumDetails, AudioFeatures, Enrichment, Result, Status
+from . import fronts
+from .fronts import FileOptions
+from .isrc import normalize_values
+from .matching import Hints
+from .models import AlbumDetails, AudioFeatures, Enrichment, Result
+from .overrides import Override, overrides_from_mapping
 from .pipeline.enrich import Enricher
 from .pipeline.fetch import Fetcher
 from .pipeline.ledger import budget_for, spent_by_other_caches
 from .pipeline.order import in_order
+from .pipeline.pinned import Pinned
 from .pipeline.plan import cached_or_missing
 from .pipeline.search import IsrcSearch, TitleArtistSearch
 from .pipeline.workers import RunControl, Workers
@@ -45,15 +47,16 @@ from .spotify.auth import TokenStore
 from .spotify.client import SpotifyClient
 from .spotify.stats import ClientStats
 from .spotify.transport import Transport
-from .store.cache import AsyncCache, Cache, not_the_cache
+from .store.cache import AsyncCache, Cache
 
 if TYPE_CHECKING:
     from .tables.frames import DataFrame
-    from .tables.read import InputSource
 
 __all__ = ["Resolver", "resolve_file"]
 
 T = TypeVar("T")
+# A file of overrides, {isrc: track id or None}, or overrides read already.
+OverridesGiven = str | os.PathLike[str] | Mapping[str, str | None] | Mapping[str, Override] | None
 
 log = logging.getLogger("isrc_resolver")
 
@@ -65,6 +68,8 @@ class Resolver:
     ``SPOTIPY_*``) in the environment, endpoints to ``SPOTIFY_API_URL`` /
     ``SPOTIFY_TOKEN_URL``; ``options`` are those of :class:`~isrc_resolver.settings.Options`.
     Pass ``settings`` instead to use a ready :class:`~isrc_resolver.settings.Settings`.
+    ``overrides``: answers a person pinned, a file (``isrc``, ``spotify_track_id``) or
+    ``{isrc: track id or None}``, checked here, before any request.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Resolver:
         client_secret: str | None = None,
         *,
         settings: Settings | None = None,
+        overrides: OverridesGiven = None,
         transport: Transport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
@@ -85,12 +91,13 @@ class Resolver:
         given = options.get("cache")
         self._given_cache = given if isinstance(given, Cache) else None
         self.settings = settings
+        self.overrides = _read_overrides(overrides)
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
         self._cache: AsyncCache | None = None
         self._client: SpotifyClient | None = None
-        self._stages: tuple[Fetcher, Enricher, SpotifyClient] | None = None
+        self._stages: tuple[Fetcher, Enricher, SpotifyClient, Pinned] | None = None
         self.control = RunControl(settings.account_key)
         self.cache_hits = 0
 
@@ -126,7 +133,9 @@ class Resolver:
         titles = TitleArtistSearch(client, s) if s.fallback_search != "off" else None
         search = IsrcSearch(client, s)
         fetcher = Fetcher(workers, search, self._cache, s, self._clock, budget, self._sleep, titles)
-        self._stages = (fetcher, Enricher(client, workers, self._cache, s), client)
+        enricher = Enricher(client, workers, self._cache, s)
+        pinned = Pinned(client, workers, self._cache, s, self.overrides, self._clock)
+        self._stages = (fetcher, enricher, client, pinned)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -148,11 +157,15 @@ class Resolver:
         return self._open()[2]
 
     @property
+    def async_cache(self) -> AsyncCache | None:  # None: no cache, or not open
+        return self._cache
+
+    @property
     def stats(self) -> ClientStats:
         """What the client sent and heard so far (requests, statuses, 429s, retries)."""
         return self.client.stats
 
-    def _open(self) -> tuple[Fetcher, Enricher, SpotifyClient]:
+    def _open(self) -> tuple[Fetcher, Enricher, SpotifyClient, Pinned]:
         if self._stages is None:
             raise RuntimeError(
                 "the Resolver is not open; use `async with Resolver(...) as r:` "
@@ -223,6 +236,7 @@ class Resolver:
     ) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
         fetcher, since = self._open()[0], self._clock()
+        isrcs = await self._open()[3].take(isrcs, emit)  # the pinned ones: no search
         titles = hints is not None and hints.titles
         asks = await cached_or_missing(isrcs, self._cache, self.settings, emit, titles)
         self.cache_hits += asks.hits
@@ -279,14 +293,10 @@ class Resolver:
         title_column: str | None = None,
         artist_column: str | None = None,
     ) -> DataFrame:
-        """``df`` with the output columns added (see README, "Output columns").
-
-        ``column`` defaults to the one column named ``isrc`` in any case, as in the CLI;
-        ``title_column`` and ``artist_column`` to ``title`` and ``artist`` (and the other
-        names the CLI knows). ``with_`` (default: the Resolver's own) adds enrichment
-        columns: ``"album"``, ``"audio-features"``.
-        """
-        return await _resolve_dataframe(
+        """``df`` with the output columns added (see README, "Output columns"); the
+        columns are found as the CLI finds them. ``with_`` (default: the Resolver's own)
+        adds enrichment columns: ``"album"``, ``"audio-features"``."""
+        return await fronts.resolve_dataframe(
             self, df, column, with_=with_, title_column=title_column, artist_column=artist_column
         )
 
@@ -296,10 +306,9 @@ class Resolver:
         output: str | os.PathLike[str],
         **options: Unpack[FileOptions],
     ) -> RunReport:
-        """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically
-        (``options``: ``column``, ``output_format``, ``input_format``, ``title_column``,
-        ``artist_column``, ``chunk_rows``; see :class:`FileOptions`)."""
-        return await _resolve_file(self, input, output, **options)
+        """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically;
+        ``options`` are :class:`~isrc_resolver.fronts.FileOptions`."""
+        return await fronts.resolve_file(self, input, output, **options)
 
 
 async def resolve_file(
@@ -317,164 +326,13 @@ async def resolve_file(
         )
 
 
-# -- the table fronts: a file or a DataFrame in, the same rows with the output columns out
-
-
-class FileOptions(TypedDict, total=False):
-    """What :func:`resolve_file` takes besides the paths."""
-
-    column: str | None  # the ISRC column (default: the one named isrc, any case)
-    output_format: str | None  # csv, tsv or parquet (default: the output's suffix)
-    input_format: str | None  # csv, tsv or parquet (default: the input's suffix)
-    title_column: str | None  # default: title, track, track_name or song, any case
-    artist_column: str | None  # default: artist, artist_name or artists, any case
-    chunk_rows: int  # rows read and written at a time (default 20,000)
-
-
-async def _resolve_dataframe(
-    resolver: Resolver,
-    df: DataFrame,
-    column: str | None = None,
-    *,
-    with_: Iterable[Enrichment | str] | None = None,
-    title_column: str | None = None,
-    artist_column: str | None = None,
-) -> DataFrame:
-    """``df`` with the output columns added (see ``Resolver.resolve_dataframe``), and the
-    run's summary in ``attrs["isrc_resolver"]`` (the keys of ``--summary-json``); a run
-    that stopped early (the quota, a budget, a signal, the machine) warns as well."""
+def _read_overrides(given: OverridesGiven) -> dict[str, Override]:
+    if given is None:
+        return {}
+    if isinstance(given, Mapping):
+        if all(isinstance(v, Override) for v in given.values()):
+            return cast(dict[str, Override], dict(given))  # read already (the CLI)
+        return overrides_from_mapping(cast(Mapping[str, str | None], given))
     from . import tables
 
-    started, before = time.perf_counter(), _count(RunReport(), resolver, (0, 0, 0, 0))
-    s = resolver.settings
-    kinds = s.with_ if with_ is None else s.evolve(with_=with_).with_
-    values = tables.column_values(df, column)
-    names = list(map(str, df.columns))
-    hint_columns = tables.find_hint_columns(names, "the DataFrame", title_column, artist_column)
-    for note in tables.column_notes(names, hint_columns, kinds, "the DataFrame"):
-        log.info("%s", note)
-    read = tables.frame_hints(df, values, hint_columns)
-    durations = tables.frame_durations(df, values, hint_columns)
-    hints = Hints(_in_thread(read), durations, titles=hint_columns.usable)
-    with contextlib.closing(Progress(enabled=s.progress)) as progress:
-        rows = await resolver.resolve_rows(values, kinds=kinds, progress=progress, hints=hints)
-    report = RunReport(rows=len(values), elapsed=time.perf_counter() - started)
-    _count(report, resolver, before)
-    report.unique = sum(row.status is not Status.INVALID for row in rows.values())
-    answers = [rows[normalize_value(v)] for v in values]
-    report.statuses.update(row.status for row in answers)
-    report.stale = sum(row.stale for row in answers)
-    out = tables.with_results(df, values, rows, kinds, hint_columns, s.min_score)
-    out.attrs["isrc_resolver"] = report.as_dict()
-    if report.exit_code not in (0, 1):
-        warnings.warn(f"the run stopped early: {report.summary()}", RuntimeWarning, stacklevel=3)
-    return out
-
-
-async def _resolve_file(
-    resolver: Resolver,
-    input: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    column: str | None = None,
-    output_format: str | None = None,
-    input_format: str | None = None,
-    title_column: str | None = None,
-    artist_column: str | None = None,
-    chunk_rows: int = 20_000,
-) -> RunReport:
-    """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
-
-    Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
-    grows with the number of distinct ISRCs, not with the rows; the titles and artists are
-    read a third time only for the ISRCs missed in every market.
-    """
-    from . import tables
-
-    s = resolver.settings
-    started = time.perf_counter()
-    report = RunReport()
-    before = _count(RunReport(), resolver, (0, 0, 0, 0))
-    with (
-        tables.open_input(
-            input,
-            column=column,
-            input_format=input_format,
-            chunk_rows=chunk_rows,
-            title_column=title_column,
-            artist_column=artist_column,
-        ) as source,
-        contextlib.closing(Progress(enabled=s.progress)) as progress,
-    ):
-        _preflight(output, output_format, source, s)
-        report.rows, unique = distinct_isrcs(source.isrc_chunks())
-        report.unique = len(unique)
-        try:
-            rows = await resolver.resolve_rows(
-                unique,
-                kinds=s.with_,
-                progress=progress,
-                distinct=True,
-                hints=_file_hints(source),
-            )
-        finally:
-            unique.clear()
-            _count(report, resolver, before)
-        progress.phase("writing", report.rows, "row")
-        report.statuses, report.stale = tables.write_output(
-            output, source, rows, s.with_, output_format, progress.advance, s.escape_formulas,
-            s.min_score,
-        )  # fmt: skip
-    report.elapsed = time.perf_counter() - started
-    return report
-
-
-def _preflight(
-    output: str | os.PathLike[str], output_format: str | None, source: InputSource, s: Settings
-) -> None:
-    """Before any request: the output can be written and is not the cache; and what a
-    person should know of the columns."""
-    from . import tables
-
-    tables.check_output(output, output_format)
-    not_the_cache(output, s.cache)
-    for note in tables.column_notes(source.columns, source.hint_columns, s.with_, source.display):
-        log.info("%s", note)
-
-
-def _file_hints(source: InputSource) -> Hints:
-    """What a file says of its ISRCs besides the codes (read again only for misses)."""
-    titles = source.hint_columns.usable
-    return Hints(_in_thread(source.hints), source.durations(), titles=titles)
-
-
-def _in_thread(
-    read: Callable[[list[str]], Mapping[str, Hint]],
-) -> Callable[[list[str]], Awaitable[Mapping[str, Hint]]]:
-    """``read`` (blocking: it may read the input file again) off the event loop."""
-
-    async def hints(wanted: list[str]) -> Mapping[str, Hint]:
-        return await asyncio.to_thread(read, wanted)
-
-    return hints
-
-
-Counts = tuple[int, int, int, int]  # API requests, token requests, 429s, cache hits
-
-
-def _count(report: RunReport, resolver: Resolver, before: Counts) -> Counts:
-    """Fill ``report`` with what the resolver did since ``before``; returns the totals."""
-    stats, control = resolver.stats, resolver.control
-    tokens = stats.requests["token"]
-    now = (stats.api_requests, tokens, stats.throttled, resolver.cache_hits)
-    report.requests = now[0] - before[0]
-    report.token_requests = now[1] - before[1]
-    report.throttled = now[2] - before[2]
-    report.cache_hits = now[3] - before[3]
-    report.stop, report.interrupted, report.spent, report.failed = (
-        control.stopped,
-        control.interrupted,
-        control.spent,
-        control.failed,
-    )
-    return now
+    return tables.read_overrides(given)

@@ -188,6 +188,8 @@ def test_plan_sends_nothing_and_counts_what_the_run_sends(
         "used_24h": 20,
         "room_tonight": 0,
         "cooldown_until": None,
+        "overrides": 0,
+        "override_lookups": 0,
     }
     text = main(["plan", "in.csv", *common]), capsys.readouterr().out
     assert text[0] == 0 and "needed:    7 for a full run" in text[1]

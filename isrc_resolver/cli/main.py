@@ -25,6 +25,7 @@ from ..errors import (
 )
 from . import cache as cache_command
 from . import plan as plan_command
+from . import review as review_command
 from . import run as run_command
 from .options import AsFlags, add_settings_arguments, as_flags
 
@@ -71,7 +72,8 @@ _USAGE = """
   isrc-resolve --demo [INPUT] -o OUTPUT [options]
   isrc-resolve plan INPUT [options] [--format {text,json}]
   isrc-resolve cache {info,clear} [--cache PATH] [--cooldown]
-  (an input file called 'cache' or 'plan' is ./cache or ./plan)"""
+  isrc-resolve review OUTPUT [-o REVIEW.csv]
+  (an input file called 'cache', 'plan' or 'review' is ./cache, ./plan or ./review)"""
 
 
 def build_parser(*, plan: bool = False) -> argparse.ArgumentParser:
@@ -102,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = cache_command.build_parser().parse_args(argv[1:])
         _logs(verbose=False, quiet=False, json_format=False)
         return _exit_code(lambda: cache_command.cache_command(args), verbose=False)
+    if argv[:1] == ["review"]:
+        args = review_command.build_parser().parse_args(argv[1:])
+        _logs(verbose=False, quiet=False, json_format=False)
+        return _exit_code(lambda: review_command.review(args), verbose=False)
     if argv[:1] == ["plan"]:
         args = build_parser(plan=True).parse_args(argv[1:])
         _logs(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")

@@ -149,6 +149,16 @@ def hint_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def overrides_argument(p: _Options) -> None:
+    p.add_argument(
+        "--overrides",
+        metavar="PATH",
+        help="answers you pinned: a CSV, TSV or Parquet file with isrc and spotify_track_id "
+        "(an id, an open.spotify.com link, or none for not on Spotify) and an optional "
+        "note; those ISRCs are not searched (a review file, once edited, is one)",
+    )
+
+
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     """The options a run and ``plan`` share, in their groups."""
     _spotify_arguments(p.add_argument_group("Spotify"))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import format_time
 from ..schema import FORMATS
 from ..settings import ENV_API_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, Settings
-from .options import credentials, hint_arguments, settings_from
+from .options import credentials, hint_arguments, overrides_argument, settings_from
 
 if TYPE_CHECKING:
     from ..pipeline.plan import Forecast
@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-format", choices=FORMATS, help="input format (default: its suffix)")
     p.add_argument("--column", metavar="NAME", help="the ISRC column (default: 'isrc')")
     hint_arguments(p)
+    overrides_argument(p)
     p.add_argument(
         "-o",
         "--output",
@@ -59,6 +60,7 @@ def plan(args: argparse.Namespace) -> int:
         ("stale", f"{f.stale} cached answers past their age: asked again (kept if not)"),
         ("new", f"{f.new} never asked"),
         ("partial", f"{f.partial} misses to go on with (markets or title/artist left)"),
+        ("overrides", f"{f.overrides} pinned: no search ({f.override_lookups} tracks to look up)"),
         ("needed", f"{f.needed} for a full run ({f.needed_max} at most)"),
         ("requests", f"{f.requests} by a run now ({f.requests_max} at most)"),
     ]
@@ -90,6 +92,7 @@ def _forecast(args: argparse.Namespace) -> Forecast:
     from ..store.cache import Cache
 
     settings, known = _plan_settings(args)
+    overrides = tables.read_overrides(args.overrides) if args.overrides else None
     with tables.open_input(
         args.input,
         column=args.column,
@@ -100,7 +103,14 @@ def _forecast(args: argparse.Namespace) -> Forecast:
         cache = Cache(settings.cache) if settings.cache and settings.cache.exists() else None
         try:
             titles = source.hint_columns.usable
-            return forecast(source.isrc_chunks(), cache, settings, ledger=known, titles=titles)
+            return forecast(
+                source.isrc_chunks(),
+                cache,
+                settings,
+                ledger=known,
+                titles=titles,
+                overrides=overrides,
+            )
         finally:
             if cache is not None:
                 cache.close()

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import format_time
 from ..models import Status
+from ..overrides import Override
 from ..schema import FORMATS
 from ..settings import Settings
-from .options import hint_arguments, settings_from
+from .options import hint_arguments, overrides_argument, settings_from
 
 if TYPE_CHECKING:
     from ..report import RunReport
@@ -52,6 +53,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the ISRC column (default: the one column named 'isrc', any case)",
     )
     hint_arguments(p)
+    checking = p.add_argument_group("checking and correcting answers")
+    overrides_argument(checking)
+    checking.add_argument(
+        "--candidates",
+        metavar="PATH",
+        help="also write every track Spotify returned for each found ISRC, with the chosen "
+        "one marked and why (.csv, .tsv or .parquet; needs the cache)",
+    )
+    checking.add_argument(
+        "--report",
+        metavar="PATH.html",
+        help="also write a report to open in a browser: counts, charts, the rows to "
+        "review, requests per day (one self-contained file)",
+    )
+    checking.add_argument(
+        "--summary-json",
+        metavar="PATH",
+        help="also write the run's summary as one JSON document (for schedulers)",
+    )
 
 
 @contextlib.asynccontextmanager
@@ -74,7 +94,11 @@ async def run(args: argparse.Namespace) -> int:
     if args.input is None:  # --demo (main() checked)
         args.input = str(demo_sample())
         log.info("demo: resolving the bundled sample %s", args.input)
-    async with _endpoints(args, settings) as settings, Resolver(settings=settings) as resolver:
+    overrides = _overrides(args)  # read and checked before the local server or any request
+    async with (
+        _endpoints(args, settings) as settings,
+        Resolver(settings=settings, overrides=overrides) as resolver,
+    ):
         _install_signal_handlers(resolver)
         report = await resolver.resolve_file(
             args.input,
@@ -84,9 +108,22 @@ async def run(args: argparse.Namespace) -> int:
             input_format=args.input_format,
             title_column=args.title_column,
             artist_column=args.artist_column,
+            candidates=args.candidates,
+            report=args.report,
+            summary_json=args.summary_json,
         )
     _report(report, args)
     return report.exit_code
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Override] | None:
+    if args.overrides is None:
+        return None
+    from .. import tables
+
+    found = tables.read_overrides(args.overrides)
+    log.info("overrides: %d ISRCs pinned by %s", len(found), args.overrides)
+    return found
 
 
 def demo_sample() -> Path:

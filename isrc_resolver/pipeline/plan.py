@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..isrc import count_isrcs
 from ..models import TITLE_ARTIST, FallbackSearch, MatchMethod, Result, Status
+from ..overrides import Override
 from ..settings import Settings
 from ..store.cache import AsyncCache, Cache
+from ..store.details import PINNED_TRACK as KIND
 
 __all__ = [
     "Asks",
@@ -166,6 +168,8 @@ class Forecast:
     used_24h: int | None = None  # the account's requests in the last 24 hours (ledger)
     room_tonight: int | None = None  # what a run now may send (quota, --max-requests)
     cooldown_until: float | None = None  # a quota stop's: nothing is sent before it
+    overrides: int = 0  # ISRCs pinned by the overrides file: no search
+    override_lookups: int = 0  # pinned tracks not in the cache: one GET /tracks/{id} each
 
     def as_dict(self) -> dict[str, int | float | None]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -178,15 +182,28 @@ def forecast(
     *,
     ledger: bool = True,
     titles: bool = False,
+    overrides: Mapping[str, Override] | None = None,
 ) -> Forecast:
     """Count an input's rows and ISRCs, look them up in ``cache`` as a run would, and
     work out the requests and nights it needs. Reads only; sends nothing. ``ledger``:
     read the account's last 24 hours and cooldown (False when the account is not known).
-    ``titles``: the input has title and artist columns (a miss may cost a title search)."""
+    ``titles``: the input has title and artist columns (a miss may cost a title search).
+    ``overrides``: pinned ISRCs cost no search, only a look-up of a pinned track once."""
     out = Forecast(daily_quota=settings.daily_quota)
     out.rows, out.invalid, unique = count_isrcs(chunks)
     out.unique = len(unique)
     out.duplicates = out.rows - out.invalid - out.unique
+    if overrides:
+        pinned = [isrc for isrc in unique if isrc in overrides]
+        unique = [isrc for isrc in unique if isrc not in overrides]
+        out.overrides = len(pinned)
+        ids = list({t for isrc in pinned if (t := overrides[isrc].track_id) is not None})
+        known = (
+            cache.lookup_details(KIND, ids, max_age=settings.max_age)
+            if cache is not None and ids and not settings.refresh
+            else {}
+        )
+        out.override_lookups = len(ids) - len(known)
     title_search = 1 if titles and settings.fallback_search != "off" else 0
     extra = 0  # fallback searches a run may add, at most
     for start in range(0, len(unique), _CACHE_SLICE):
@@ -206,7 +223,7 @@ def forecast(
         asked = [isrc for isrc in part if isrc not in cached or isrc in stale]
         out.new += sum(isrc not in stale for isrc in asked)
         extra += sum(len(settings.markets_for(isrc)) - 1 + title_search for isrc in asked)
-    out.needed = out.stale + out.new + out.partial
+    out.needed = out.stale + out.new + out.partial + out.override_lookups
     out.needed_max = out.needed + extra
     _allowance(out, cache if ledger else None, settings)
     return out

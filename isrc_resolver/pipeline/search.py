@@ -211,7 +211,11 @@ class TitleArtistSearch:
         proven = [it for it in items if _item_isrc(it) == isrc]
         if proven:
             chosen, why = choose_with_reason(proven, isrc, self._settings.prefer, hint.duration_ms)
-            return chosen, MatchMethod.TITLE_ARTIST, f"title/artist search, proven by the ISRC; {why}"
+            return (
+                chosen,
+                MatchMethod.TITLE_ARTIST,
+                f"title/artist search, proven by the ISRC; {why}",
+            )
         if self._settings.fallback_search is not FallbackSearch.FUZZY:
             return None, MatchMethod.TITLE_ARTIST, ""
         scored = [(self._score(it, hint), -n, it) for n, it in enumerate(items)]
@@ -298,6 +302,8 @@ def choose_with_reason(
         raise ValueError("no items to choose from")
     exact = [it for it in items if _item_isrc(it) == isrc]
     candidates = exact or list(items)
+    names: tuple[str, ...]
+    keyed: list[tuple[tuple[Any, ...], Mapping[str, Any]]]
     if MatchPreference(prefer) is MatchPreference.EXACT:
         names = _EXACT_KEYS
         keyed = [((_far(it, duration_ms), n), it) for n, it in enumerate(candidates)]

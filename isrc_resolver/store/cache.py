@@ -119,7 +119,7 @@ class Cache:
         )
 
     def candidates(
-        self, isrcs: Sequence[str], variant: str
+        self, isrcs: Sequence[str], variant: str | None
     ) -> dict[str, tuple[tuple[Candidate, ...], str | None]]:
         """The candidates kept with these answers, and the reason for each choice."""
         return self.results.candidates(isrcs, variant)

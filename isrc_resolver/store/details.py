@@ -9,7 +9,9 @@ from typing import Any
 
 from .sql import select_in
 
-__all__ = ["Details"]
+__all__ = ["PINNED_TRACK", "Details"]
+
+PINNED_TRACK = "track"  # the kind pinned tracks (overrides) are kept under
 
 
 class Details:

@@ -111,16 +111,17 @@ class Results:
             )
 
     def candidates(
-        self, isrcs: Sequence[str], variant: str
+        self, isrcs: Sequence[str], variant: str | None
     ) -> dict[str, tuple[tuple[Candidate, ...], str | None]]:
         """The candidates kept with the answers of those of ``isrcs`` that have them, and
-        why the chosen one won (answers stored before candidates were kept have none)."""
+        why the chosen one won (answers stored before candidates were kept have none).
+        ``variant`` None: the latest answer of any variant (a run's settings unknown)."""
         out: dict[str, tuple[tuple[Candidate, ...], str | None]] = {}
         rows = select_in(
             self._db,
-            "SELECT isrc, candidates FROM results WHERE variant = ? "
-            "AND candidates IS NOT NULL AND isrc IN ({})",
-            (variant,),
+            "SELECT isrc, candidates FROM results WHERE (variant = ? OR ? IS NULL) "
+            "AND candidates IS NOT NULL AND isrc IN ({}) ORDER BY stored_at",
+            (variant, variant),
             isrcs,
         )
         for isrc, text in rows:

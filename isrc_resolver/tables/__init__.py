@@ -9,14 +9,31 @@ from .escape import escape_formula
 from .formats import FORMATS, detect_format
 from .frames import column_values, frame_durations, frame_hints, with_results
 from .notes import column_notes
-from .read import InputSource, open_input
-from .write import Target, check_output, open_output, write_output
+from .read import (
+    REVIEW_MARK,
+    InputSource,
+    find_result_columns,
+    open_input,
+    read_output,
+    read_overrides,
+)
+from .write import (
+    Target,
+    check_file,
+    check_output,
+    open_output,
+    write_frames,
+    write_output,
+    write_text,
+)
 
 __all__ = [
     "FORMATS",
+    "REVIEW_MARK",
     "HintColumns",
     "InputSource",
     "Target",
+    "check_file",
     "check_output",
     "column_notes",
     "column_values",
@@ -24,10 +41,15 @@ __all__ = [
     "escape_formula",
     "find_hint_columns",
     "find_isrc_column",
+    "find_result_columns",
     "frame_durations",
     "frame_hints",
     "open_input",
     "open_output",
+    "read_output",
+    "read_overrides",
     "with_results",
+    "write_frames",
     "write_output",
+    "write_text",
 ]

@@ -3,15 +3,13 @@ as written (no ``NA`` or ``null`` guessing, leading zeros kept), Parquet with it
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import csv
-import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -23,10 +21,23 @@ import pyarrow.parquet as pq
 
 from ..errors import EnvironmentFailure, InputError
 from ..matching import Hint
+from ..overrides import Override, parse_overrides
+from ..schema import OUTPUT_COLUMNS
 from .columns import find_hint_columns, find_isrc_column, first_durations, hints_of
 from .formats import detect_format
+from .text import as_text
 
-__all__ = ["CsvSource", "InputSource", "ParquetSource", "TsvSource", "open_input"]
+__all__ = [
+    "REVIEW_MARK",
+    "CsvSource",
+    "InputSource",
+    "ParquetSource",
+    "TsvSource",
+    "find_result_columns",
+    "open_input",
+    "read_output",
+    "read_overrides",
+]
 
 
 class InputSource:
@@ -41,7 +52,7 @@ class InputSource:
         self,
         path: Path,
         display: str,
-        column: str | None,
+        column: str | Callable[[list[str]], str] | None,
         chunk_rows: int,
         title_column: str | None = None,
         artist_column: str | None = None,
@@ -55,7 +66,11 @@ class InputSource:
         self._seen = _fingerprint(self._file)
         try:
             self._open()
-            self.column = find_isrc_column(self.columns, column, display)
+            self.column = (
+                column(self.columns)
+                if callable(column)
+                else find_isrc_column(self.columns, column, display)
+            )
             self.hint_columns = find_hint_columns(
                 self.columns, display, title_column, artist_column
             )
@@ -293,46 +308,6 @@ _SOURCES: dict[str, type[InputSource]] = {
 }
 
 
-def as_text(batch: pa.RecordBatch) -> pd.DataFrame:
-    """``batch`` as a frame that CSV writes without losing anything: integers as integers
-    (every digit, blanks for nulls, never ``1001.0`` or ``1e+17``), lists, structs and maps
-    as JSON, binary as base64. Other types are written as pandas writes them."""
-    frame: pd.DataFrame = batch.to_pandas()
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        kind = column.type
-        if pa.types.is_integer(kind):
-            values: list[object] = column.to_pylist()
-        elif pa.types.is_nested(kind):
-            values = [None if v is None else _json(v) for v in column.to_pylist()]
-        elif _is_binary(kind):
-            values = [None if v is None else _base64(v) for v in column.to_pylist()]
-        else:
-            continue
-        frame[name] = pd.Series(values, index=frame.index, dtype=object)
-    return frame
-
-
-def _json(value: object) -> str:
-    # A map arrives as a list of (key, value) pairs; anything else JSON has no word for
-    # (a date, a decimal, bytes in a struct) as its text.
-    return json.dumps(value, ensure_ascii=False, default=_plain)
-
-
-def _plain(value: object) -> object:
-    return _base64(value) if isinstance(value, bytes) else str(value)
-
-
-def _base64(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")
-
-
-def _is_binary(kind: pa.DataType) -> bool:
-    types = pa.types
-    return bool(
-        types.is_binary(kind) or types.is_large_binary(kind) or types.is_fixed_size_binary(kind)
-    )
-
-
 class _RowTooLong(Exception):
     """A row did not fit in Arrow's parse block."""
 
@@ -387,13 +362,14 @@ def _not_utf8(display: str, exc: UnicodeDecodeError) -> str:
 def open_input(
     path: str | os.PathLike[str],
     *,
-    column: str | None = None,
+    column: str | Callable[[list[str]], str] | None = None,
     input_format: str | None = None,
     chunk_rows: int = 20_000,
     title_column: str | None = None,
     artist_column: str | None = None,
 ) -> Iterator[InputSource]:
-    """Open ``path`` (or ``-`` for standard input, spooled to a temporary file)."""
+    """Open ``path`` (or ``-`` for standard input, spooled to a temporary file).
+    ``column``: the ISRC column's name, or a function that picks it from the columns."""
     hints = {"title_column": title_column, "artist_column": artist_column}
     if str(path) == "-":
         with tempfile.NamedTemporaryFile(prefix="isrc-stdin-", suffix=".csv") as spool:
@@ -438,3 +414,87 @@ def _fingerprint(file: IO[bytes]) -> tuple[int, int]:
     """What changes when a file is written to in place: its size and modification time."""
     status = os.fstat(file.fileno())
     return status.st_size, status.st_mtime_ns
+
+
+# -- files a person reads and edits beside a run: overrides in, a run's output read back
+
+REVIEW_MARK = "review_reason"  # a column only review files have: their empty ids are undecided
+_ID_COLUMN = "spotify_track_id"
+
+
+def read_overrides(path: str | os.PathLike[str]) -> dict[str, Override]:
+    """The overrides in a CSV, TSV or Parquet file (columns ``isrc``, ``spotify_track_id``,
+    optionally ``note``), checked whole; rows are counted as a spreadsheet shows them (the
+    header is row 1). A review file (it has a ``review_reason`` column) may leave ids
+    empty: those rows are skipped, not taken for "not on Spotify"."""
+    with open_input(path, chunk_rows=50_000) as source:
+        columns = source.columns
+        wanted = _named(columns, _ID_COLUMN)
+        if wanted is None:
+            raise InputError(
+                f"the overrides file {source.display} has no {_ID_COLUMN} column; its "
+                f"columns are: {', '.join(columns) or '(none)'}. It needs isrc and "
+                f"{_ID_COLUMN} (and may have note)"
+            )
+        note = _named(columns, "note")
+        review = _named(columns, REVIEW_MARK) is not None
+        rows: list[tuple[int, object, object, object]] = []
+        for chunk in source.chunks(text=True):  # row 1 is the header
+            notes = chunk[note].tolist() if note else [None] * len(chunk)
+            lines = range(len(rows) + 2, len(rows) + 2 + len(chunk))
+            rows += zip(lines, chunk[source.column], chunk[wanted], notes, strict=True)
+        return parse_overrides(rows, source.display, empty_means_none=not review)
+
+
+def _named(columns: Sequence[str], name: str) -> str | None:
+    matches = [c for c in columns if c.strip().lower() == name]
+    return matches[0] if matches else None
+
+
+def find_result_columns(columns: Sequence[str]) -> dict[str, str] | None:
+    """Where a run's output keeps its own columns: our name -> its name in the file (one
+    made unique with ``spotify_`` prefixes); None when these are not a run's output."""
+    width = len(OUTPUT_COLUMNS)
+    for start in range(len(columns) - width, -1, -1):
+        names = columns[start : start + width]
+        if all(_bare(n) == ours for n, ours in zip(names, OUTPUT_COLUMNS, strict=True)):
+            return dict(zip(OUTPUT_COLUMNS, names, strict=True))
+    return None
+
+
+def _bare(name: str) -> str:
+    while name.startswith("spotify_") and name != "spotify_track_id" and name != "spotify_url":
+        name = name.removeprefix("spotify_")
+    return name
+
+
+@contextlib.contextmanager
+def read_output(
+    path: str | os.PathLike[str], chunk_rows: int = 50_000
+) -> Iterator[tuple[InputSource, dict[str, str], Iterator[dict[str, list[Any]]]]]:
+    """A run's output file (CSV, TSV or Parquet), its result columns, and its columns as
+    lists of text, chunk by chunk (empty cells are None). An InputError when the file is
+    not a run's output."""
+    display = str(path)
+
+    def ours(columns: Sequence[str]) -> dict[str, str]:
+        found = find_result_columns(columns)
+        if found is None:
+            raise InputError(
+                f"{display} is not an isrc-resolve output (its columns do not end with "
+                f"{', '.join(OUTPUT_COLUMNS[:3])}, ...); give the file a run wrote with -o"
+            )
+        return found
+
+    def pick(columns: list[str]) -> str:
+        return ours(columns)["isrc_normalized"]
+
+    with open_input(path, column=pick, chunk_rows=chunk_rows) as source:
+        yield source, ours(source.columns), (_columns(c) for c in source.chunks(text=True))
+
+
+def _columns(chunk: pd.DataFrame) -> dict[str, list[Any]]:
+    return {
+        str(name): [None if v is None or v != v or v == "" else v for v in chunk[name].tolist()]
+        for name in chunk.columns
+    }

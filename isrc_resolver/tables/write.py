@@ -12,10 +12,10 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -25,10 +25,20 @@ from ..errors import EnvironmentFailure, InputError
 from ..models import Enrichment, Status
 from ..schema import Kind, Row, output_columns
 from .columns import Table, output_names
+from .escape import escape_formula
 from .formats import detect_format
 from .rows import BuiltRows, fill_checks, series
 
-__all__ = ["OutputSink", "Target", "check_output", "open_output", "write_output"]
+__all__ = [
+    "OutputSink",
+    "Target",
+    "check_file",
+    "check_output",
+    "open_output",
+    "write_frames",
+    "write_output",
+    "write_text",
+]
 
 _ARROW_TYPES = {
     Kind.TEXT: pa.string(),
@@ -285,3 +295,100 @@ def write_output(
             statuses.update(sink.write(chunk, built, min_score))
             written(len(chunk))
     return statuses, built.stale
+
+
+def check_file(target: str | os.PathLike[str], flag: str) -> str:
+    """A file another option writes (``flag`` names it in messages): its folder exists
+    and is writable, and it is not a folder. Returns the real path."""
+    display = str(target)
+    real = os.path.realpath(display)
+    if display == "-" or os.path.isdir(real):
+        raise InputError(f"cannot write {display} ({flag}): name a file")
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise InputError(f"cannot write {display} ({flag}): folder {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {display} ({flag}): folder {directory} is not writable")
+    return real
+
+
+@contextlib.contextmanager
+def _atomic(target: str | os.PathLike[str], real: str, fmt: str) -> Iterator[str]:
+    """A temporary file beside ``real`` to write; moved into place if all went well,
+    removed otherwise. The machine's refusals name ``target``."""
+    checked = Target(str(target), fmt, real, False)
+    tmp: str | None = None
+    try:
+        tmp = _temporary_beside(real)
+        yield tmp
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, real)
+        tmp = None
+    except OSError as exc:
+        raise _failed(exc, checked) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def write_text(target: str | os.PathLike[str], text: str, flag: str) -> None:
+    """``text`` into ``target`` whole or not at all (a temporary file moved into place)."""
+    real = check_file(target, flag)
+    with _atomic(target, real, "text") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _frame(chunk: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, Kind]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            name: pd.array([r.get(name) for r in chunk], dtype=kind.pandas_dtype)  # type: ignore[call-overload]
+            for name, kind in columns
+        }
+    )
+
+
+def write_frames(
+    target: str | os.PathLike[str],
+    chunks: Iterable[Sequence[Mapping[str, Any]]],
+    columns: Sequence[tuple[str, Kind]],
+    flag: str,
+    *,
+    escape: Sequence[str] = (),
+) -> int:
+    """Chunks of records with ``columns`` (name, type) to ``target``, CSV/TSV or Parquet
+    by its suffix, whole or not at all; the text columns named in ``escape`` (from the
+    network) made inert for spreadsheets in CSV and TSV. Returns the rows written."""
+    real = check_file(target, flag)
+    fmt = detect_format(real)
+    schema = pa.schema([pa.field(name, _ARROW_TYPES[kind]) for name, kind in columns])
+    sep = "\t" if fmt == "tsv" else ","
+    rows = 0
+    with _atomic(target, real, fmt) as tmp, contextlib.ExitStack() as stack:
+        if fmt == "parquet":
+            parquet = stack.enter_context(pq.ParquetWriter(tmp, schema, compression="zstd"))
+            for chunk in chunks:
+                parquet.write_table(
+                    pa.Table.from_pandas(
+                        _frame(chunk, columns), schema=schema, preserve_index=False
+                    )
+                )
+                rows += len(chunk)
+            return rows
+        fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+        for chunk in chunks:
+            frame = _frame(chunk, columns)
+            for name in escape:
+                frame[name] = frame[name].map(escape_formula)
+            frame.to_csv(
+                fh,
+                sep=sep,
+                header=rows == 0,
+                index=False,
+                lineterminator="\n",
+                quoting=csv.QUOTE_ALL if _has_carriage_return(frame) else csv.QUOTE_MINIMAL,
+            )
+            rows += len(frame)
+        if rows == 0:
+            fh.write(sep.join(name for name, _ in columns) + "\n")
+    return rows

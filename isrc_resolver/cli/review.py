@@ -1,0 +1,62 @@
+"""``isrc-resolve review OUTPUT``: the rows of a run's output a person should look at."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..settings import default_cache_path
+
+__all__ = ["build_parser", "review"]
+
+log = logging.getLogger("isrc_resolver")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="isrc-resolve review",
+        description="Write the rows of a run's output that need a person's look, most "
+        "doubtful first (ISRC conflicts, title or artist that differ, fuzzy matches, "
+        "misses with a title and artist), one per ISRC, with Spotify's candidates beside "
+        "each and an empty spotify_track_id to fill. Fill it (an id, a link, or none) "
+        "and pass the file to the next run with --overrides; rows left empty are skipped.",
+    )
+    p.add_argument("output", help="a run's output (.csv, .tsv or .parquet)")
+    p.add_argument(
+        "-o",
+        "--to",
+        metavar="PATH",
+        help="the review file (.csv, .tsv or .parquet; default: OUTPUT.review.csv beside it)",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        metavar="PATH",
+        help=f"where the candidates are kept (default: {default_cache_path()})",
+    )
+    p.add_argument("--no-cache", action="store_true", help="list without the candidates")
+    p.add_argument("--title-column", metavar="NAME", help="the input's title column")
+    p.add_argument("--artist-column", metavar="NAME", help="the input's artist column")
+    return p
+
+
+def review(args: argparse.Namespace) -> int:
+    from .. import tables
+    from ..fronts import scan_file, write_review
+
+    source = Path(args.output)
+    target = args.to or source.with_name(source.stem + ".review.csv")
+    tables.check_file(target, "review -o")
+    tables.detect_format(target)
+    scan = scan_file(source, args.title_column, args.artist_column)
+    path = None if args.no_cache else (args.cache or default_cache_path())
+    if path is not None and path.exists():
+        from ..store.cache import Cache
+
+        with Cache(path) as cache:
+            count = write_review(scan, target, lambda isrcs: cache.candidates(isrcs, None))
+    else:
+        count = write_review(scan, target)
+    log.info("review: %d ISRCs to look at (of %d rows), written to %s", count, scan.rows, target)
+    return 0

@@ -1,0 +1,186 @@
+"""The review list: the rows of a run's output that need a person's look, most doubtful
+first, one per ISRC, with the candidates beside each and an empty id to fill. As written,
+it is an overrides file: fill ``spotify_track_id`` (or write ``none``) where the answer is
+wrong, and pass it to the next run with ``--overrides``; rows left empty are skipped."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..matching import MatchCheck
+from ..models import MatchMethod, Status
+from ..schema import Kind
+from .shown import Kept, describe
+
+__all__ = ["REVIEW_COLUMNS", "Item", "Scan", "review_records", "scan_output"]
+
+REVIEW_COLUMNS: tuple[tuple[str, Kind], ...] = (
+    ("isrc", Kind.TEXT),
+    ("spotify_track_id", Kind.TEXT),  # to fill: the right track, or none
+    ("note", Kind.TEXT),
+    ("review_reason", Kind.TEXT),
+    ("rows", Kind.INTEGER),
+    ("input_title", Kind.TEXT),
+    ("input_artist", Kind.TEXT),
+    ("status", Kind.TEXT),
+    ("chosen_track_id", Kind.TEXT),
+    ("track", Kind.TEXT),
+    ("artists", Kind.TEXT),
+    ("album", Kind.TEXT),
+    ("match_method", Kind.TEXT),
+    ("match_check", Kind.TEXT),
+    ("match_score", Kind.FLOAT),
+    ("isrc_conflict", Kind.BOOLEAN),
+    ("spotify_url", Kind.TEXT),
+    ("candidates", Kind.TEXT),
+)
+FROM_NETWORK = ("track", "artists", "album", "candidates")
+INPUT_TEXT = ("input_title", "input_artist", "note")
+
+# Why a row is on the list, most doubtful first.
+_CONFLICT = "isrc_conflict: the tracks under this ISRC are different recordings"
+_BOTH = "both_differ: neither the title nor the artist is the input's"
+_ONE = "{}: the track's {} is not the input's"
+_FUZZY = "title_artist_fuzzy: found by title/artist similarity, no track carries the ISRC"
+_MISS = "not_found: the input names a title and an artist; find it by hand"
+
+
+@dataclass
+class Item:
+    """One ISRC on the list: why, how doubtful (lower first), and its row's values."""
+
+    priority: int
+    score: float
+    reason: str
+    record: dict[str, Any]
+    rows: int = 1
+
+
+@dataclass
+class Scan:
+    """A run's output counted (rows by status, method, market, check) and its doubtful
+    rows by ISRC."""
+
+    rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    methods: Counter[str] = field(default_factory=Counter)
+    markets: Counter[str] = field(default_factory=Counter)
+    checks: Counter[str] = field(default_factory=Counter)
+    conflicts: int = 0
+    items: dict[str, Item] = field(default_factory=dict)
+
+    def sorted_items(self) -> list[Item]:
+        return sorted(self.items.values(), key=lambda i: (i.priority, i.score, i.record["isrc"]))
+
+
+def _flag(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _score(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 101.0
+
+
+def _why(get: Mapping[str, Any], titled: bool) -> tuple[int, str] | None:
+    check = get["match_check"]
+    if _flag(get["isrc_conflict"]):
+        return 0, _CONFLICT
+    if check == MatchCheck.BOTH_DIFFER:
+        return 1, _BOTH
+    if check == MatchCheck.TITLE_DIFFERS:
+        return 2, _ONE.format(check, "title")
+    if check == MatchCheck.ARTIST_DIFFERS:
+        return 2, _ONE.format(check, "artist")
+    if get["match_method"] == MatchMethod.TITLE_ARTIST_FUZZY:
+        return 3, _FUZZY
+    if get["status"] == Status.NOT_FOUND and titled and get["match_method"] != "override":
+        return 4, _MISS
+    return None
+
+
+def scan_output(
+    chunks: Iterable[Mapping[str, list[Any]]],
+    ours: Mapping[str, str],
+    title: str | None = None,
+    artist: str | None = None,
+) -> Scan:
+    """Count a run's output and keep its doubtful rows (``ours``: our column -> its name in
+    the file; ``title``/``artist``: the input's columns, when it has them)."""
+    scan = Scan()
+    for chunk in chunks:
+        names = {ours_: chunk[theirs] for ours_, theirs in ours.items()}
+        titles = chunk[title] if title else None
+        artists = chunk[artist] if artist else None
+        for n in range(len(names["isrc_normalized"])):
+            get = {k: v[n] for k, v in names.items()}
+            given = (titles[n] if titles else None, artists[n] if artists else None)
+            _count(scan, get, given)
+    return scan
+
+
+def _count(scan: Scan, get: Mapping[str, Any], given: tuple[Any, Any]) -> None:
+    scan.rows += 1
+    status = get["status"] or ""
+    scan.statuses[status] += 1
+    if status == Status.FOUND:
+        scan.methods[get["match_method"] or "?"] += 1
+        scan.markets[get["market"] or "US (default)"] += 1
+        scan.checks[get["match_check"] or "not checked"] += 1
+    elif status != Status.NOT_FOUND:
+        return
+    isrc = get["isrc_normalized"]
+    conflict = _flag(get["isrc_conflict"])
+    known = scan.items.get(isrc)
+    if conflict and known is None:
+        scan.conflicts += 1
+    why = _why(get, bool(given[0] and given[1]))
+    if why is None:
+        return
+    if known is not None:
+        known.rows += 1
+        if (known.priority, known.score) <= (why[0], _score(get["match_score"])):
+            return
+    scan.items[isrc] = Item(why[0], _score(get["match_score"]), why[1], _record(get, given))
+    if known is not None:
+        scan.items[isrc].rows = known.rows
+
+
+def _record(get: Mapping[str, Any], given: tuple[Any, Any]) -> dict[str, Any]:
+    return {
+        "isrc": get["isrc_normalized"],
+        "input_title": given[0],
+        "input_artist": given[1],
+        "status": get["status"],
+        "chosen_track_id": get["spotify_track_id"],
+        "track": get["track"],
+        "artists": get["artists"],
+        "album": get["album"],
+        "match_method": get["match_method"],
+        "match_check": get["match_check"],
+        "match_score": None if get["match_score"] is None else _score(get["match_score"]),
+        "isrc_conflict": _flag(get["isrc_conflict"]) if get["isrc_conflict"] else None,
+        "spotify_url": get["spotify_url"],
+    }
+
+
+def review_records(scan: Scan, kept: Kept | None = None) -> list[dict[str, Any]]:
+    """The list as records, most doubtful first, with the candidates kept in the cache."""
+    out = []
+    for item in scan.sorted_items():
+        record = dict(item.record)
+        candidates = (kept or {}).get(record["isrc"])
+        record.update(
+            spotify_track_id=None,
+            note=None,
+            review_reason=item.reason,
+            rows=item.rows,
+            candidates=describe(candidates[0], record["chosen_track_id"]) if candidates else None,
+        )
+        out.append(record)
+    return out
