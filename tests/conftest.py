@@ -81,7 +81,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
         argv = list(args)
         if argv[:1] == ["plan"]:
             argv[1:1] = ["--rate", "1000"]
-        elif argv[:1] != ["cache"]:
+        elif argv[:1] not in (["cache"], ["review"]):
             argv[:0] = ["--rate", "1000"]
         code = main(argv)
         out, err = capsys.readouterr()

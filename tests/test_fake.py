@@ -398,6 +398,8 @@ async def test_every_body_matches_the_openapi_description(
     validate_response(
         "OneAlbum", (await get(http, f"{server.api_url}/albums/{album_ids[0]}", tok))[1]
     )
+    track_id = all_tracks[0]["id"]
+    validate_response("OneTrack", (await get(http, f"{server.api_url}/tracks/{track_id}", tok))[1])
     features = (
         await get(
             http,

@@ -39,8 +39,8 @@ def candidate_records(
     """The candidates of every found ISRC in ``rows``, in chunks of records: those kept
     in the cache (``lookup``), in Spotify's order with the chosen one marked and its
     reason; for an answer cached before candidates were kept, or a pinned one, the chosen
-    track alone."""
-    found = [isrc for isrc, row in rows.items() if row.status is Status.FOUND]
+    track alone. ISRCs in order, so that the same answers give the same file."""
+    found = sorted(isrc for isrc, row in rows.items() if row.status is Status.FOUND)
     for start in range(0, len(found), _BATCH):
         part = found[start : start + _BATCH]
         searched = [i for i in part if rows[i].get("match_method") != MatchMethod.OVERRIDE]
