@@ -16,7 +16,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from .errors import InputError
@@ -32,18 +32,20 @@ from .review.listing import FROM_NETWORK as REVIEW_FROM_NETWORK
 from .review.listing import INPUT_TEXT, REVIEW_COLUMNS, Scan, review_records, scan_output
 from .review.page import render_report
 from .review.shown import Kept
-from .schema import Row
+from .schema import RESULT_COLUMNS, Kind, Row, result_row
 from .settings import Settings
 from .spotify.stats import ClientStats
-from .store.cache import AsyncCache, not_the_cache
+from .store.cache import AsyncCache, Cache, not_the_cache
 
 if TYPE_CHECKING:
     from .tables.frames import DataFrame
     from .tables.read import InputSource
 
 __all__ = [
+    "EXPORT_COLUMNS",
     "Engine",
     "FileOptions",
+    "export_cache",
     "report_page",
     "resolve_dataframe",
     "resolve_file",
@@ -371,3 +373,39 @@ def report_page(
     """The HTML report of a run whose output is the file ``output``."""
     scan = scan_file(output)
     return render_report(summary, scan, per_day, daily_quota, f"isrc-resolve: {output}")
+
+
+# -- the answers as a table other engines join ------------------------------------------
+
+_NOT_EXPORTED = ("match_check", "match_score", "error")  # the input's, or a run's own
+EXPORT_COLUMNS = tuple(
+    ("isrc" if c.name == "isrc_normalized" else c.name, c.kind)
+    for c in RESULT_COLUMNS
+    if c.name not in _NOT_EXPORTED
+)
+
+
+def export_cache(cache: Cache, variant: str, target: str | os.PathLike[str]) -> int:
+    """Every answer of ``variant`` (one row per ISRC, found and not found, with
+    ``resolved_at``) to ``target``, Parquet or CSV by its suffix, streamed: memory does not
+    grow with the cache. Returns the rows written."""
+    from . import tables
+
+    tables.check_file(target, "cache export PATH")
+    tables.detect_format(target)
+    escape = [
+        c.name
+        for c in RESULT_COLUMNS
+        if c.from_network and c.kind is Kind.TEXT and c.name not in _NOT_EXPORTED
+    ]
+
+    def records() -> Iterator[list[dict[str, Any]]]:
+        for batch in cache.results.scan(variant):
+            chunk = [result_row(r) for r in batch]
+            for row in chunk:
+                row["isrc"] = row.pop("isrc_normalized")
+            yield chunk
+
+    return tables.write_frames(
+        target, records(), EXPORT_COLUMNS, "cache export PATH", escape=escape
+    )

@@ -81,6 +81,8 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
         argv = list(args)
         if argv[:1] == ["plan"]:
             argv[1:1] = ["--rate", "1000"]
+        elif argv[:2] == ["cache", "export"]:
+            argv[2:2] = ["--rate", "1000"]
         elif argv[:1] not in (["cache"], ["review"]):
             argv[:0] = ["--rate", "1000"]
         code = main(argv)

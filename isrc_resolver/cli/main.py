@@ -24,6 +24,7 @@ from ..errors import (
     is_environment,
 )
 from . import cache as cache_command
+from . import export as export_command
 from . import plan as plan_command
 from . import review as review_command
 from . import run as run_command
@@ -63,6 +64,8 @@ cache commands:
   isrc-resolve cache clear --cooldown       end the cooldowns only (answers and ledger kept)
   isrc-resolve cache info --format json     for monitoring: requests per day, cooldown, ages
   isrc-resolve cache backup PATH            a consistent copy of a live cache
+  isrc-resolve cache export PATH [options]  every answer as one table (Parquet or CSV), for
+                                            the scope a run with those options uses
 """
 )
 
@@ -100,6 +103,10 @@ def build_parser(*, plan: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["cache", "export"]:
+        args = export_command.build_parser().parse_args(argv[2:])
+        _logs(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")
+        return _exit_code(lambda: export_command.export(args), verbose=args.verbose)
     if argv[:1] == ["cache"]:
         args = cache_command.build_parser().parse_args(argv[1:])
         _logs(verbose=False, quiet=False, json_format=False)

@@ -6,7 +6,8 @@ import functools
 import json
 import math
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from ..models import Candidate, MatchMethod, Result, Status, Track
 from .sql import select_in
@@ -21,6 +22,28 @@ def _places(searched: str) -> tuple[str, ...]:
     """A stored ``searched`` list as a tuple; the few distinct ones are shared, not made
     again for each of millions of cached answers."""
     return tuple(searched.split(","))
+
+
+_COLUMNS = "isrc, status, track, match_count, fetched_at, method, market, searched, conflict"
+
+
+def _decode(row: tuple[Any, ...]) -> Result | None:
+    """A stored answer (the columns of ``_COLUMNS``), or None when it does not read back."""
+    isrc, status, track, match_count, fetched_at, method, market, searched, clash = row
+    try:
+        return Result(
+            isrc=isrc,
+            status=Status(status),
+            track=Track.from_json(json.loads(track)) if track else None,
+            match_count=match_count,
+            resolved_at=fetched_at,
+            method=MatchMethod(method) if method else None,
+            market=market,
+            searched=_places(searched) if searched else (),
+            conflict=None if clash is None else bool(clash),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _candidates_json(result: Result) -> str | None:
@@ -55,34 +78,23 @@ class Results:
         out: dict[str, Result] = {}
         rows = select_in(
             self._db,
-            "SELECT isrc, status, track, match_count, fetched_at, method, market, searched, "
-            "conflict FROM results WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? "
-            "AND isrc IN ({})",
+            f"SELECT {_COLUMNS} FROM results "
+            "WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? AND isrc IN ({})",
             (variant, -math.inf if stored_since is None else stored_since),
             isrcs,
         )
-        for isrc, status, track, match_count, fetched_at, method, market, searched, clash in rows:
+        for row in rows:
+            fetched_at, status = row[4], row[1]
             cutoff = found_cutoff if status == Status.FOUND else miss_cutoff
             if fetched_at < cutoff and stale is None:
                 continue
-            try:
-                result = Result(
-                    isrc=isrc,
-                    status=Status(status),
-                    track=Track.from_json(json.loads(track)) if track else None,
-                    match_count=match_count,
-                    resolved_at=fetched_at,
-                    method=MatchMethod(method) if method else None,
-                    market=market,
-                    searched=_places(searched) if searched else (),
-                    conflict=None if clash is None else bool(clash),
-                )
-            except (ValueError, KeyError, TypeError):
+            result = _decode(row)
+            if result is None:
                 continue  # an entry that does not read back is as good as none: ask again
             if fetched_at >= cutoff:
-                out[isrc] = result
+                out[result.isrc] = result
             elif stale is not None:
-                stale[isrc] = result
+                stale[result.isrc] = result
         return out
 
     def put(self, results: Sequence[Result], variant: str, now: float) -> None:
@@ -133,6 +145,18 @@ class Results:
                 continue  # unreadable: as if none were kept
             out[isrc] = (kept, reason if isinstance(reason, str) else None)
         return out
+
+    def scan(self, variant: str, size: int = 20_000) -> Iterator[list[Result]]:
+        """Every answer of ``variant``, in ISRC order, ``size`` at a time (one statement
+        read as it goes: memory does not grow with the table)."""
+        cursor = self._db.execute(
+            f"SELECT {_COLUMNS} FROM results WHERE variant = ? ORDER BY isrc", (variant,)
+        )
+        try:
+            while batch := cursor.fetchmany(size):
+                yield [r for r in map(_decode, batch) if r is not None]
+        finally:
+            cursor.close()
 
     def answered_since(self, isrcs: Sequence[str], variant: str, since: float) -> set[str]:
         """Those of ``isrcs`` with an answer stored after ``since``."""

@@ -361,7 +361,10 @@ def write_frames(
     network) made inert for spreadsheets in CSV and TSV. Returns the rows written."""
     real = check_file(target, flag)
     fmt = detect_format(real)
-    schema = pa.schema([pa.field(name, _ARROW_TYPES[kind]) for name, kind in columns])
+    empty = pd.DataFrame({n: pd.Series([], dtype=k.pandas_dtype) for n, k in columns})
+    metadata = pa.Schema.from_pandas(empty, preserve_index=False).metadata  # pandas reads back
+    fields = [pa.field(name, _ARROW_TYPES[kind]) for name, kind in columns]
+    schema = pa.schema(fields, metadata=metadata)
     sep = "\t" if fmt == "tsv" else ","
     rows = 0
     with _atomic(target, real, fmt) as tmp, contextlib.ExitStack() as stack:

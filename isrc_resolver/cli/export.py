@@ -1,0 +1,43 @@
+"""``isrc-resolve cache export PATH``: the cache's answers as one table, for the run's
+scope (API, market, match preference, search strategy), to join in another engine."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..errors import InputError
+from .options import add_settings_arguments
+from .plan import _plan_settings
+
+__all__ = ["build_parser", "export"]
+
+log = logging.getLogger("isrc_resolver")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="isrc-resolve cache export",
+        description="Write every answer in the cache for the scope a run with these options "
+        "would use (API, --market, --prefer, the search options) as one table: one row per "
+        "ISRC with the answer columns and resolved_at. Parquet, or CSV/TSV by the suffix. "
+        "Streams: memory does not grow with the cache. Sends nothing.",
+    )
+    p.add_argument("target", type=Path, help="the file to write (.parquet, .csv or .tsv)")
+    add_settings_arguments(p)
+    return p
+
+
+def export(args: argparse.Namespace) -> int:
+    from ..fronts import export_cache
+    from ..store.cache import Cache
+
+    settings, _ = _plan_settings(args)
+    if settings.cache is None or not settings.cache.exists():
+        where = settings.cache or "(none: --no-cache)"
+        raise InputError(f"no cache to export at {where}; name it with --cache PATH")
+    with Cache(settings.cache) as cache:
+        rows = export_cache(cache, settings.variant, args.target)
+    log.info("cache export: %d answers written to %s", rows, args.target)
+    return 0

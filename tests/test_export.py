@@ -1,0 +1,96 @@
+"""The answers as a table other engines join: ``cache export`` joined in DuckDB and in
+polars gives the rows the CLI writes for the same input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from .conftest import Cli
+from .helpers import ServerThread, a_missing_isrc, catalogue_rows, read_csv, write_csv
+
+# The README's normalisation, as SQL: separators out, upper case, an "ISRC" label dropped
+# when 12 characters remain.
+COMPACT = "upper(regexp_replace({0}, '[\\s.\\-]+', '', 'g'))"
+NORMALIZE = (
+    "CASE WHEN regexp_matches({c}, '^ISRC[:=#]?[A-Z0-9]{{12}}$') THEN right({c}, 12) ELSE {c} END"
+)
+COMPARED = ("status", "spotify_track_id", "album_id", "match_count", "resolved_at", "searched")
+
+
+def duckdb_sql(isrc: str) -> str:
+    return NORMALIZE.format(c=COMPACT.format(isrc))
+
+
+def polars_key(column: str) -> pl.Expr:
+    compact = pl.col(column).str.replace_all(r"[\s.\-]+", "").str.to_uppercase()
+    return (
+        pl.when(compact.str.contains(r"^ISRC[:=#]?[A-Z0-9]{12}$"))
+        .then(compact.str.slice(-12))
+        .otherwise(compact)
+    )
+
+
+def text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def test_cache_export_joined_in_duckdb_and_polars_gives_the_cli_rows(
+    spotify: ServerThread, env: Any, cli: Cli, tmp_path: Path
+) -> None:
+    env(spotify)
+    rows = catalogue_rows(400, seed=7)
+    rows[0]["isrc"] = a_missing_isrc()  # a cached miss is exported too
+    write_csv(tmp_path / "in.csv", rows)
+    assert cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite").code == 0
+    out = read_csv(tmp_path / "out.csv")
+    spotify.reset_stats()
+    for target in ("answers.parquet", "answers.csv"):
+        ran = cli("cache", "export", target, "--cache", "c.sqlite")
+        assert ran.code == 0, ran.err
+    assert spotify.stats()["total_requests"] == 0 and spotify.stats()["token_requests"] == 0
+
+    joined = duckdb.sql(
+        f"SELECT i.code, a.* FROM read_csv('{tmp_path / 'in.csv'}', all_varchar = true) i "
+        f"LEFT JOIN '{tmp_path / 'answers.parquet'}' a ON a.isrc = {duckdb_sql('i.isrc')} "
+        "ORDER BY i.code"
+    )
+    by_duckdb = dict(zip(joined.columns, zip(*joined.fetchall(), strict=True), strict=True))
+    frame = (
+        pl.read_csv(tmp_path / "in.csv", infer_schema=False)
+        .with_columns(key=polars_key("isrc"))
+        .join(
+            pl.read_csv(tmp_path / "answers.csv", infer_schema=False),
+            left_on="key",
+            right_on="isrc",
+            how="left",
+        )
+        .sort("code")
+    )
+    assert frame.height == joined.shape[0] == len(out) == len(rows)
+    for n, row in enumerate(out):
+        assert by_duckdb["code"][n] == row["code"]
+        if row["status"] == "invalid":  # never asked, so not in the cache
+            assert by_duckdb["status"][n] is None and frame["status"][n] is None
+            continue
+        for name in COMPARED:
+            assert text(by_duckdb[name][n]) == row[name], (name, row)
+            assert text(frame[name][n]) == row[name], (name, row)
+        assert text(by_duckdb["track"][n]) == row["track"]  # no formula escaping in Parquet
+        assert text(by_duckdb["isrc_conflict"][n]).lower() == row["isrc_conflict"].lower()
+    assert "not_found" in by_duckdb["status"] and "found" in by_duckdb["status"]
+
+
+def test_cache_export_needs_a_cache_and_a_known_format(
+    env: Any, spotify: ServerThread, cli: Cli, tmp_path: Path
+) -> None:
+    env(spotify)
+    ran = cli("cache", "export", "x.parquet", "--cache", "none.sqlite")
+    assert ran.code == 2 and "no cache to export" in ran.err
+    write_csv(tmp_path / "in.csv", [{"isrc": "GBAAA2400001"}])
+    assert cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite").code == 0
+    ran = cli("cache", "export", "x.xlsx", "--cache", "c.sqlite")
+    assert ran.code == 2 and "xlsx" in ran.err
