@@ -39,7 +39,7 @@ from .store.cache import AsyncCache, Cache, not_the_cache
 
 if TYPE_CHECKING:
     from .tables.frames import DataFrame
-    from .tables.read import InputSource
+    from .tables.source import InputSource
 
 __all__ = [
     "EXPORT_COLUMNS",

@@ -3,6 +3,7 @@ polars gives the rows the CLI writes for the same input."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import duckdb
 import polars as pl
 
 from .conftest import Cli
-from .helpers import ServerThread, a_missing_isrc, catalogue_rows, read_csv, write_csv
+from .helpers import ServerThread, a_missing_isrc, catalogue_rows, isrcs, read_csv, write_csv
 
 # The README's normalisation, as SQL: separators out, upper case, an "ISRC" label dropped
 # when 12 characters remain.
@@ -94,3 +95,45 @@ def test_cache_export_needs_a_cache_and_a_known_format(
     assert cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite").code == 0
     ran = cli("cache", "export", "x.xlsx", "--cache", "c.sqlite")
     assert ran.code == 2 and "xlsx" in ran.err
+
+
+def test_a_hive_partitioned_parquet_folder_is_one_input(
+    spotify: ServerThread, env: Any, cli: Cli, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    env(spotify)
+    codes = isrcs(30)
+    table = pa.table(
+        {
+            "isrc": [*codes, "not an isrc", codes[0].lower()],
+            "plays": list(range(32)),
+            "year": [2023] * 16 + [2024] * 16,
+        }
+    )
+    pq.write_to_dataset(table, tmp_path / "statements", partition_cols=["year"])
+    (tmp_path / "statements" / "_SUCCESS").write_text("")
+    plan = cli("plan", "statements", "--format", "json", "--cache", "c.sqlite")
+    assert plan.code == 0 and json.loads(plan.out)["unique"] == 30
+    assert cli("statements", "-o", "out.parquet", "--cache", "c.sqlite").code == 0
+    out = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert len(out) == 32 and sorted(r["plays"] for r in out) == list(range(32))
+    by_plays = {r["plays"]: r for r in out}
+    assert all(by_plays[n]["isrc_normalized"] == codes[n] for n in range(30))
+    assert [by_plays[n]["status"] for n in (30, 31)] == ["invalid", "found"]
+    assert {r["year"] for r in out} == {2023, 2024}  # the partition key is a column
+    assert sum(r["status"] == "found" for r in out) == 31
+    assert spotify.stats()["unique_isrcs_searched"] == 30
+    # CSV out, from the cache: the same rows, nothing asked again.
+    spotify.reset_stats()
+    assert cli("statements", "-o", "out.csv", "--cache", "c.sqlite").code == 0
+    assert spotify.stats()["total_requests"] == 0
+    assert [r["spotify_track_id"] for r in read_csv(tmp_path / "out.csv")] == [
+        r["spotify_track_id"] or "" for r in out
+    ]
+    (tmp_path / "empty").mkdir()
+    ran = cli("empty", "-o", "x.csv")
+    assert ran.code == 2 and "no Parquet file" in ran.err
+    ran = cli("statements", "-o", "x.csv", "--input-format", "csv")
+    assert ran.code == 2 and "folder" in ran.err

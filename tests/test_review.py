@@ -63,7 +63,7 @@ def test_candidates_and_conflicts_through_the_cli(
     assert all(out[i]["isrc_conflict"] == "False" for i in set(codes) - flagged)
 
     cand = pd.read_parquet(tmp_path / "cand.parquet")
-    assert str(cand["chosen"].dtype) == "bool" and str(cand["rank"].dtype) == "int64"
+    assert str(cand["chosen"].dtype) == "boolean" and str(cand["rank"].dtype) == "Int64"
     by_isrc: dict[str, list[dict[str, object]]] = defaultdict(list)
     for record in cand.to_dict("records"):
         by_isrc[str(record["isrc"])].append(record)
