@@ -206,7 +206,7 @@ async def test_429_pauses_the_gate_then_retries(client: SpotifyClient, script: S
     # The gate's own pausing is tested on a virtual clock (test_retry); here only that the
     # client hands it the Retry-After.
     paused: list[float] = []
-    client.gate.pause = paused.append  # type: ignore[method-assign]
+    client.gate.pause = lambda seconds, admitted_at=None: paused.append(seconds)  # type: ignore[method-assign]
     await client.search_isrc("USRC17607839")
     assert paused == [3.0]
     assert client.stats.throttled == 1

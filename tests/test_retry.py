@@ -111,7 +111,7 @@ def test_the_first_429_teaches_the_window(virtual_loop: VirtualClockLoop) -> Non
     rate, window, pauses = virtual_loop.run_until_complete(scenario())
     assert pauses == 1
     assert window == pytest.approx(0.5 + 1.5, abs=0.02)
-    assert rate == pytest.approx(100 / window * 0.98, rel=0.01)
+    assert rate == pytest.approx(100 / window * 0.99, rel=0.01)
 
 
 def test_after_learning_it_holds_climbs_to_the_estimate_and_no_further_for_a_while(
@@ -130,7 +130,7 @@ def test_after_learning_it_holds_climbs_to_the_estimate_and_no_further_for_a_whi
 
     seen = virtual_loop.run_until_complete(scenario())
     start, first = seen[0]
-    estimate = first / 0.98
+    estimate = first / 0.99
     window = 2.0
     during_hold = [rate for t, rate in seen if t < start + 5 * window - 0.1]
     assert set(during_hold) == {first}

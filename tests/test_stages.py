@@ -164,7 +164,26 @@ def test_the_learner_estimates_the_window_from_the_first_429() -> None:
     learner.throttled(0.5, retry_after=2)
     rate = learner.admitting(2.5)  # the pause is over
     assert learner.window == pytest.approx(0.5 + 1.5)
-    assert rate == pytest.approx(100 / 2.0 * 0.98)
+    assert rate == pytest.approx(100 / 2.0 * 0.99)
+
+
+def test_the_learner_counts_sending_time_up_to_the_refused_request() -> None:
+    """The 429 comes back a round trip after its request left; the phase's sending time
+    ends when it left, so the latency does not make the estimate low."""
+    learner = RateLearner(200)
+    learner.admitting(0.0)
+    for n in range(100):
+        learner.accepted(n / 200)
+    learner.throttled(0.53, retry_after=2, admitted_at=0.5)  # 30 ms there and back
+    rate = learner.admitting(2.53)
+    assert learner.window == pytest.approx(0.5 + 1.5)
+    assert rate == pytest.approx(100 / 2.0 * 0.99)
+    late = RateLearner(200)  # without it, the round trip counts as sending time
+    late.admitting(0.0)
+    for n in range(100):
+        late.accepted(n / 200)
+    late.throttled(0.53, retry_after=2)
+    assert late.admitting(2.53) < rate
 
 
 def test_the_learner_halves_when_a_phase_shows_too_little() -> None:

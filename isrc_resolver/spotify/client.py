@@ -247,7 +247,7 @@ class SpotifyClient:
             self.stats.throttled += 1
             retry_after = parse_retry_after(headers, now=self._wall_clock())
             quota = _error_reason(body) == "QUOTA_EXCEEDED"
-            gate.pause(retry_after)
+            gate.pause(retry_after, admitted_at=admitted)
             throttled = Throttled(retry_after, quota=quota)
             log.debug("%s %s: %s", endpoint, label, throttled)
             if self.policy.stops_run(throttled):

@@ -16,8 +16,9 @@ without a 429 were all accepted, and the phase plus the Retry-After spans about 
 so ``accepted / (phase + Retry-After)`` estimates the sustainable rate. Retry-After is a
 whole number of seconds rounded up, so half a second is taken off it. The gate then runs
 just under that estimate, holds it for several windows, and probes upward by 1% a window.
-Each 429 costs a full pause, so the gate would rather sit 2% under the limit than find it
-often.
+Each 429 costs a full pause, so the gate would rather sit 1% under the limit than find it
+often. The phase ends when the refused request left, not when its 429 came back: the round
+trip is not sending time (counting it made the estimate a latency's worth too low).
 
 :class:`RateLearner` is that learning alone: a pure object that is told the times (when a
 phase began, when a 429 came, what was accepted) and says the rate, so it is tested with
@@ -96,7 +97,7 @@ class RateLearner:
         *,
         adaptive: bool = True,
         min_rate: float = 0.2,
-        safety: float = 0.98,
+        safety: float = 0.99,
         hold_windows: float = 5.0,
         probe_step: float = 0.01,
         cap_windows: float = 30.0,
@@ -137,12 +138,15 @@ class RateLearner:
         if self._phase_started is not None and admitted_at >= self._phase_started:
             self._accepted += 1
 
-    def throttled(self, now: float, retry_after: float) -> None:
-        """The first 429 of a burst, at ``now``: the phase ends, to be learned from when
-        the pause is over."""
+    def throttled(self, now: float, retry_after: float, admitted_at: float | None = None) -> None:
+        """The first 429 of a burst, at ``now``, for a request admitted at ``admitted_at``:
+        the phase ends, to be learned from when the pause is over. It ended when that
+        request left (those before it were accepted; the answer's way back is not sending
+        time), or at ``now`` when that is not known."""
         if self.adaptive and self._ended is None:
             started = self._phase_started if self._phase_started is not None else now
-            self._ended = _Phase(started, now, retry_after, self.rate, self._fresh)
+            ended = now if admitted_at is None else max(started, min(admitted_at, now))
+            self._ended = _Phase(started, ended, retry_after, self.rate, self._fresh)
 
     def _learn(self, phase: _Phase, now: float) -> None:
         """At the end of a pause: set the rate from what the ended phase shows."""
@@ -259,8 +263,9 @@ class RateGate:
         """Count an answer that was not a 429, for a request admitted at ``admitted_at``."""
         self.learner.accepted(admitted_at)
 
-    def pause(self, seconds: float) -> None:
-        """Hold every worker for ``seconds`` (a 429's Retry-After)."""
+    def pause(self, seconds: float, admitted_at: float | None = None) -> None:
+        """Hold every worker for ``seconds`` (a 429's Retry-After, for a request admitted
+        at ``admitted_at``)."""
         now = self._now()
         new_resume = now + seconds
         if new_resume <= self._resume_at:
@@ -268,6 +273,6 @@ class RateGate:
         # Only the first 429 of a burst ends a phase; the others were already in flight.
         if self._resume_at <= now:
             self.pauses += 1
-            self.learner.throttled(now, seconds)
+            self.learner.throttled(now, seconds, admitted_at)
         self._resume_at = new_resume
         self._pacer.hold_until(new_resume)
