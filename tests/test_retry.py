@@ -114,7 +114,7 @@ def test_the_first_429_teaches_the_window(virtual_loop: VirtualClockLoop) -> Non
     assert rate == pytest.approx(100 / window * 0.99, rel=0.01)
 
 
-def test_after_learning_it_holds_climbs_to_the_estimate_and_no_further_for_a_while(
+def test_after_learning_it_holds_climbs_to_just_under_the_estimate_for_a_while(
     virtual_loop: VirtualClockLoop,
 ) -> None:
     async def scenario() -> list[tuple[float, float]]:
@@ -135,7 +135,7 @@ def test_after_learning_it_holds_climbs_to_the_estimate_and_no_further_for_a_whi
     during_hold = [rate for t, rate in seen if t < start + 5 * window - 0.1]
     assert set(during_hold) == {first}
     capped = [rate for t, rate in seen if t < start + 30 * window - 0.1]
-    assert max(capped) == pytest.approx(estimate, rel=1e-6)
+    assert max(capped) == pytest.approx(estimate * 0.995, rel=1e-6)  # half a step under
     later = [rate for t, rate in seen if t > start + 32 * window]
     assert later and max(later) > estimate * 1.005  # probing goes on, gently
 

@@ -160,10 +160,11 @@ class RateLearner:
             # Everything accepted in this phase is in the server's window: count / span.
             estimate = min(self._accepted / span, phase.rate)
             rate = estimate * self._safety
-            # Probing climbs back to the estimate itself, and past it only much later: a
+            # Probing climbs to just under the estimate (the estimate itself is the limit,
+            # where any unevenness on the way is a 429), and past it only much later: a
             # probe that finds the limit costs a whole pause (a second or more), which 1%
             # more rate pays back only after about a hundred seconds.
-            self._probe_cap = estimate
+            self._probe_cap = estimate * (1 - self._probe_step / 2)
             self._cap_until = now + self._cap_windows * span
         elif phase.fresh and not long_phase:
             rate = phase.rate / 2  # too little to go on: halve
