@@ -437,6 +437,18 @@ def nightly(tmp: Path, catalogue: int, quota: int) -> list[Row]:
     return [Row(*row) for row in rows(tmp, catalogue, quota)]
 
 
+def warm(tmp: Path, sizes: list[int], distinct: int) -> list[Row]:
+    from scenario_warm import warm_join  # in this folder
+
+    return [Row(*row) for rows in sizes for row in warm_join(tmp, rows, distinct)]
+
+
+def many(tmp: Path, distinct: int) -> list[Row]:
+    from scenario_warm import many_distinct  # in this folder
+
+    return [Row(*row) for row in many_distinct(tmp, distinct)]
+
+
 def coverage(count: int) -> list[Row]:
     from scenario_coverage import rows  # in this folder; the local server runs in this process
 
@@ -461,6 +473,11 @@ def main() -> int:
         ("scale", lambda t: scale(t, 100_000 if q else 1_000_000, 20_000 if q else 200_000)),
         ("nightly", lambda t: nightly(t, 2_000 if q else 10_000, 400 if q else 2_000)),
         ("coverage", lambda t: coverage(500 if q else 3_000)),
+        (
+            "warm join",
+            lambda t: warm(t, [100_000] if q else [1_000_000, 3_000_000], 20_000 if q else 200_000),
+        ),
+        ("many distinct", lambda t: many(t, 200_000 if q else 10_000_000)),
     ]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="isrc-bench-") as tmp:
