@@ -44,8 +44,7 @@ for start in range(0, len(distinct), 900):
 names = ["status", "track", "album", "artist", "spotify_track_id", "spotify_url",
          "duration_ms", "match_count"]  # fmt: skip
 keys = list(found)
-index = {isrc: n for n, isrc in enumerate(keys)}
-positions = pa.array([index.get(v) for v in table["isrc"].to_pylist()], pa.int64())
+positions = pc.index_in(table["isrc"], value_set=pa.array(keys, pa.string()))
 for n, name in enumerate(names):
     values = pa.array([found[k][n] for k in keys])
     table = table.append_column(name, values.take(positions))

@@ -3,12 +3,14 @@ polars gives the rows the CLI writes for the same input."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+import pytest
 
 from .conftest import Cli
 from .helpers import ServerThread, a_missing_isrc, catalogue_rows, isrcs, read_csv, write_csv
@@ -137,3 +139,33 @@ def test_a_hive_partitioned_parquet_folder_is_one_input(
     assert ran.code == 2 and "no Parquet file" in ran.err
     ran = cli("statements", "-o", "x.csv", "--input-format", "csv")
     assert ran.code == 2 and "folder" in ran.err
+
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv"])
+def test_lines_written_from_text_are_the_bytes_pandas_writes(
+    spotify: ServerThread, env: Any, cli: Cli, tmp_path: Path, suffix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The text path (a line per row from text built once per ISRC) against the frame path
+    (pandas' to_csv), byte for byte, on cells that need quoting, and with a carriage
+    return, which sends its chunk down the frame path."""
+    from isrc_resolver.tables.write import OutputSink
+
+    env(spotify)
+    sep = "\t" if suffix == "tsv" else ","
+    rows = catalogue_rows(300, seed=11)  # commas, quotes, line breaks, emoji; messy ISRCs
+    for n, row in enumerate(rows):
+        row["note"] = ["", "a\tb", '"x"', "=1+2", " pad ", "NA", "é, ü"][n % 7]
+    odd = [dict(rows[0], note="carriage\rreturn")]
+    for name, data in (("plain", rows), ("cr", rows[:150] + odd + rows[150:])):
+        write_csv(tmp_path / f"{name}.{suffix}", data, delimiter=sep)
+        args = ["--cache", "c.sqlite"]
+        assert cli(f"{name}.{suffix}", "-o", f"{name}.lines.{suffix}", *args).code == 0
+        with monkeypatch.context() as m:
+            m.setattr(OutputSink, "writes_lines", property(lambda self: False))
+            assert cli(f"{name}.{suffix}", "-o", f"{name}.frame.{suffix}", *args).code == 0
+        lines = (tmp_path / f"{name}.lines.{suffix}").read_bytes()
+        frame = (tmp_path / f"{name}.frame.{suffix}").read_bytes()
+        assert lines == frame, name
+        with (tmp_path / f"{name}.lines.{suffix}").open(newline="", encoding="utf-8") as fh:
+            assert len(list(csv.DictReader(fh, delimiter=sep))) == len(data)

@@ -287,7 +287,7 @@ def test_the_machines_refusal_is_exit_1_or_2_with_one_line(
     write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(10)])
     Path("out.csv").write_text("old\n")
     target = {
-        "output": "isrc_resolver.tables.write.OutputSink._write_frame",
+        "output": "isrc_resolver.tables.write.OutputSink._put",
         "temporary file": "isrc_resolver.tables.write._temporary_beside",
         "cache": "isrc_resolver.store.results.Results.put",
     }[where]

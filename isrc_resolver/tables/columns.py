@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InputError
 from ..isrc import normalize_value
@@ -189,11 +189,14 @@ class Table(Protocol):
     columns: list[str]
     column: str
     hint_columns: HintColumns
+    format: str  # csv, tsv or parquet: what it was read from
 
     @property
     def schema(self) -> pa.Schema: ...
 
     def chunks(self, *, text: bool = False) -> Iterator[pd.DataFrame]: ...
+
+    def text_columns(self) -> Iterator[list[list[Any]]]: ...
 
 
 def output_names(input_columns: Sequence[str], columns: Sequence[str]) -> list[str]:

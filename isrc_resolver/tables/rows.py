@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import pandas as pd
@@ -33,13 +35,16 @@ class BuiltRows:
         *,
         escape: bool,
         consume: bool = False,
+        sep: str = ",",
     ) -> None:
         self._rows = rows
+        self._sep = sep  # of the text :meth:`line` makes
         self._kinds = kinds
         self._escaped = [
             i for i, c in enumerate(columns) if escape and c.from_network and c.kind is Kind.TEXT
         ]
         self._width = len(columns)
+        self._kinds_of = [c.kind for c in columns]
         # A file's run hands its rows over: each is replaced by its built values in the
         # same table (no second table of every ISRC); otherwise they are kept apart.
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
@@ -51,6 +56,30 @@ class BuiltRows:
         known = self._memo.get(isrc)
         if known is None or isinstance(known, Row):
             known = self._memo[isrc] = self._build(isrc)
+        elif isinstance(known[2], str):  # kept as text (see line): its values, as text
+            status, stale, text = known
+            known = self._memo[isrc] = (status, stale, self._parse(text))
+        return known
+
+    def _parse(self, text: str) -> tuple[Any, ...]:
+        """The values :func:`_render` wrote as ``text``, typed again (an empty cell is
+        None: what pandas and the csv module write for None)."""
+        cells = next(csv.reader([text], delimiter=self._sep))
+        return tuple(
+            None if cell == "" else _FROM_TEXT[kind](cell)
+            for cell, kind in zip(cells, self._kinds_of, strict=True)
+        )
+
+    def line(self, value: object) -> tuple[Status, bool, str]:
+        """For a text output: the row's status, whether it is stale, and its output values
+        as they are written (one piece of CSV or TSV text), built once per ISRC and kept
+        in that form only (smaller than the values)."""
+        isrc = normalize_value(value)
+        known = self._memo.get(isrc)
+        if known is not None and not isinstance(known, Row) and isinstance(known[2], str):
+            return known  # type: ignore[no-any-return]
+        status, stale, values = self.get(value)
+        known = self._memo[isrc] = (status, stale, _render(values, self._sep))
         return known
 
     def _build(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
@@ -80,6 +109,25 @@ class BuiltRows:
             return [[] for _ in range(self._width)], statuses
         rows = (row for _, _, row in built)
         return [list(column) for column in zip(*rows, strict=True)], statuses
+
+
+def _render(values: Sequence[Any], sep: str) -> str:
+    """``values`` as the csv module writes them (and so pandas: empty for None, True and
+    False, integers as digits), quoted where needed."""
+    # The writer quotes a value holding a character of its line end: "\n" as pandas does,
+    # and "\r" too, so the text reads back (a row with a "\r" is never written from it: its
+    # chunk goes through pandas, quoted whole).
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=sep, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()[:-2]
+
+
+_FROM_TEXT: dict[Kind, Callable[[str], Any]] = {
+    Kind.TEXT: str,
+    Kind.INTEGER: int,
+    Kind.FLOAT: float,
+    Kind.BOOLEAN: lambda text: text == "True",
+}
 
 
 _AT = {c.name: i for i, c in enumerate(output_columns())}

@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import glob
+import io
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -143,14 +145,64 @@ class OutputSink:
             raise _failed(exc, self.target) from None
         return statuses
 
+    @property
+    def writes_lines(self) -> bool:
+        """Text out from text in, without a match check per row: :meth:`write_lines` writes
+        what pandas would, a line per row from text built once per ISRC."""
+        return (
+            self._parquet is None
+            and self.source.format in ("csv", "tsv")
+            and not self.source.hint_columns.usable
+        )
+
+    def write_lines(
+        self, columns: list[list[Any]], rows: BuiltRows, min_score: float = 90.0
+    ) -> Counter[Status]:
+        """Append the rows whose input cells are ``columns`` (text), with their results;
+        returns their statuses. The bytes are those :meth:`write` writes: each input cell
+        quoted as the csv module quotes it, our values as :meth:`BuiltRows.line` made them.
+        A chunk with a carriage return anywhere goes through :meth:`write` (quoted whole)."""
+        sep = "\t" if self.format == "tsv" else ","
+        built = [rows.line(v) for v in columns[self.source.columns.index(self.source.column)]]
+        if rows.carriage_return or any("\r" in v for column in columns for v in column):
+            frame = pd.DataFrame(dict(enumerate(columns)), dtype=object)
+            frame.columns = pd.Index(self.source.columns)
+            return self.write(frame, rows, min_score)
+        statuses = Counter(status for status, _, _ in built)
+        rows.stale += sum(stale for _, stale, _ in built)
+        quoted = [_quoted(column, sep) for column in columns]
+        text = "".join(
+            f"{sep.join(cells)}{sep}{ours}\n"
+            for cells, (_, _, ours) in zip(zip(*quoted, strict=True), built, strict=True)
+        )
+        if not self._header_written:
+            head = io.StringIO()
+            csv.writer(head, delimiter=sep, lineterminator="\n").writerow(
+                [*self.source.columns, *self.names]
+            )
+            text = head.getvalue() + text
+        try:
+            self._put(text)
+        except OSError as exc:
+            raise _failed(exc, self.target) from None
+        self._header_written = True
+        return statuses
+
+    def _put(self, text: str) -> None:
+        """Text to the output file (every CSV and TSV byte goes through here), a piece at
+        a time: one write of megabytes into a pipe whose reader has gone can end part-way
+        without an error, where the next piece's write is refused (EPIPE), as it must be."""
+        assert self._fh is not None
+        for start in range(0, len(text), _PIECE):
+            self._fh.write(text[start : start + _PIECE])
+
     def _write_frame(self, frame: pd.DataFrame, *, quote_all: bool = False) -> None:
         if self._parquet is not None:
             table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
             self._parquet.write_table(table)
             return
-        assert self._fh is not None
-        frame.to_csv(
-            self._fh,
+        text = frame.to_csv(
+            None,
             sep="\t" if self.format == "tsv" else ",",
             header=not self._header_written,
             index=False,
@@ -159,6 +211,7 @@ class OutputSink:
             # return, which readers take for a line break: such a chunk is quoted whole.
             quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
         )
+        self._put(text)
         self._header_written = True
 
     def close(self, *, complete: bool) -> None:
@@ -187,6 +240,16 @@ class OutputSink:
                     os.unlink(self._tmp)
 
 
+_MUST_QUOTE = {",": re.compile('[,"\n]'), "\t": re.compile('[\t"\n]')}
+
+
+def _quoted(column: list[Any], sep: str) -> list[str]:
+    """Text cells as the csv module writes them with QUOTE_MINIMAL (no "\r" among them)."""
+    needs = _MUST_QUOTE[sep].search
+    return [v if not needs(v) else '"' + v.replace('"', '""') + '"' for v in column]
+
+
+_PIECE = 1 << 16  # characters written at a time
 _PARTIAL = ".partial"
 
 
@@ -290,7 +353,13 @@ def write_output(
         # Spreadsheets run a cell that starts with = + - @ as a formula: text from the
         # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
         escape = escape_formulas and sink.format != "parquet"
-        built = BuiltRows(rows, sink.columns, kinds, escape=escape, consume=True)
+        sep = "\t" if sink.format == "tsv" else ","
+        built = BuiltRows(rows, sink.columns, kinds, escape=escape, consume=True, sep=sep)
+        if sink.writes_lines:
+            for columns in source.text_columns():
+                statuses.update(sink.write_lines(columns, built, min_score))
+                written(len(columns[0]))
+            return statuses, built.stale
         for chunk in source.chunks(text=sink.format != "parquet"):
             statuses.update(sink.write(chunk, built, min_score))
             written(len(chunk))
