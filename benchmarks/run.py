@@ -1,6 +1,6 @@
 """Benchmarks: the resolver against the local Spotify, with a baseline where one applies.
 
-    python benchmarks/run.py            # the full set (about twelve minutes)
+    python benchmarks/run.py            # the full set (about three quarters of an hour)
     python benchmarks/run.py --quick    # smaller inputs (about a minute)
 
 Every figure is a ratio or a count, so it holds on a shared, noisy machine. The local server
