@@ -435,3 +435,20 @@ def test_answers_cached_before_candidates_were_kept_are_written_alone(
     assert all(c["chosen"] == "True" and "before candidates were kept" in c["reason"] for c in cand)
     with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite")) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+
+
+def test_a_stopped_run_still_writes_its_summary_file_and_report(
+    spotify: ServerThread, env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    env(spotify)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(6)])
+    args = ["--cache", "c.sqlite", "--max-requests", "2", "--summary-json", "s.json"]
+    ran = cli("in.csv", "-o", "out.parquet", *args, "--report", "r.html")
+    assert ran.code == 3
+    data = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert (data["exit_code"], data["budget_spent"]) == (3, "max_requests")
+    assert (data["found"], data["deferred"], data["requests"]) == (2, 4, 2)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert ">deferred<b>4</b>" in page.replace("\n", "") and "exit code 3" in page
+    frame = pd.read_parquet(tmp_path / "out.parquet")
+    assert sorted(frame["status"]) == ["deferred"] * 4 + ["found"] * 2

@@ -385,7 +385,12 @@ def read_output(
 
 
 def _columns(chunk: pd.DataFrame) -> dict[str, list[Any]]:
+    """Each column's values, a missing one (None, NaN, pd.NA, empty text) as None."""
     return {
-        str(name): [None if v is None or v != v or v == "" else v for v in chunk[name].tolist()]
+        str(name): [None if _missing(v) else v for v in chunk[name].tolist()]
         for name in chunk.columns
     }
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or value == "" or value != value
