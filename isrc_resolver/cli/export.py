@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .options import add_settings_arguments
-from .plan import _plan_settings
+from .plan import plan_settings
 
 __all__ = ["build_parser", "export"]
 
@@ -33,7 +33,7 @@ def export(args: argparse.Namespace) -> int:
     from ..fronts import export_cache
     from ..store.cache import Cache
 
-    settings, _ = _plan_settings(args)
+    settings, _ = plan_settings(args)
     if settings.cache is None or not settings.cache.exists():
         where = settings.cache or "(none: --no-cache)"
         raise InputError(f"no cache to export at {where}; name it with --cache PATH")

@@ -16,7 +16,7 @@ from .options import credentials, hint_arguments, overrides_argument, settings_f
 if TYPE_CHECKING:
     from ..pipeline.plan import Forecast
 
-__all__ = ["add_arguments", "plan"]
+__all__ = ["add_arguments", "plan", "plan_settings"]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -91,7 +91,7 @@ def _forecast(args: argparse.Namespace) -> Forecast:
     from ..pipeline.plan import forecast
     from ..store.cache import Cache
 
-    settings, known = _plan_settings(args)
+    settings, known = plan_settings(args)
     overrides = tables.read_overrides(args.overrides) if args.overrides else None
     with tables.open_input(
         args.input,
@@ -116,7 +116,7 @@ def _forecast(args: argparse.Namespace) -> Forecast:
                 cache.close()
 
 
-def _plan_settings(args: argparse.Namespace) -> tuple[Settings, bool]:
+def plan_settings(args: argparse.Namespace) -> tuple[Settings, bool]:
     """The run's settings for a plan, and whether the account is known. Without
     credentials the plan still counts everything but the account's ledger."""
     environ, looked_in = credentials(args)
