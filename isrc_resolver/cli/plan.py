@@ -22,7 +22,10 @@ log = logging.getLogger("isrc_resolver")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="CSV, TSV or Parquet file to read, or - for standard input")
+    p.add_argument(
+        "input",
+        help="CSV, TSV or Parquet file (or a folder of Parquet files), or - for standard input",
+    )
     p.add_argument(
         "--format",
         choices=["text", "json", *FORMATS],

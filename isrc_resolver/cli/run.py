@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "input",
         nargs="?",
-        help="CSV, TSV or Parquet file to read, or - for standard input "
+        help="CSV, TSV or Parquet file (or a folder of Parquet files) to read, or - for "
+        "standard input "
         "(with --demo, default: a small bundled sample)",
     )
     p.add_argument(
