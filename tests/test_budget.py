@@ -352,3 +352,27 @@ async def test_a_killed_process_lease_expires(tmp_path: Path) -> None:
         assert statuses == [Status.FOUND] * 3
         assert slept and sum(slept) * 100 >= 300  # it waited for the lease, then asked
         assert server.stats()["search_requests"] == 3
+
+
+async def test_the_last_request_taken_while_another_worker_queued_is_budget_spent() -> None:
+    """Workers queue for the lock to reserve; by the time the last one gets it, the others
+    may have taken every request --max-requests allows: that is BudgetSpent (exit 3), not
+    an internal error (it was an AssertionError, exit 70, seen in a run with a report)."""
+    from isrc_resolver.errors import BudgetSpent
+    from isrc_resolver.spotify.budget import Budget, Grant
+
+    class Ledger:
+        async def reserve(self, wanted: int, quota: int | None) -> Grant:
+            await asyncio.sleep(0)  # the others queue meanwhile
+            return Grant(wanted, 1, wanted, None)
+
+        async def give_back(self, count: int, second: int) -> None:
+            return None
+
+    budget = Budget(max_requests=2, ledger=Ledger(), block=1)
+    outcomes = await asyncio.gather(
+        *(budget.take_or_wait(0.0) for _ in range(3)), return_exceptions=True
+    )
+    assert outcomes[:2] == [None, None]
+    assert isinstance(outcomes[2], BudgetSpent)
+    assert budget.spent == 2

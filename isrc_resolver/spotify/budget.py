@@ -112,7 +112,11 @@ class Budget:
         assert self._ledger is not None
         wanted = self._block
         if self.max_requests is not None:
+            # Another worker may have taken the last request while this one queued for
+            # the lock: nothing left to reserve is the run's budget spent.
             wanted = min(wanted, self.max_requests - self.spent)
+            if wanted <= 0:
+                raise BudgetSpent(self.max_requests)
         grant = await self._ledger.reserve(wanted, self.daily_quota)
         self._frees_at = grant.frees_at
         if grant.granted > 0:
