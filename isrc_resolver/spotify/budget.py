@@ -108,6 +108,13 @@ class Budget:
             self._held -= 1
         self.spent += 1
 
+    def give_back_one(self) -> None:
+        """A request taken and then not sent (a stop or an interrupt while it waited for
+        the rate gate or a token): it is held again, and :meth:`settle` gives it back."""
+        self.spent -= 1
+        if self._ledger is not None:
+            self._held += 1
+
     async def _reserve(self, max_wait: float, sleep: Sleep) -> None:
         assert self._ledger is not None
         wanted = self._block

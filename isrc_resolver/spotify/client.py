@@ -214,10 +214,17 @@ class SpotifyClient:
         self, url: str, params: Mapping[str, str] | None, endpoint: str, label: str
     ) -> Any:
         gate = self.gate
-        admitted = await gate.wait()
-        token = await self.tokens.get()
-        # Checked and counted with no await between: requests in flight never overrun it.
+        # The budget first, in the order the requests were asked for (a worker reaches
+        # this line straight from taking its item): when the allowance runs out mid-round,
+        # the requests that come first in the plan get it, not those the rate gate happens
+        # to let out first. Counted before it is sent; given back if it is not sent.
         await self.budget.take_or_wait(self.policy.max_wait, self._sleep)
+        try:
+            admitted = await gate.wait()
+            token = await self.tokens.get()
+        except BaseException:
+            self.budget.give_back_one()
+            raise
         self.stats.requests[endpoint] += 1
         started = time.perf_counter()
         request = HttpRequest("GET", url, params, {"Authorization": f"Bearer {token}"})
