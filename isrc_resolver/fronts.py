@@ -393,6 +393,7 @@ def export_cache(cache: Cache, variant: str, target: str | os.PathLike[str]) -> 
 
     tables.check_file(target, "cache export PATH")
     tables.detect_format(target)
+    not_the_cache(target, cache.path)
     escape = [
         c.name
         for c in RESULT_COLUMNS

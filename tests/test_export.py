@@ -169,3 +169,17 @@ def test_lines_written_from_text_are_the_bytes_pandas_writes(
         assert lines == frame, name
         with (tmp_path / f"{name}.lines.{suffix}").open(newline="", encoding="utf-8") as fh:
             assert len(list(csv.DictReader(fh, delimiter=sep))) == len(data)
+
+
+def test_cache_export_and_review_never_write_over_the_cache(
+    spotify: ServerThread, env: Any, cli: Cli, tmp_path: Path
+) -> None:
+    env(spotify)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(3)])
+    assert cli("in.csv", "-o", "out.csv", "--cache", "c.csv").code == 0  # a cache named .csv
+    before = (tmp_path / "c.csv").read_bytes()
+    ran = cli("cache", "export", "c.csv", "--cache", "c.csv")
+    assert ran.code == 2 and "is the cache's own file" in ran.err
+    ran = cli("review", "out.csv", "-o", "c.csv", "--cache", "c.csv")
+    assert ran.code == 2 and "is the cache's own file" in ran.err
+    assert (tmp_path / "c.csv").read_bytes() == before
