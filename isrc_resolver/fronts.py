@@ -241,7 +241,8 @@ class _Extras:
             assert cache is not None
             return cache.cache.candidates(isrcs, variant)
 
-        count = await asyncio.to_thread(write_candidates, self.candidates, rows, lookup)
+        # On the cache's own thread: its connection is used by no other.
+        count = await cache.call(write_candidates, self.candidates, rows, lookup)
         log.info("candidates: %d rows written to %s", count, self.candidates)
 
     async def after_writing(self, run: RunReport) -> None:

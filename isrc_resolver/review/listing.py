@@ -99,7 +99,7 @@ def _why(get: Mapping[str, Any], titled: bool) -> tuple[int, str] | None:
         return 2, _ONE.format(check, "artist")
     if get["match_method"] == MatchMethod.TITLE_ARTIST_FUZZY:
         return 3, _FUZZY
-    if get["status"] == Status.NOT_FOUND and titled and get["match_method"] != "override":
+    if get["status"] == Status.NOT_FOUND and titled and get["match_method"] != MatchMethod.OVERRIDE:
         return 4, _MISS
     return None
 

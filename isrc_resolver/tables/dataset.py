@@ -34,10 +34,8 @@ def discover(path: Path, display: str) -> ds.Dataset:
 def fingerprint(path: Path, display: str) -> object:
     """Every file's path, size and modification time: what a write to the folder changes."""
     try:
-        return [
-            (f, os.stat(f).st_size, os.stat(f).st_mtime_ns)
-            for f in sorted(discover(path, display).files)
-        ]
+        stats = [(f, os.stat(f)) for f in sorted(discover(path, display).files)]
+        return [(f, st.st_size, st.st_mtime_ns) for f, st in stats]
     except (FileNotFoundError, InputError):
         return None  # a file went away while we looked: changed
 

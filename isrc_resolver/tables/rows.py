@@ -44,7 +44,7 @@ class BuiltRows:
             i for i, c in enumerate(columns) if escape and c.from_network and c.kind is Kind.TEXT
         ]
         self._width = len(columns)
-        self._kinds_of = [c.kind for c in columns]
+        self._column_kinds = [c.kind for c in columns]
         # A file's run hands its rows over: each is replaced by its built values in the
         # same table (no second table of every ISRC); otherwise they are kept apart.
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
@@ -52,7 +52,9 @@ class BuiltRows:
         self.stale = 0  # rows written so far with a stale answer
 
     def get(self, value: object) -> tuple[Status, bool, tuple[Any, ...]]:
-        isrc = normalize_value(value)
+        return self._values(normalize_value(value))
+
+    def _values(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         known = self._memo.get(isrc)
         if known is None or isinstance(known, Row):
             known = self._memo[isrc] = self._build(isrc)
@@ -67,7 +69,7 @@ class BuiltRows:
         cells = next(csv.reader([text], delimiter=self._sep))
         return tuple(
             None if cell == "" else _FROM_TEXT[kind](cell)
-            for cell, kind in zip(cells, self._kinds_of, strict=True)
+            for cell, kind in zip(cells, self._column_kinds, strict=True)
         )
 
     def line(self, value: object) -> tuple[Status, bool, str]:
@@ -78,7 +80,7 @@ class BuiltRows:
         known = self._memo.get(isrc)
         if known is not None and not isinstance(known, Row) and isinstance(known[2], str):
             return known  # type: ignore[no-any-return]
-        status, stale, values = self.get(value)
+        status, stale, values = self._values(isrc)
         known = self._memo[isrc] = (status, stale, _render(values, self._sep))
         return known
 

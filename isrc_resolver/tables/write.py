@@ -146,6 +146,11 @@ class OutputSink:
         return statuses
 
     @property
+    def sep(self) -> str:
+        """The delimiter of a text output."""
+        return "\t" if self.format == "tsv" else ","
+
+    @property
     def writes_lines(self) -> bool:
         """Text out from text in, without a match check per row: :meth:`write_lines` writes
         what pandas would, a line per row from text built once per ISRC."""
@@ -162,7 +167,7 @@ class OutputSink:
         returns their statuses. The bytes are those :meth:`write` writes: each input cell
         quoted as the csv module quotes it, our values as :meth:`BuiltRows.line` made them.
         A chunk with a carriage return anywhere goes through :meth:`write` (quoted whole)."""
-        sep = "\t" if self.format == "tsv" else ","
+        sep = self.sep
         built = [rows.line(v) for v in columns[self.source.columns.index(self.source.column)]]
         if rows.carriage_return or any("\r" in v for column in columns for v in column):
             frame = pd.DataFrame(dict(enumerate(columns)), dtype=object)
@@ -203,7 +208,7 @@ class OutputSink:
             return
         text = frame.to_csv(
             None,
-            sep="\t" if self.format == "tsv" else ",",
+            sep=self.sep,
             header=not self._header_written,
             index=False,
             lineterminator="\n",
@@ -353,8 +358,7 @@ def write_output(
         # Spreadsheets run a cell that starts with = + - @ as a formula: text from the
         # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
         escape = escape_formulas and sink.format != "parquet"
-        sep = "\t" if sink.format == "tsv" else ","
-        built = BuiltRows(rows, sink.columns, kinds, escape=escape, consume=True, sep=sep)
+        built = BuiltRows(rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep)
         if sink.writes_lines:
             for columns in source.text_columns():
                 statuses.update(sink.write_lines(columns, built, min_score))
