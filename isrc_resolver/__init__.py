@@ -22,32 +22,32 @@ _EXPORTS = {
     "AudioFeatures": "models",
     "Cache": "store.cache",
     "CacheInfo": "store.cache",
-    "ClientStats": "spotify.stats",
+    "ClientStats": "http.stats",
     "ConfigurationError": "errors",
     "CredentialsError": "errors",
     "DEFAULT_API_URL": "settings",
     "DEFAULT_TOKEN_URL": "settings",
     "Enrichment": "models",
     "ForbiddenError": "errors",
-    "HttpRequest": "spotify.transport",
-    "HttpResponse": "spotify.transport",
+    "HttpRequest": "http.transport",
+    "HttpResponse": "http.transport",
     "InputError": "errors",
     "MatchPreference": "models",
-    "MockTransport": "spotify.transport",
+    "MockTransport": "http.transport",
     "OUTPUT_COLUMNS": "schema",
     "RateLimitStop": "errors",
     "RequestError": "errors",
     "Resolver": "resolver",
     "ResolverError": "errors",
     "Result": "models",
-    "RetryPolicy": "spotify.retry",
+    "RetryPolicy": "http.retry",
     "RunReport": "report",
     "Settings": "settings",
     "SpotifyClient": "spotify.client",
     "Status": "models",
     "TokenError": "errors",
     "Track": "models",
-    "TransportError": "spotify.transport",
+    "TransportError": "http.transport",
     "choose_match": "pipeline.search",
     "default_cache_path": "settings",
     "is_valid_isrc": "isrc",
@@ -124,6 +124,9 @@ if TYPE_CHECKING:
         ResolverError,
         TokenError,
     )
+    from .http.retry import RetryPolicy
+    from .http.stats import ClientStats
+    from .http.transport import HttpRequest, HttpResponse, MockTransport, TransportError
     from .isrc import is_valid_isrc, normalize_isrc
     from .models import (
         Album,
@@ -142,8 +145,5 @@ if TYPE_CHECKING:
     from .schema import OUTPUT_COLUMNS, result_row
     from .settings import DEFAULT_API_URL, DEFAULT_TOKEN_URL, Settings, default_cache_path
     from .spotify.client import SpotifyClient
-    from .spotify.retry import RetryPolicy
-    from .spotify.stats import ClientStats
-    from .spotify.transport import HttpRequest, HttpResponse, MockTransport, TransportError
     from .store.cache import Cache, CacheInfo
     from .sync import resolve_dataframe_sync

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from .errors import InputError
+from .http.stats import ClientStats
 from .isrc import distinct_isrcs, normalize_value
 from .matching import Hint, Hints
 from .models import Enrichment, Status
@@ -34,7 +35,6 @@ from .review.page import render_report
 from .review.shown import Kept
 from .schema import RESULT_COLUMNS, Kind, Row, result_row
 from .settings import Settings
-from .spotify.stats import ClientStats
 from .store.cache import AsyncCache, Cache, not_the_cache
 
 if TYPE_CHECKING:
@@ -66,6 +66,9 @@ class Engine(Protocol):
 
     @property
     def stats(self) -> ClientStats: ...
+
+    @property
+    def second_counts(self) -> dict[str, dict[str, int]]: ...  # the second catalogues'
 
     @property
     def async_cache(self) -> AsyncCache | None: ...
@@ -111,7 +114,7 @@ async def resolve_dataframe(
 
     started, before = time.perf_counter(), _count(RunReport(), resolver, (0, 0, 0, 0))
     s = resolver.settings
-    kinds = s.with_ if with_ is None else s.evolve(with_=with_).with_
+    kinds = s.columns if with_ is None else s.evolve(with_=with_).columns
     values = tables.column_values(df, column)
     names = list(map(str, df.columns))
     hint_columns = tables.find_hint_columns(names, "the DataFrame", title_column, artist_column)
@@ -176,7 +179,7 @@ async def resolve_file(
         try:
             hints = _file_hints(source)
             rows = await resolver.resolve_rows(
-                unique, kinds=s.with_, progress=progress, distinct=True, hints=hints
+                unique, kinds=s.columns, progress=progress, distinct=True, hints=hints
             )
         finally:
             unique.clear()
@@ -184,7 +187,7 @@ async def resolve_file(
         await extras.before_writing(rows)
         progress.phase("writing", run.rows, "row")
         run.statuses, run.stale = tables.write_output(
-            output, source, rows, s.with_, output_format, progress.advance, s.escape_formulas,
+            output, source, rows, s.columns, output_format, progress.advance, s.escape_formulas,
             s.min_score,
         )  # fmt: skip
     run.elapsed = time.perf_counter() - started
@@ -278,7 +281,7 @@ def _preflight(
 
     tables.check_output(output, output_format)
     not_the_cache(output, s.cache)
-    for note in tables.column_notes(source.columns, source.hint_columns, s.with_, source.display):
+    for note in tables.column_notes(source.columns, source.hint_columns, s.columns, source.display):
         log.info("%s", note)
 
 
@@ -311,6 +314,7 @@ def _count(report: RunReport, resolver: Engine, before: Counts) -> Counts:
     report.token_requests = now[1] - before[1]
     report.throttled = now[2] - before[2]
     report.cache_hits = now[3] - before[3]
+    report.second = {name: dict(counts) for name, counts in resolver.second_counts.items()}
     report.stop, report.interrupted, report.spent, report.failed = (
         control.stopped,
         control.interrupted,

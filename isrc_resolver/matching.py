@@ -21,11 +21,14 @@ from types import ModuleType
 
 __all__ = [
     "CONFLICT_DURATION_MS",
+    "CROSS_CHECK_DURATION_MS",
     "Check",
+    "CrossCheck",
     "Hint",
     "Hints",
     "MatchCheck",
     "check",
+    "cross_check",
     "different_recordings",
     "normalize_artist",
     "normalize_title",
@@ -147,6 +150,50 @@ def different_recordings(tracks: Iterable[tuple[str, int | None]]) -> bool:
     fuzz = _fuzz()
     first, *rest = titles
     return any(fuzz.token_sort_ratio(first, other) < _SAME_TITLE for other in rest)
+
+
+class CrossCheck(StrEnum):
+    """Spotify's answer against a second catalogue's, for one ISRC."""
+
+    AGREE = "agree"
+    TITLE_DIFFERS = "title_differs"
+    ARTIST_DIFFERS = "artist_differs"
+    DURATION_DIFFERS = "duration_differs"
+    ONLY_SPOTIFY = "only_spotify"
+    ONLY_OTHER = "only_deezer"  # the one second catalogue so far
+    NEITHER = "neither"
+
+
+CROSS_CHECK_DURATION_MS = 3_000  # one recording's lengths differ by rounding, not by 3 s
+
+# (title, artists, duration in ms) of one track, as a catalogue names it
+Named = tuple[str, Sequence[str], int | None]
+
+
+def cross_check(spotify: Named | None, other: Named | None, threshold: float) -> CrossCheck:
+    """Does the second catalogue name the track Spotify found? ``None``: that side has no
+    track for the ISRC. Titles and artists are compared as :func:`check` compares the
+    input's (normalised, so "- Remastered" or a featured artist does not count); the
+    artist agrees when any of the other's names matches Spotify's artists. The album is
+    not compared: a catalogue may answer with another release of the same recording."""
+    if spotify is None or other is None:
+        if spotify is not None:
+            return CrossCheck.ONLY_SPOTIFY
+        return CrossCheck.ONLY_OTHER if other is not None else CrossCheck.NEITHER
+    fuzz = _fuzz()
+    (title, artists, duration), (other_title, other_artists, other_duration) = spotify, other
+    score = fuzz.token_sort_ratio(normalize_title(title), normalize_title(other_title))
+    if score < threshold:
+        return CrossCheck.TITLE_DIFFERS
+    if not any(_artist_score(name, list(artists)) >= threshold for name in other_artists):
+        return CrossCheck.ARTIST_DIFFERS
+    if (
+        duration is not None
+        and other_duration is not None
+        and (abs(duration - other_duration) > CROSS_CHECK_DURATION_MS)
+    ):
+        return CrossCheck.DURATION_DIFFERS
+    return CrossCheck.AGREE
 
 
 @dataclass(frozen=True, slots=True)

@@ -343,10 +343,12 @@ FEATURE_NAMES = (
 
 
 class Enrichment(enum.StrEnum):
-    """What ``--with`` can add."""
+    """Groups of columns a run adds after Spotify's own: what ``--with`` can add, and a
+    second catalogue's (``deezer``, added by ``--providers spotify,deezer``)."""
 
     ALBUM = "album"
     AUDIO_FEATURES = "audio-features"
+    DEEZER = "deezer"  # not a --with choice: --providers adds it
 
 
 @dataclass(frozen=True, slots=True)

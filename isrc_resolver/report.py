@@ -30,6 +30,9 @@ class RunReport:
     spent: BudgetSpent | None = None  # --max-requests or --daily-quota ended the run
     interrupted: str | None = None  # the signal's name, when a signal ended the run
     failed: EnvironmentFailure | None = None  # the machine refused (the cache's disk, say)
+    # Second catalogues (Deezer): per name, its distinct ISRCs by status (found, not_found,
+    # error, pending), those from the cache, its requests and its rate signals.
+    second: dict[str, dict[str, int]] = field(default_factory=dict)
     # The HTML report of the run (set by a file's run): shown inline in a notebook.
     html: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
@@ -64,6 +67,8 @@ class RunReport:
             f"requests={self.requests} token_requests={self.token_requests} "
             f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
         )
+        for name, counts in self.second.items():
+            line += "".join(f" {name}_{key}={value}" for key, value in counts.items())
         return line
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,6 +94,7 @@ class RunReport:
             "failed": str(self.failed) if self.failed is not None else None,
             "exit_code": self.exit_code,
             "version": _version(),
+            **({"providers": self.second} if self.second else {}),
         }
 
 

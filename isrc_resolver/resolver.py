@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -27,8 +28,11 @@ from typing import TYPE_CHECKING, TypeVar, Unpack, cast
 
 from . import fronts
 from .fronts import FileOptions
+from .http.stats import ClientStats
+from .http.transport import Transport
 from .isrc import normalize_values
-from .matching import Hints
+from .listing import Listing
+from .matching import Hint, Hints
 from .models import AlbumDetails, AudioFeatures, Enrichment, Result
 from .overrides import Override, overrides_from_mapping
 from .pipeline.enrich import Enricher
@@ -38,15 +42,15 @@ from .pipeline.order import in_order
 from .pipeline.pinned import Pinned
 from .pipeline.plan import cached_or_missing
 from .pipeline.search import IsrcSearch, TitleArtistSearch
+from .pipeline.second import SecondCatalogues, hints_from
 from .pipeline.workers import RunControl, Workers
 from .progress import Progress
 from .report import RunReport
 from .schema import Row, row_of
 from .settings import Options, Settings
 from .spotify.auth import TokenStore
+from .spotify.budget import Budget
 from .spotify.client import SpotifyClient
-from .spotify.stats import ClientStats
-from .spotify.transport import Transport
 from .store.cache import AsyncCache, Cache
 
 if TYPE_CHECKING:
@@ -93,11 +97,11 @@ class Resolver:
         self.settings = settings
         self.overrides = _read_overrides(overrides)
         self._transport = transport
-        self._sleep = sleep
-        self._clock = clock
+        self.sleep, self.clock = sleep, clock  # every wait and every timestamp of a run
         self._cache: AsyncCache | None = None
         self._client: SpotifyClient | None = None
         self._stages: tuple[Fetcher, Enricher, SpotifyClient, Pinned] | None = None
+        self._second = SecondCatalogues()
         self.control = RunControl(settings.account_key)
         self.cache_hits = 0
 
@@ -113,29 +117,21 @@ class Resolver:
         if self._given_cache is not None:
             self._cache = AsyncCache(self._given_cache, owned=False)
         elif s.cache is not None:
-            self._cache = await AsyncCache.open(s.cache, clock=self._clock)
+            self._cache = await AsyncCache.open(s.cache, clock=self.clock)
         cache_file = self._cache.cache.path if self._cache else None
-        elsewhere = 0
-        if self._cache is not None:
-            path, now = self._cache.cache.path, self._clock()
-            elsewhere = await asyncio.to_thread(spent_by_other_caches, s, path, now)
-        budget = budget_for(s, self._cache, self._clock, elsewhere)
+        budget = await _budget(s, self._cache, self.clock)
         client = SpotifyClient(
             s,
-            token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self._clock),
+            token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self.clock),
             transport=self._transport,
             budget=budget,
-            sleep=self._sleep,
-            wall_clock=self._clock,
+            sleep=self.sleep,
+            wall_clock=self.clock,
         )
         self._client = await client.__aenter__()
         workers = Workers(self.control, s.concurrency, self._cache)
-        titles = TitleArtistSearch(client, s) if s.fallback_search != "off" else None
-        search = IsrcSearch(client, s)
-        fetcher = Fetcher(workers, search, self._cache, s, self._clock, budget, self._sleep, titles)
-        enricher = Enricher(client, workers, self._cache, s)
-        pinned = Pinned(client, workers, self._cache, s, self.overrides, self._clock)
-        self._stages = (fetcher, enricher, client, pinned)
+        self._stages = _wire(self, client, workers, budget)
+        await self._second.open(s, self._transport, workers, self._cache, self.sleep, self.clock)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -145,6 +141,7 @@ class Resolver:
         if self._stages is not None:
             await self.control.shielded(self._stages[0].settle_budget())
         self._stages = None
+        await self._second.aclose()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -159,6 +156,11 @@ class Resolver:
     @property
     def async_cache(self) -> AsyncCache | None:  # None: no cache, or not open
         return self._cache
+
+    @property
+    def second_counts(self) -> dict[str, dict[str, int]]:
+        """The second catalogues' part of the last call (see ``RunReport.second``)."""
+        return self._second.counts
 
     @property
     def stats(self) -> ClientStats:
@@ -200,19 +202,20 @@ class Resolver:
 
     async def resolve_values(self, values: Iterable[object]) -> dict[str, Result]:
         """Results keyed by normalised value, for every distinct value (invalid included)."""
-        return await self._collect(values, lambda result: result, Progress(enabled=False))
+        return await self._collect(values, lambda result, _: result, Progress(enabled=False))
 
     async def _collect(
         self,
         values: Iterable[object] | list[str],
-        make: Callable[[Result], T],
+        make: Callable[[Result, Listing | None], T],
         progress: Progress,
         *,
         distinct: bool = False,
         hints: Hints | None = None,
     ) -> dict[str, T]:
-        """``make(result)`` for every distinct value, as each result arrives. ``distinct``:
-        ``values`` is already a list of distinct, valid, normalised ISRCs (a file's)."""
+        """``make(result, listing)`` for every distinct value, as each result arrives
+        (``listing``: the second catalogue's, when one is on). ``distinct``: ``values`` is
+        already a list of distinct, valid, normalised ISRCs (a file's)."""
         self._open()
         out: dict[str, T] = {}
         if distinct:
@@ -220,22 +223,23 @@ class Resolver:
         else:
             normalized = normalize_values(values)
             invalid = (v for v in normalized.values if v not in normalized.unique)
-            out = {v: make(Result.invalid(v)) for v in invalid}
+            out = {v: make(Result.invalid(v), None) for v in invalid}
             unique = list(normalized.unique)
+        listings = await self._second.lookup(unique)
         progress.phase("resolving", len(unique), "isrc")
 
         def keep(result: Result) -> None:
-            out[result.isrc] = make(result)
+            out[result.isrc] = make(result, listings.get(result.isrc))
             progress.advance()
 
-        await self._resolve_unique(unique, keep, hints)
+        await self._resolve_unique(unique, keep, _with_listings(hints, listings))
         return out
 
     async def _resolve_unique(
         self, isrcs: list[str], emit: Callable[[Result], None], hints: Hints | None = None
     ) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
-        fetcher, since = self._open()[0], self._clock()
+        fetcher, since = self._open()[0], self.clock()
         isrcs = await self._open()[3].take(isrcs, emit)  # the pinned ones: no search
         titles = hints is not None and hints.titles
         asks = await cached_or_missing(isrcs, self._cache, self.settings, emit, titles)
@@ -244,7 +248,7 @@ class Resolver:
             return
         ignoring = self.settings.ignore_cooldown
         if not ignoring:
-            await self.control.load_cooldown(self._cache, self._clock())
+            await self.control.load_cooldown(self._cache, self.clock())
         answered = self.stats.statuses[200]
         await fetcher.fetch(
             asks.isrcs, emit, asks.stale, since=since, partial=asks.partial, hints=hints
@@ -280,7 +284,8 @@ class Resolver:
         progress = progress or Progress(enabled=False)
         # Each result becomes a compact row as it arrives: a run over millions of ISRCs
         # does not hold their result objects. Then the rows are enriched.
-        rows = await self._collect(values, row_of, progress, distinct=distinct, hints=hints)
+        make = functools.partial(_row, kinds=tuple(kinds))
+        rows = await self._collect(values, make, progress, distinct=distinct, hints=hints)
         await self._open()[1].enrich(rows, kinds, progress)
         return rows
 
@@ -324,6 +329,49 @@ async def resolve_file(
         return await resolver.resolve_file(
             input, output, column=column, output_format=output_format
         )
+
+
+def _wire(
+    r: Resolver, client: SpotifyClient, workers: Workers, budget: Budget
+) -> tuple[Fetcher, Enricher, SpotifyClient, Pinned]:
+    """The stages of an opening Resolver ``r``, around its client and workers."""
+    s, cache, clock = r.settings, r.async_cache, r.clock
+    titles = TitleArtistSearch(client, s) if s.fallback_search != "off" else None
+    search = IsrcSearch(client, s)
+    fetcher = Fetcher(workers, search, cache, s, clock, budget, r.sleep, titles)
+    pinned = Pinned(client, workers, cache, s, r.overrides, clock)
+    return fetcher, Enricher(client, workers, cache, s), client, pinned
+
+
+def _row(result: Result, listing: Listing | None, kinds: tuple[Enrichment, ...]) -> Row:
+    return row_of(result, listing, kinds)
+
+
+async def _budget(s: Settings, cache: AsyncCache | None, clock: Callable[[], float]) -> Budget:
+    """The run's budget: ``max_requests`` and the daily quota, less what the account's
+    other caches spent (their ledgers)."""
+    elsewhere = 0
+    if cache is not None:
+        path, now = cache.cache.path, clock()
+        elsewhere = await asyncio.to_thread(spent_by_other_caches, s, path, now)
+    return budget_for(s, cache, clock, elsewhere)
+
+
+def _with_listings(hints: Hints | None, listings: Mapping[str, Listing]) -> Hints | None:
+    """``hints`` with a second catalogue's title and artist where the input has none: the
+    title/artist search of Spotify's misses needs them (and proves its track by the ISRC)."""
+    if not listings:
+        return hints
+    second = hints_from(dict(listings))
+    given = hints.read if hints is not None and hints.titles else None
+
+    async def read(wanted: list[str]) -> Mapping[str, Hint]:
+        out = dict(await given(wanted)) if given is not None else {}
+        out.update(second([i for i in wanted if i not in out or not out[i].searchable]))
+        return out
+
+    durations = hints.durations if hints is not None else {}
+    return Hints(read, durations, titles=True)
 
 
 def _read_overrides(given: OverridesGiven) -> dict[str, Override]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .listing import Listing
+from .matching import CrossCheck, Named, cross_check
 from .models import (
     FEATURE_NAMES,
     AlbumDetails,
@@ -65,6 +67,7 @@ class Resolved:
     result: Result
     album: AlbumDetails | None = None
     features: AudioFeatures | None = None
+    listing: Listing | None = None  # the second catalogue's answer (None: not asked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,28 @@ def _first_artist(t: Track) -> str | None:
     return t.artists[0].name if t.artists else None
 
 
+def _album_of(x: Listing) -> str | None:
+    return x.album
+
+
+def _first_of(x: Listing) -> str | None:
+    return x.artists[0] if x.artists else None
+
+
+def _named(
+    spotify: Callable[[Track], Any], other: Callable[[Listing], Any]
+) -> Callable[[Resolved], Any]:
+    """A name column: Spotify's when it answered, else the second catalogue's."""
+
+    def read(row: Resolved) -> Any:
+        track, listing = row.result.track, row.listing
+        if track is not None:
+            return spotify(track)
+        return other(listing) if listing is not None and listing.found else None
+
+    return read
+
+
 RESULT_COLUMNS: tuple[Column, ...] = (
     Column(
         "isrc_normalized",
@@ -119,14 +144,19 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         lambda r: r.result.status.value,
         from_network=False,
     ),
-    Column("track", Kind.TEXT, "the track's name", _track(lambda t: t.name)),
-    Column("album", Kind.TEXT, "the album's name", _track(lambda t: t.album.name)),
-    Column("artist", Kind.TEXT, "the first artist", _track(_first_artist)),
+    Column(
+        "track",
+        Kind.TEXT,
+        "the track's name (Deezer's when Spotify has none and Deezer is on: see names_from)",
+        _named(lambda t: t.name, lambda x: x.title),
+    ),
+    Column("album", Kind.TEXT, "the album's name", _named(lambda t: t.album.name, _album_of)),
+    Column("artist", Kind.TEXT, "the first artist", _named(_first_artist, _first_of)),
     Column(
         "artists",
         Kind.TEXT,
         "all the artists, joined with '; '",
-        _track(lambda t: "; ".join(a.name for a in t.artists)),
+        _named(lambda t: "; ".join(a.name for a in t.artists), lambda x: "; ".join(x.artists)),
     ),
     Column("spotify_track_id", Kind.TEXT, "the track's Spotify id", _track(lambda t: t.id)),
     Column("spotify_url", Kind.TEXT, "the track's open.spotify.com link", _track(lambda t: t.url)),
@@ -214,6 +244,70 @@ RESULT_COLUMNS: tuple[Column, ...] = (
 )
 
 
+def _spotify_named(r: Resolved) -> Named | None:
+    t = r.result.track
+    return (t.name, [a.name for a in t.artists], t.duration_ms) if t is not None else None
+
+
+def _other_named(r: Resolved) -> Named | None:
+    x = r.listing
+    return (x.title or "", x.artists, x.duration_ms) if x is not None and x.found else None
+
+
+_SAME = 90.0  # the cross-check's threshold (match_check's default min_score)
+_DECIDED = frozenset({Status.FOUND, Status.NOT_FOUND})
+
+
+def _cross_check(r: Resolved) -> str | None:
+    """Empty unless both catalogues gave an answer (found or not) this run or before."""
+    if r.listing is None or not r.listing.status.settled or r.result.status not in _DECIDED:
+        return None
+    return cross_check(_spotify_named(r), _other_named(r), _SAME).value
+
+
+def _names_from(r: Resolved) -> str | None:
+    if r.result.track is not None:
+        return "spotify"
+    return "deezer" if r.listing is not None and r.listing.found else None
+
+
+def _of_listing(get: Callable[[Listing], Any]) -> Callable[[Resolved], Any]:
+    return lambda r: get(r.listing) if r.listing is not None else None
+
+
+DEEZER_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "deezer_track_id",
+        Kind.TEXT,
+        "the track's Deezer id (Deezer's choice when several releases carry the ISRC)",
+        _of_listing(lambda x: x.id),
+    ),
+    Column("deezer_url", Kind.TEXT, "the track's deezer.com link", _of_listing(lambda x: x.url)),
+    Column(
+        "deezer_status",
+        Kind.TEXT,
+        "found, not_found, error or pending",
+        _of_listing(lambda x: x.status.value),
+        from_network=False,
+    ),
+    Column(
+        "cross_check",
+        Kind.TEXT,
+        f"Spotify's track against Deezer's: {', '.join(c.value for c in CrossCheck)} "
+        "(empty when either has no answer this run)",
+        _cross_check,
+        from_network=False,
+    ),
+    Column(
+        "names_from",
+        Kind.TEXT,
+        "whose names track, album, artist and artists are: spotify, deezer or empty",
+        _names_from,
+        from_network=False,
+    ),
+)
+
+
 def _album(get: Callable[[AlbumDetails], Any]) -> Callable[[Resolved], Any]:
     return lambda r: get(r.album) if r.album is not None else None
 
@@ -249,8 +343,14 @@ OUTPUT_COLUMNS: tuple[str, ...] = tuple(c.name for c in RESULT_COLUMNS)
 
 
 def enrichment_columns(kinds: Iterable[Enrichment]) -> tuple[Column, ...]:
-    by_kind = {Enrichment.ALBUM: ALBUM_COLUMNS, Enrichment.AUDIO_FEATURES: AUDIO_FEATURE_COLUMNS}
-    return tuple(c for kind in kinds for c in by_kind[kind])
+    """The columns of ``kinds``; a second catalogue's first (they come with the result)."""
+    by_kind = {
+        Enrichment.DEEZER: DEEZER_COLUMNS,
+        Enrichment.ALBUM: ALBUM_COLUMNS,
+        Enrichment.AUDIO_FEATURES: AUDIO_FEATURE_COLUMNS,
+    }
+    ordered = sorted(dict.fromkeys(kinds), key=lambda k: k is not Enrichment.DEEZER)
+    return tuple(c for kind in ordered for c in by_kind[kind])
 
 
 def output_columns(kinds: Iterable[Enrichment] = ()) -> tuple[Column, ...]:
@@ -277,10 +377,12 @@ _RESULT_INDEX = {c.name: i for i, c in enumerate(RESULT_COLUMNS)}
 _NO_RESULT = Result("", Status.PENDING)
 
 
-def row_of(result: Result) -> Row:
-    """The result's own columns, compact."""
-    resolved = Resolved(result)
-    return Row(result.status, tuple(c.value(resolved) for c in RESULT_COLUMNS), result.stale)
+def row_of(result: Result, listing: Listing | None = None, kinds: Iterable[Enrichment] = ()) -> Row:
+    """The result's own columns, compact; with the second catalogue's columns when
+    ``kinds`` has them (names from ``listing`` where Spotify has none)."""
+    resolved = Resolved(result, listing=listing)
+    columns = (*RESULT_COLUMNS, *DEEZER_COLUMNS) if Enrichment.DEEZER in kinds else RESULT_COLUMNS
+    return Row(result.status, tuple(c.value(resolved) for c in columns), result.stale)
 
 
 def enriched(
@@ -290,10 +392,11 @@ def enriched(
     features: AudioFeatures | None = None,
 ) -> Row:
     """``row`` with the columns of ``kinds`` appended (empty where a detail is missing)."""
-    if not kinds:
+    if not kinds or list(kinds) == [Enrichment.DEEZER]:
         return row
     details = Resolved(_NO_RESULT, album, features)
-    extra = tuple(c.value(details) for c in enrichment_columns(kinds))
+    added = enrichment_columns(k for k in kinds if k is not Enrichment.DEEZER)  # see row_of
+    extra = tuple(c.value(details) for c in added)
     return Row(row.status, row.values + extra, row.stale)
 
 

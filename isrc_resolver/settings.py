@@ -47,6 +47,10 @@ ENV_CLIENT_ID = ("SPOTIFY_CLIENT_ID", "SPOTIPY_CLIENT_ID")
 ENV_CLIENT_SECRET = ("SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_SECRET")
 ENV_API_URL = "SPOTIFY_API_URL"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
+ENV_DEEZER_API_URL = "DEEZER_API_URL"
+DEFAULT_DEEZER_API_URL = "https://api.deezer.com"
+# The catalogues a run can ask: Spotify (always) and the second ones beside it.
+PROVIDERS = ("spotify", "deezer")
 
 SPOTIFY_MAX_LIMIT = 10  # search results per request (Spotify's maximum since February 2026)
 DEFAULT_MARKET = "US"  # where a search without `market` looks (client credentials)
@@ -104,6 +108,9 @@ class Settings:
     min_score: float = 90.0  # title/artist similarity (0-100) for fuzzy and for match_check
     daily_quota: int | None = None  # API requests the account may send in any 24 hours
     account: str | None = None  # the ledger's and cooldown's key (default: client id @ API)
+    providers: tuple[str, ...] = ("spotify",)  # "spotify", then any second catalogue
+    deezer_api_url: str = DEFAULT_DEEZER_API_URL
+    deezer_rate: float = 9.0  # ceiling, requests per second (Deezer allows about 10)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -122,6 +129,21 @@ class Settings:
             f"api={self.scope};market={self.market or '-'};prefer={self.prefer.value};"
             f"search={SEARCH_STRATEGY}"
         )
+
+    @property
+    def second(self) -> tuple[str, ...]:
+        """The second catalogues asked besides Spotify (before it: they have no quota)."""
+        return tuple(p for p in self.providers if p != "spotify")
+
+    @property
+    def columns(self) -> tuple[Enrichment, ...]:
+        """The column groups a run adds after Spotify's own: a second catalogue's, then
+        those of ``with_``."""
+        return (Enrichment.DEEZER,) * ("deezer" in self.providers) + self.with_
+
+    def provider_scope(self, provider: str) -> str:
+        """Where a second catalogue's answers come from, as a cache key (see :attr:`scope`)."""
+        return f"{provider} {api_scope(self.deezer_api_url)}"
 
     def markets_for(self, isrc: str) -> tuple[str | None, ...]:
         """The markets to search ``isrc`` in, in order: ``market`` (None: Spotify's default,
@@ -182,6 +204,9 @@ class Settings:
         options.setdefault("token_url", None)
         options["api_url"] = options["api_url"] or env.get(ENV_API_URL) or DEFAULT_API_URL
         options["token_url"] = options["token_url"] or env.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
+        options["deezer_api_url"] = (
+            options.get("deezer_api_url") or env.get(ENV_DEEZER_API_URL) or DEFAULT_DEEZER_API_URL
+        )
         return cls(
             client_id=client_id,
             client_secret=Secret(client_secret),
@@ -220,6 +245,9 @@ class Options(TypedDict, total=False):
     min_score: float
     daily_quota: int | None
     account: str | None
+    providers: str | Iterable[str]  # "spotify,deezer" or ("spotify", "deezer")
+    deezer_api_url: str | None
+    deezer_rate: float
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.name != "client_id"}
@@ -266,10 +294,20 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
     if "with_" in out:
         given = tuple(out["with_"])
         try:
-            out["with_"] = tuple(dict.fromkeys(Enrichment(kind) for kind in given))
+            kinds = tuple(dict.fromkeys(Enrichment(kind) for kind in given))
         except ValueError:
-            choices = ", ".join(e.value for e in Enrichment)
-            raise ConfigurationError(f"with_ takes {choices}; got {given!r}") from None
+            kinds = ()
+        if len(kinds) != len(set(given)) or Enrichment.DEEZER in kinds:
+            choices = ", ".join(e.value for e in Enrichment if e is not Enrichment.DEEZER)
+            hint = " (Deezer's columns come with providers='spotify,deezer')"
+            raise ConfigurationError(
+                f"with_ takes {choices}; got {given!r}" + hint * (Enrichment.DEEZER in kinds)
+            )
+        out["with_"] = kinds
+    if out.get("providers", "") is None:
+        del out["providers"]  # not given: Spotify alone
+    if "providers" in out:
+        out["providers"] = _providers(out["providers"])
     for name in ("max_age", "not_found_max_age"):  # days or a timedelta, kept as seconds
         if name in out:
             out[name] = _seconds(out[name], name)
@@ -282,6 +320,23 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
         else:
             out["cache"] = Path(cache)
     return out
+
+
+def _providers(given: object) -> tuple[str, ...]:
+    names = given.split(",") if isinstance(given, str) else list(given)  # type: ignore[call-overload]
+    out = tuple(dict.fromkeys(str(n).strip().lower() for n in names if str(n).strip()))
+    unknown = [n for n in out if n not in PROVIDERS]
+    if unknown or "spotify" not in out:
+        raise ConfigurationError(
+            f"providers takes spotify and any of {', '.join(PROVIDERS[1:])}, comma-separated "
+            f"(spotify,deezer); got {given!r}"
+            + (
+                f": {', '.join(map(repr, unknown))} is not one"
+                if unknown
+                else ": spotify is missing"
+            )
+        )
+    return ("spotify", *(n for n in out if n != "spotify"))
 
 
 def _seconds(age: object, name: str) -> float:
@@ -301,10 +356,14 @@ def _check_url(url: str, name: str, allow_insecure_http: bool) -> None:
         raise ConfigurationError(f"{name} must be an http(s) URL with a host, not {url!r}")
     if parts.scheme == "https" or allow_insecure_http or _loopback(parts.hostname):
         return
+    what = (
+        "its answers would cross the network unencrypted, open to change on the way"
+        if name == "deezer_api_url"
+        else "the client secret and access tokens would cross the network unencrypted"
+    )
     raise ConfigurationError(
-        f"{name} {url} is plain http to another machine: the client secret and access "
-        "tokens would cross the network unencrypted. Use https, or allow_insecure_http=True "
-        "(--allow-insecure-http) if that is really meant"
+        f"{name} {url} is plain http to another machine: {what}. Use https, or "
+        "allow_insecure_http=True (--allow-insecure-http) if that is really meant"
     )
 
 
@@ -321,11 +380,12 @@ def _check(s: Settings) -> None:
     """The rules every Settings obeys; messages name the parameter, not a CLI flag."""
     _check_url(s.api_url, "api_url", s.allow_insecure_http)
     _check_url(s.token_url, "token_url", s.allow_insecure_http)
+    _check_url(s.deezer_api_url, "deezer_api_url", s.allow_insecure_http)
     if not 1 <= s.limit <= SPOTIFY_MAX_LIMIT:
         raise ConfigurationError(
             f"limit must be between 1 and {SPOTIFY_MAX_LIMIT} (Spotify's maximum), not {s.limit}"
         )
-    for name in ("rate", "max_wait", "timeout"):
+    for name in ("rate", "max_wait", "timeout", "deezer_rate"):
         value = getattr(s, name)
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ConfigurationError(f"{name} must be a positive, finite number, not {value!r}")

@@ -40,6 +40,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Callable[[ServerThrea
         "SPOTIFY_CLIENT_SECRET",
         "SPOTIFY_API_URL",
         "SPOTIFY_TOKEN_URL",
+        "DEEZER_API_URL",
     ):
         monkeypatch.delenv(name, raising=False)
 

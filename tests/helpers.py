@@ -60,6 +60,10 @@ class ServerThread:
     def token_url(self) -> str:
         return self.server.token_url
 
+    @property
+    def deezer_url(self) -> str:
+        return self.server.deezer_url
+
     def stats(self) -> dict[str, Any]:
         return self._sync(self.server.stats)  # type: ignore[no-any-return]
 
@@ -78,6 +82,7 @@ class ServerThread:
             "SPOTIFY_CLIENT_SECRET": self.server.config.client_secret,
             "SPOTIFY_API_URL": self.api_url,
             "SPOTIFY_TOKEN_URL": self.token_url,
+            "DEEZER_API_URL": self.deezer_url,
         }
 
     def close(self) -> None:

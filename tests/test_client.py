@@ -317,7 +317,7 @@ async def test_the_aiohttp_transport_speaks_to_a_real_server() -> None:
 
 
 async def test_the_aiohttp_transport_maps_a_refused_connection() -> None:
-    from isrc_resolver.spotify.transport import AiohttpTransport
+    from isrc_resolver.http.transport import AiohttpTransport
 
     transport = AiohttpTransport(timeout=5)
     try:

@@ -5,8 +5,8 @@ import random
 import pytest
 from looptime import LoopTimeEventLoop as VirtualClockLoop
 
-from isrc_resolver.spotify.ratelimit import RateGate
-from isrc_resolver.spotify.retry import (
+from isrc_resolver.http.ratelimit import RateGate
+from isrc_resolver.http.retry import (
     DEFAULT_RETRY_AFTER,
     RetryPolicy,
     Throttled,

@@ -10,12 +10,12 @@ from dataclasses import replace
 import pytest
 
 from isrc_resolver import Result, Settings, Status
+from isrc_resolver.http.ratelimit import RateLearner
 from isrc_resolver.matching import Hint, Hints
 from isrc_resolver.models import MatchMethod
 from isrc_resolver.pipeline.fetch import Fetcher
 from isrc_resolver.pipeline.plan import triage
 from isrc_resolver.pipeline.workers import RunControl, Workers
-from isrc_resolver.spotify.ratelimit import RateLearner
 
 KR = "KRA382400001"  # a Korean ISRC: its own market is KR
 US = "USRC17607839"

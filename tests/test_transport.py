@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from isrc_resolver import HttpRequest, RequestError, Settings, SpotifyClient, TransportError
-from isrc_resolver.spotify.transport import AiohttpTransport
+from isrc_resolver.http.transport import AiohttpTransport
 
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -24,6 +24,7 @@ from ..models import Enrichment, FallbackSearch, MatchPreference
 from ..settings import (
     DAY,
     DEFAULT_API_URL,
+    DEFAULT_DEEZER_API_URL,
     DEFAULT_TOKEN_URL,
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
@@ -163,6 +164,7 @@ def overrides_argument(p: _Options) -> None:
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     """The options a run and ``plan`` share, in their groups."""
     _spotify_arguments(p.add_argument_group("Spotify"))
+    _second_arguments(p.add_argument_group("a second catalogue (Deezer)"))
     _match_arguments(p.add_argument_group("which match"))
     _pace_arguments(p.add_argument_group("pace and retries"))
     nightly = p.add_argument_group("cache (nightly runs)")
@@ -199,7 +201,7 @@ def _spotify_arguments(api: _Options) -> None:
         dest="with_",
         action="append",
         default=[],
-        choices=[e.value for e in Enrichment],
+        choices=[e.value for e in Enrichment if e is not Enrichment.DEEZER],
         help="add columns: 'album' (label, UPC, total tracks, genres) or 'audio-features'; "
         "repeat for both. Costs extra requests, batched",
     )
@@ -220,6 +222,29 @@ def _spotify_arguments(api: _Options) -> None:
         action="store_true",
         help="run against the bundled local Spotify with demo credentials; with no INPUT, "
         "resolve the bundled sample",
+    )
+
+
+def _second_arguments(second: _Options) -> None:
+    second.add_argument(
+        "--providers",
+        metavar="LIST",
+        help="the catalogues to ask, comma-separated: spotify (default) or spotify,deezer. "
+        "Deezer (no token, no daily quota) is asked first: names for every row it knows, "
+        "Deezer ids, a cross-check, and titles for Spotify's title/artist search",
+    )
+    second.add_argument(
+        "--deezer-api-url",
+        metavar="URL",
+        help=f"Deezer's API base URL (env DEEZER_API_URL; {DEFAULT_DEEZER_API_URL})",
+    )
+    second.add_argument(
+        "--deezer-rate",
+        type=_positive_float,
+        default=default("deezer_rate"),
+        metavar="N",
+        help=f"the most Deezer requests per second (default {default('deezer_rate'):g}; "
+        "Deezer allows about 10, and the pace learns from its refusals)",
     )
 
 

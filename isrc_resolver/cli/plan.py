@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def plan(args: argparse.Namespace) -> int:
     """``isrc-resolve plan``: read the input and the cache, print what a run would send."""
-    forecast = _forecast(args)
+    forecast, settings = _forecast(args)
     if args.format == "json":
         fields: dict[str, object] = dict(forecast.as_dict())
         fields["cooldown_until"] = _when(forecast.cooldown_until)
@@ -67,6 +67,10 @@ def plan(args: argparse.Namespace) -> int:
         ("needed", f"{f.needed} for a full run ({f.needed_max} at most)"),
         ("requests", f"{f.requests} by a run now ({f.requests_max} at most)"),
     ]
+    if "deezer" in settings.providers:
+        lines.append(
+            ("deezer", f"{f.deezer_requests} look-ups ({f.deezer_fresh} cached); no quota")
+        )
     if f.cooldown_until is not None:
         lines.append(("cooldown", f"until {_when(f.cooldown_until)}: a run sends nothing before"))
     if f.daily_quota is not None:
@@ -89,7 +93,7 @@ def _when(moment: float | None) -> str | None:
     return format_time(datetime.fromtimestamp(moment, UTC)) if moment is not None else None
 
 
-def _forecast(args: argparse.Namespace) -> Forecast:
+def _forecast(args: argparse.Namespace) -> tuple[Forecast, Settings]:
     from .. import tables
     from ..pipeline.plan import forecast
     from ..store.cache import Cache
@@ -113,7 +117,7 @@ def _forecast(args: argparse.Namespace) -> Forecast:
                 ledger=known,
                 titles=titles,
                 overrides=overrides,
-            )
+            ), settings
         finally:
             if cache is not None:
                 cache.close()

@@ -72,7 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="SHARE",
             help=f"share (0-1) of generated ISRCs {meaning}",
         )
+    _deezer_arguments(p)
     return p
+
+
+def _deezer_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--deezer-limit", type=int, default=50, help="Deezer requests per 5 s before code 4"
+    )
+    p.add_argument("--deezer-outage", action="store_true", help="every Deezer request a 503")
+    for name, meaning in (
+        ("deezer-missing", "that Deezer does not have (Spotify only)"),
+        ("deezer-only", "that Deezer has where Spotify has no track, or sells none"),
+        ("deezer-renamed", "Deezer names slightly differently (Remastered, a featured artist)"),
+        ("deezer-other-release", "Deezer answers with another release of the recording"),
+        ("deezer-other-edit", "Deezer answers with an edit 40 s longer"),
+        ("deezer-busy", "answered by Deezer with code 700 (service busy), per request"),
+    ):
+        p.add_argument(
+            f"--{name}", type=float, default=0.0, metavar="SHARE", help=f"share {meaning}"
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> FakeConfig:
@@ -103,6 +122,14 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         isrc_invisible=args.isrc_invisible,
         unavailable=args.unavailable,
         conflicting=args.conflicting,
+        deezer_limit=args.deezer_limit,
+        deezer_missing=args.deezer_missing,
+        deezer_only=args.deezer_only,
+        deezer_renamed=args.deezer_renamed,
+        deezer_other_release=args.deezer_other_release,
+        deezer_other_edit=args.deezer_other_edit,
+        deezer_busy=args.deezer_busy,
+        deezer_outage=args.deezer_outage,
     )
 
 

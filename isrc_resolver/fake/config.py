@@ -45,6 +45,17 @@ class FakeConfig:
     isrc_invisible: float = 0.0  # missed by isrc: everywhere, found by track:/artist:
     unavailable: float = 0.0  # in no market
     conflicting: float = 0.0  # also carried by a different recording (a label's error)
+    # Deezer's side (``/deezer/track/isrc:...``; see fake/deezer.py).
+    deezer_limit: int | None = 50  # N requests ...
+    deezer_window: float = 5.0  # ... per rolling window of S seconds, else code 4
+    deezer_missing: float = 0.0  # share of ISRCs Deezer does not have (Spotify only)
+    deezer_only: float = 0.0  # share Deezer has where Spotify has no track, or sells none
+    deezer_renamed: float = 0.0  # "(Remastered)" or a featured artist added
+    deezer_other_release: float = 0.0  # another album of the same recording
+    deezer_other_edit: float = 0.0  # the same title, 40 s longer
+    deezer_other_artist: float = 0.0  # credited to another artist
+    deezer_busy: float = 0.0  # probability of a code 700 answer
+    deezer_outage: bool = False  # every Deezer request a 503
 
 
 @dataclass

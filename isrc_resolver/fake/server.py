@@ -5,6 +5,7 @@ What it serves, with the real API's paths, status codes and body shapes:
 * ``POST /api/token``           client credentials (Basic auth or form fields)
 * ``GET  /v1/search``           ``q=isrc:...``, ``type``, ``market``, ``limit`` 1..10, ``offset``
 * ``GET  /v1/albums/{id}``, ``GET /v1/albums?ids=`` (≤ 20), ``GET /v1/audio-features?ids=`` (≤ 100)
+* ``GET  /deezer/track/isrc:X`` Deezer's track by ISRC (see :mod:`.deezer`)
 * ``GET  /_stats``              counters for tests and benchmarks (not part of Spotify)
 
 and how it misbehaves, when asked (:class:`FakeConfig`): latency with jitter, a rolling
@@ -27,6 +28,7 @@ from aiohttp import web
 from ..markets import MARKETS
 from .catalogue import Availability, Catalogue, FakeTrack
 from .config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeConfig, Stats, error
+from .deezer import DeezerSide
 from .faults import Misbehaviour
 from .shapes import Shapes
 from .tokens import Tokens
@@ -40,7 +42,7 @@ _FIELD_FILTER = re.compile(r'\b(track|artist):"([^"]*)"', re.IGNORECASE)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class FakeSpotify(Tokens, Misbehaviour, Shapes):
+class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
     """The local Spotify. Use in-process as ``async with FakeSpotify(...) as server``.
 
     ``server.api_url`` (``http://127.0.0.1:PORT/v1``) and ``server.token_url`` are what
@@ -69,6 +71,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
         self._penalty_until = 0.0
         self._quota_used = 0
         self._stats = Stats()
+        self._deezer_init()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.app = self._build_app()
@@ -108,10 +111,11 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
         await self.stop()
 
     def stats(self) -> dict[str, Any]:
-        return self._stats.as_json()
+        return {**self._stats.as_json(), "deezer": dict(self.deezer_stats)}
 
     def reset_stats(self) -> None:
         self._stats = Stats()
+        self.deezer_stats = dict.fromkeys(self.deezer_stats, 0)
 
     def reconfigure(self, **changes: Any) -> None:
         """Change behaviour while running (e.g. open or close an endpoint mid-test)."""
@@ -127,6 +131,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
         app.router.add_get("/v1/albums", self._albums)
         app.router.add_get("/v1/albums/{id}", self._album)
         app.router.add_get("/v1/audio-features", self._audio_features)
+        app.router.add_get("/deezer/track/{key}", self._deezer_track)
         app.router.add_get("/_stats", self._stats_handler)
         app.router.add_post("/_stats/reset", self._reset_handler)
         return app
@@ -134,7 +139,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes):
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith("/_stats"):
+        if path.startswith(("/_stats", "/deezer/")):  # Deezer misbehaves in its own ways
             return await handler(request)
         endpoint = _endpoint_name(path)
         stats = self._stats

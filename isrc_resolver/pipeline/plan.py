@@ -18,6 +18,7 @@ from ..overrides import Override
 from ..settings import Settings
 from ..store.cache import AsyncCache, Cache
 from ..store.details import PINNED_TRACK as KIND
+from .second import fresh_listings
 
 __all__ = [
     "Asks",
@@ -170,6 +171,8 @@ class Forecast:
     cooldown_until: float | None = None  # a quota stop's: nothing is sent before it
     overrides: int = 0  # ISRCs pinned by the overrides file: no search
     override_lookups: int = 0  # pinned tracks not in the cache: one GET /tracks/{id} each
+    deezer_fresh: int = 0  # with providers spotify,deezer: Deezer's answers in the cache
+    deezer_requests: int = 0  # Deezer look-ups a run sends (its own allowance: no quota)
 
     def as_dict(self) -> dict[str, int | float | None]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -193,6 +196,10 @@ def forecast(
     out.rows, out.invalid, unique = count_isrcs(chunks)
     out.unique = len(unique)
     out.duplicates = out.rows - out.invalid - out.unique
+    if settings.second:  # Deezer: every ISRC, pinned or not; its titles serve Spotify's misses
+        out.deezer_fresh = _second_fresh(unique, cache, settings)
+        out.deezer_requests = out.unique - out.deezer_fresh
+        titles = True
     if overrides:
         pinned = [isrc for isrc in unique if isrc in overrides]
         unique = [isrc for isrc in unique if isrc not in overrides]
@@ -227,6 +234,17 @@ def forecast(
     out.needed_max = out.needed + extra
     _allowance(out, cache if ledger else None, settings)
     return out
+
+
+def _second_fresh(unique: list[str], cache: Cache | None, settings: Settings) -> int:
+    """How many of ``unique`` the second catalogue has a fresh answer for in ``cache``."""
+    if cache is None or settings.refresh:
+        return 0
+    fresh = 0
+    for start in range(0, len(unique), _CACHE_SLICE):
+        part = unique[start : start + _CACHE_SLICE]
+        fresh += sum(len(fresh_listings(cache, n, part, settings)) for n in settings.second)
+    return fresh
 
 
 def _allowance(out: Forecast, cache: Cache | None, settings: Settings) -> None:

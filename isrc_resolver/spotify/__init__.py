@@ -4,9 +4,9 @@ This folder never reaches the store, the tables or the pipeline: what it needs o
 cache's ledger arrives as a :class:`.budget.Ledger` (a protocol the pipeline fills in).
 """
 
+from ..http.stats import ClientStats
+from ..http.transport import AiohttpTransport, HttpRequest, HttpResponse, MockTransport, Transport
 from .client import SpotifyClient
-from .stats import ClientStats
-from .transport import AiohttpTransport, HttpRequest, HttpResponse, MockTransport, Transport
 
 __all__ = [
     "AiohttpTransport",

@@ -26,9 +26,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type
 
 from .._logging import Secret, register_secret
 from ..errors import ConfigurationError, CredentialsError, TokenError
-from .retry import RetryPolicy, Transient
-from .stats import ClientStats
-from .transport import HttpRequest, Transport, TransportError
+from ..http.retry import RetryPolicy, Transient
+from ..http.stats import ClientStats
+from ..http.transport import HttpRequest, Transport, TransportError
 
 __all__ = ["AccessToken", "TokenEndpoint", "TokenProvider", "TokenStore"]
 

@@ -92,7 +92,7 @@ class BuiltRows:
                 if not is_valid_isrc(isrc)
                 else Result(isrc, Status.PENDING, error="not attempted")
             )
-            row = enriched(row_of(result), self._kinds)
+            row = enriched(row_of(result, None, self._kinds), self._kinds)
         values = list(row.values)
         for i in self._escaped:
             values[i] = escape_formula(values[i])
