@@ -328,7 +328,7 @@ def _providers(given: object) -> tuple[str, ...]:
     unknown = [n for n in out if n not in PROVIDERS]
     if unknown or "spotify" not in out:
         raise ConfigurationError(
-            f"providers takes spotify and any of {', '.join(PROVIDERS[1:])}, comma-separated "
+            f"providers= takes spotify and any of {', '.join(PROVIDERS[1:])}, comma-separated "
             f"(spotify,deezer); got {given!r}"
             + (
                 f": {', '.join(map(repr, unknown))} is not one"

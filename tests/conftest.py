@@ -75,17 +75,18 @@ Cli = Callable[..., Ran]
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run ``isrc-resolve ARGS`` in this process. A run (or ``plan``) gets ``--rate 1000``
-    first: the default ceiling (10/s) is for Spotify, the local server takes more, and a
-    test's own ``--rate``, later on the line, wins."""
+    and ``--deezer-rate 1000`` first: the default ceilings are for the real services, the
+    local server takes more, and a test's own, later on the line, wins."""
 
     def run(*args: str) -> Ran:
         argv = list(args)
+        fast = ["--rate", "1000", "--deezer-rate", "1000"]
         if argv[:1] == ["plan"]:
-            argv[1:1] = ["--rate", "1000"]
+            argv[1:1] = fast
         elif argv[:2] == ["cache", "export"]:
-            argv[2:2] = ["--rate", "1000"]
+            argv[2:2] = fast
         elif argv[:1] not in (["cache"], ["review"]):
-            argv[:0] = ["--rate", "1000"]
+            argv[:0] = fast
         code = main(argv)
         out, err = capsys.readouterr()
         return Ran(code, out, err)
