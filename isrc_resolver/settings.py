@@ -362,8 +362,8 @@ def _check_url(url: str, name: str, allow_insecure_http: bool) -> None:
         else "the client secret and access tokens would cross the network unencrypted"
     )
     raise ConfigurationError(
-        f"{name} {url} is plain http to another machine: {what}. Use https, or "
-        "allow_insecure_http=True (--allow-insecure-http) if that is really meant"
+        f"{name}= {url} is plain http to another machine: {what}. Use https, or "
+        "allow_insecure_http=True if that is really meant"
     )
 
 
