@@ -455,6 +455,12 @@ def coverage(count: int) -> list[Row]:
     return [Row(*row) for row in rows(count)]
 
 
+def two(count: int, quota: int) -> list[Row]:
+    from scenario_two import rows  # in this folder; the local server runs in this process
+
+    return [Row(*row) for row in rows(count, quota)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -473,6 +479,7 @@ def main() -> int:
         ("scale", lambda t: scale(t, 100_000 if q else 1_000_000, 20_000 if q else 200_000)),
         ("nightly", lambda t: nightly(t, 2_000 if q else 10_000, 400 if q else 2_000)),
         ("coverage", lambda t: coverage(500 if q else 3_000)),
+        ("two providers", lambda t: two(2_000 if q else 10_000, 400 if q else 2_000)),
         (
             "warm join",
             lambda t: warm(t, [100_000] if q else [1_000_000, 3_000_000], 20_000 if q else 200_000),

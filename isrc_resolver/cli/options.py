@@ -243,8 +243,8 @@ def _second_arguments(second: _Options) -> None:
         type=_positive_float,
         default=default("deezer_rate"),
         metavar="N",
-        help=f"the most Deezer requests per second (default {default('deezer_rate'):g}; "
-        "Deezer allows about 10, and the pace learns from its refusals)",
+        help="the most Deezer requests per second (default: %(default)g); Deezer allows "
+        "about 10, and the pace learns from its refusals",
     )
 
 

@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["text", "json", *FORMATS],
         default="text",
         help="json: one object (rows, unique, invalid, duplicates, fresh, stale, new, "
-        "partial, needed, requests, requests_max, nights, cooldown_until, ...); a run's "
+        "partial, needed, requests, requests_max, nights, cooldown_until, deezer_requests, "
+        "...); a run's "
         "own csv, tsv or parquet is taken and means text, so that 'plan' can go in front "
         "of any run's command",
     )

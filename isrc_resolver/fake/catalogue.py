@@ -94,7 +94,15 @@ class Catalogue:
             if wanted and not any(wanted in n or n in wanted for n in names if n):
                 continue
             out += self._near_matches(track)
-        return [t for t in out if _sold_in(t, market)]
+        # Spotify ranks the tracks named exactly so, by the artist asked for, first.
+        title_key = _title_key(title)
+
+        def rank(t: FakeTrack) -> int:
+            exact = _title_key(t.name) == title_key
+            by = any(wanted and (wanted in _title_key(a.name)) for a in t.artists)
+            return 0 if exact and by else 1 if exact else 2
+
+        return sorted((t for t in out if _sold_in(t, market)), key=rank)
 
     def _near_matches(self, track: FakeTrack) -> list[FakeTrack]:
         """The track, a live version and a remaster (other ISRCs), and a namesake by another
