@@ -17,6 +17,7 @@ from isrc_resolver.cli import main
 from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Catalogue, FakeSpotify
 from isrc_resolver.fake.catalogue import Availability
 from isrc_resolver.markets import isrc_market
+from isrc_resolver.pipeline.search import TITLE_PAGES
 
 from .helpers import ServerThread, read_csv, resolver_for, write_csv
 
@@ -326,7 +327,8 @@ def test_plan_bounds_what_a_run_with_fallbacks_sends(
     # Each ISRC's fallback markets: its own country's (unless the US) and JP, once each.
     fallbacks = sum(len({isrc_market(r["isrc"]), "JP"} - {None, "US"}) for r in rows)
     assert plan["requests"] == 150
-    assert plan["requests_max"] == 150 + fallbacks + 150  # and one title/artist search each
+    # ... and a title/artist search each, of up to TITLE_PAGES pages.
+    assert plan["requests_max"] == 150 + fallbacks + 150 * TITLE_PAGES
     assert server.stats()["search_requests"] == 0
     assert main([*args, "-o", str(tmp_path / "out.csv"), "--rate", "1000"]) == 0
     assert plan["requests"] <= server.stats()["search_requests"] <= plan["requests_max"]
@@ -363,3 +365,53 @@ async def test_the_input_s_duration_picks_the_track_of_that_length(tmp_path: Pat
     # The input has a duration_ms column: ours is spotify_duration_ms, within 2 s of it.
     assert list(timed["spotify_duration_ms"]) == [185_000, 185_000]
     assert {r["spotify_duration_ms"] for r in read_csv(tmp_path / "out.csv")} == {"185000"}
+
+
+@pytest.mark.parametrize(("at", "requests"), [(3, 1), (14, 2), (25, 3), (40, 3)])
+async def test_a_title_search_pages_on_until_a_track_carries_the_isrc(
+    at: int, requests: int
+) -> None:
+    """45 tracks share the title and artist; the one carrying the ISRC is number ``at``:
+    the search reads pages of 10 until it is there, three pages at most."""
+    import json as json_
+
+    from isrc_resolver import HttpRequest, HttpResponse, MockTransport
+
+    isrc, total = "QZAAA2400001", 45
+
+    def track(n: int) -> dict[str, Any]:
+        code = isrc if n == at else f"QZAAA25{n:05d}"
+        return {
+            "id": f"{n:022d}", "name": "Gold", "duration_ms": 200_000,
+            "artists": [{"id": "a" * 22, "name": "Kira"}], "external_ids": {"isrc": code},
+            "album": {"id": "b" * 22, "name": "Gold", "album_type": "single",
+                      "release_date": "2020"},
+        }  # fmt: skip
+
+    asked: list[int] = []
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/api/token"):
+            return HttpResponse(200, body=b'{"access_token": "tok", "token_type": "Bearer"}')
+        params = request.params or {}
+        if "isrc:" in params["q"]:  # Spotify's isrc: filter misses it everywhere
+            body = {"tracks": {"items": [], "total": 0, "limit": 10, "offset": 0}}
+            return HttpResponse(200, body=json_.dumps(body).encode())
+        offset = int(params.get("offset", "0"))
+        asked.append(offset)
+        items = [track(n) for n in range(offset, min(offset + 10, total))]
+        body = {"tracks": {"items": items, "total": total, "limit": 10, "offset": offset}}
+        return HttpResponse(200, body=json_.dumps(body).encode())
+
+    df = pd.DataFrame({"isrc": [isrc], "title": ["Gold"], "artist": ["Kira"]})
+    async with Resolver(
+        "id", "secret", transport=MockTransport(handler), cache=None, rate=1000,
+        fallback_markets="none",
+    ) as resolver:  # fmt: skip
+        out = await resolver.resolve_dataframe(df)
+    assert asked == [0, 10, 20][:requests]
+    found = at < 10 * 3
+    assert out["status"][0] == ("found" if found else "not_found")
+    if found:
+        assert out["spotify_track_id"][0] == f"{at:022d}"
+        assert out["match_method"][0] == "title_artist"

@@ -18,6 +18,7 @@ from ..overrides import Override
 from ..settings import Settings
 from ..store.cache import AsyncCache, Cache
 from ..store.details import PINNED_TRACK as KIND
+from .search import TITLE_PAGES
 from .second import fresh_listings
 
 __all__ = [
@@ -211,7 +212,7 @@ def forecast(
             else {}
         )
         out.override_lookups = len(ids) - len(known)
-    title_search = 1 if titles and settings.fallback_search != "off" else 0
+    title_search = TITLE_PAGES if titles and settings.fallback_search != "off" else 0
     extra = 0  # fallback searches a run may add, at most
     for start in range(0, len(unique), _CACHE_SLICE):
         part = unique[start : start + _CACHE_SLICE]

@@ -158,8 +158,12 @@ def _items(page: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int]:
     return items, count
 
 
+TITLE_PAGES = 3  # pages of a title/artist search, at most (a request each)
+
+
 class TitleArtistSearch:
-    """One ``q=track:"T" artist:"A"`` search for an ISRC missed in every market."""
+    """A ``q=track:"T" artist:"A"`` search for an ISRC missed in every market (up to
+    :data:`TITLE_PAGES` pages while none of the tracks carries the ISRC)."""
 
     def __init__(self, client: SpotifyClient, settings: Settings) -> None:
         self._client = client
@@ -174,10 +178,7 @@ class TitleArtistSearch:
         )
         market = s.market or _home(miss)
         try:
-            page = await self._client.search_tracks(
-                query, market=market, limit=s.limit, label=miss.isrc
-            )
-            items, _ = _items(page)
+            items = await self._pages(query, market, miss.isrc)
             chosen, method, reason = self._choose(items, miss.isrc, hint)
             if chosen is None:
                 return replace(miss, searched=searched)
@@ -204,6 +205,21 @@ class TitleArtistSearch:
             log.warning("%s: Spotify's title/artist answer was refused: %s", miss.isrc, exc)
             error = f"invalid title/artist answer from Spotify: {exc}"
             return replace(miss, status=Status.ERROR, error=error)
+
+    async def _pages(self, query: str, market: str | None, isrc: str) -> list[Mapping[str, Any]]:
+        """The answer's tracks, page after page (at most :data:`TITLE_PAGES`) while none
+        carries the ISRC and Spotify has more: a title and artist shared by many releases
+        (remasters, live versions, compilations) can put the right one past the first."""
+        items: list[Mapping[str, Any]] = []
+        for _ in range(TITLE_PAGES):
+            page = await self._client.search_tracks(
+                query, market=market, limit=self._settings.limit, label=isrc, offset=len(items)
+            )
+            more, total = _items(page)
+            items += more
+            if not more or len(items) >= total or any(_item_isrc(i) == isrc for i in items):
+                break
+        return items
 
     def _choose(
         self, items: Sequence[Mapping[str, Any]], isrc: str, hint: Hint

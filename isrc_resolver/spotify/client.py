@@ -127,10 +127,18 @@ class SpotifyClient:
         return await self.search_tracks(f"isrc:{isrc}", market=market, limit=limit, label=isrc)
 
     async def search_tracks(
-        self, query: str, *, market: str | None = None, limit: int = 10, label: str = ""
+        self,
+        query: str,
+        *,
+        market: str | None = None,
+        limit: int = 10,
+        label: str = "",
+        offset: int = 0,
     ) -> Mapping[str, Any]:
         """The ``tracks`` paging object of ``GET /search?q=QUERY&type=track``."""
         params = {"q": query, "type": "track", "limit": str(min(max(limit, 1), 10))}
+        if offset:
+            params["offset"] = str(offset)
         if market:
             params["market"] = market
         body = await self.get_json("search", params, label=label)
