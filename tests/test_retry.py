@@ -5,7 +5,7 @@ import random
 import pytest
 from looptime import LoopTimeEventLoop as VirtualClockLoop
 
-from isrc_resolver.http.ratelimit import RateGate
+from isrc_resolver.http.ratelimit import SETTLING, RateGate
 from isrc_resolver.http.retry import (
     DEFAULT_RETRY_AFTER,
     RetryPolicy,
@@ -114,7 +114,7 @@ def test_the_first_429_teaches_the_window(virtual_loop: VirtualClockLoop) -> Non
     assert rate == pytest.approx(100 / window * 0.99, rel=0.01)
 
 
-def test_after_learning_it_holds_climbs_to_just_under_the_estimate_for_a_while(
+def test_after_learning_it_holds_at_the_safe_rate_for_a_while_then_probes(
     virtual_loop: VirtualClockLoop,
 ) -> None:
     async def scenario() -> list[tuple[float, float]]:
@@ -135,7 +135,7 @@ def test_after_learning_it_holds_climbs_to_just_under_the_estimate_for_a_while(
     during_hold = [rate for t, rate in seen if t < start + 5 * window - 0.1]
     assert set(during_hold) == {first}
     capped = [rate for t, rate in seen if t < start + 30 * window - 0.1]
-    assert max(capped) == pytest.approx(estimate * 0.995, rel=1e-6)  # half a step under
+    assert max(capped) == pytest.approx(first, rel=1e-6)  # 1% under the estimate, held
     later = [rate for t, rate in seen if t > start + 32 * window]
     assert later and max(later) > estimate * 1.005  # probing goes on, gently
 
@@ -164,3 +164,37 @@ def test_fixed_rate_when_not_adaptive(virtual_loop: VirtualClockLoop) -> None:
         return gate.rate
 
     assert virtual_loop.run_until_complete(scenario()) == 100
+
+
+def test_after_a_pause_the_first_window_is_paced_under_the_learned_rate(
+    virtual_loop: VirtualClockLoop,
+) -> None:
+    """Sixteen workers queue through a 429's pause; from its end, requests leave one
+    interval of the learned rate apart, a little wider in the first window (every worker
+    wakes at once there), and none two at once however the queue formed."""
+
+    async def scenario() -> tuple[list[float], float]:
+        gate = RateGate(200)
+        loop = asyncio.get_running_loop()
+        await _send(gate, 100)
+        gate.pause(2)
+        times: list[float] = []
+
+        async def worker() -> None:
+            while len(times) < 300:
+                gate.record_success(await gate.wait())
+                times.append(loop.time())
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+        return times, gate.rate
+
+    times, rate = virtual_loop.run_until_complete(scenario())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    settling = [g for t, g in zip(times[1:], gaps, strict=True) if t < times[0] + 1.9]
+    steady = [g for t, g in zip(times[1:], gaps, strict=True) if t > times[0] + 2.1]
+    assert min(settling) == pytest.approx(1 / (rate * SETTLING), rel=1e-3)
+    assert min(steady) == pytest.approx(1 / rate, rel=1e-3)
+    # In any window of 2 s, at most what the learned rate gives (never a request more).
+    for i, start in enumerate(times):
+        inside = sum(1 for t in times[i:] if t < start + 2.0)
+        assert inside <= int(2.0 * rate) + 1

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from isrc_resolver import Result, Settings, Status
-from isrc_resolver.http.ratelimit import RateLearner
+from isrc_resolver.http.ratelimit import SETTLING, RateLearner
 from isrc_resolver.matching import Hint, Hints
 from isrc_resolver.models import MatchMethod
 from isrc_resolver.pipeline.fetch import Fetcher
@@ -162,9 +162,13 @@ def test_the_learner_estimates_the_window_from_the_first_429() -> None:
     for n in range(100):
         learner.accepted(n / 200)  # 100 answered in half a second
     learner.throttled(0.5, retry_after=2)
-    rate = learner.admitting(2.5)  # the pause is over
+    paced = learner.admitting(2.5)  # the pause is over
     assert learner.window == pytest.approx(0.5 + 1.5)
-    assert rate == pytest.approx(100 / 2.0 * 0.99)
+    assert learner.rate == pytest.approx(100 / 2.0 * 0.99)
+    # The first window after the pause is paced a little under it (see SETTLING) ...
+    assert paced == pytest.approx(learner.rate * SETTLING)
+    assert learner.admitting(2.5 + 1.9) == pytest.approx(learner.rate * SETTLING)
+    assert learner.admitting(2.5 + 2.1) == pytest.approx(learner.rate)  # ... then at it
 
 
 def test_the_learner_counts_sending_time_up_to_the_refused_request() -> None:
@@ -175,7 +179,8 @@ def test_the_learner_counts_sending_time_up_to_the_refused_request() -> None:
     for n in range(100):
         learner.accepted(n / 200)
     learner.throttled(0.53, retry_after=2, admitted_at=0.5)  # 30 ms there and back
-    rate = learner.admitting(2.53)
+    learner.admitting(2.53)
+    rate = learner.rate
     assert learner.window == pytest.approx(0.5 + 1.5)
     assert rate == pytest.approx(100 / 2.0 * 0.99)
     late = RateLearner(200)  # without it, the round trip counts as sending time
@@ -183,7 +188,8 @@ def test_the_learner_counts_sending_time_up_to_the_refused_request() -> None:
     for n in range(100):
         late.accepted(n / 200)
     late.throttled(0.53, retry_after=2)
-    assert late.admitting(2.53) < rate
+    late.admitting(2.53)
+    assert late.rate < rate
 
 
 def test_the_learner_halves_when_a_phase_shows_too_little() -> None:
@@ -191,7 +197,8 @@ def test_the_learner_halves_when_a_phase_shows_too_little() -> None:
     learner.admitting(0.0)
     learner.accepted(0.0)
     learner.throttled(0.1, retry_after=1)
-    assert learner.admitting(1.1) == pytest.approx(50)
+    learner.admitting(1.1)
+    assert learner.rate == pytest.approx(50)
 
 
 def test_the_learner_holds_then_probes_one_percent_a_window() -> None:
@@ -200,7 +207,8 @@ def test_the_learner_holds_then_probes_one_percent_a_window() -> None:
     for n in range(100):
         learner.accepted(n / 200)
     learner.throttled(0.5, retry_after=2)
-    learned = learner.admitting(2.5)
+    learner.admitting(2.5)
+    learned = learner.rate
     assert learner.admitting(2.5 + 4 * 2.0) == learned  # still holding (5 windows of 2 s)
     assert learner.admitting(2.5 + 5 * 2.0) == pytest.approx(learned * 1.01)
     assert learner.admitting(2.5 + 5 * 2.0 + 1.0) == pytest.approx(learned * 1.01)  # < window

@@ -41,6 +41,10 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 _NEGLIGIBLE = 0.001  # seconds
+# The share of the rate the first window after a pause is paced at. Every worker wakes at
+# the pause's end and the first request leaves a little late; the rest keep to their slots,
+# so that window would hold a request more than the rate gives (a 429 at 99% of the limit).
+SETTLING = 0.97
 
 
 class _Pacer:
@@ -48,28 +52,34 @@ class _Pacer:
 
     Callers take turns (the lock is fair), and each turn is a slot on an absolute time
     line: a caller that wakes a little late does not push the next slot back, so the pace
-    does not drift under the rate. A new rate applies from the next turn on.
+    does not drift under the rate. Each slot is one interval *at the rate of its own turn*
+    after the last: a rate learned during a pause spaces the very first slots after it
+    (a slot computed ahead, at the old rate, would let two requests out close together).
     """
 
     def __init__(self, rate: float, sleep: Sleep) -> None:
         self._interval = 1.0 / rate
         self._sleep = sleep
         self._lock = asyncio.Lock()
-        self._next: float | None = None
+        self._last: float | None = None  # the last slot given
+        self._hold = 0.0  # no slot before this (a pause)
 
     def set_rate(self, rate: float) -> None:
         self._interval = 1.0 / rate
 
     def hold_until(self, moment: float) -> None:
         """No slot before ``moment`` (a pause); the first one after it is at ``moment``."""
-        self._next = moment
+        self._hold = max(self._hold, moment)
 
     async def wait(self) -> None:
         async with self._lock:
             now = asyncio.get_running_loop().time()
             # The first request waits one interval too: no burst at start-up.
-            slot = now + self._interval if self._next is None else max(self._next, now)
-            self._next = slot + self._interval
+            last = now if self._last is None else self._last
+            slot = max(last + self._interval, now)
+            if self._hold > last:  # a pause since the last slot: its end is the next slot
+                slot = max(self._hold, now)
+            self._last = slot
             # A wait shorter than the loop's own granularity is not worth a turn of the
             # loop (at high rates every caller would queue behind timers of microseconds).
             if slot - now > _NEGLIGIBLE:
@@ -122,16 +132,19 @@ class RateLearner:
         self._probe_cap = self.ceiling
         self._cap_until = 0.0
         self._last_probe = 0.0
+        self._settle_until = 0.0
 
     def admitting(self, now: float) -> float:
         """A request is about to be admitted at ``now``: learn from a phase a 429 ended,
-        or begin the first phase, and probe upward when it is time. Returns the rate."""
+        or begin the first phase, and probe upward when it is time. Returns the rate to
+        pace this request at: :attr:`rate`, or a little under it in the first window after
+        a pause (see :data:`SETTLING`)."""
         if self._ended is not None:
             self._learn(self._ended, now)
         elif self._phase_started is None:
             self._phase_started = now
         self._probe(now)
-        return self.rate
+        return self.rate * SETTLING if now < self._settle_until else self.rate
 
     def accepted(self, admitted_at: float) -> None:
         """An answer that was not a 429, for a request admitted at ``admitted_at``."""
@@ -160,11 +173,11 @@ class RateLearner:
             # Everything accepted in this phase is in the server's window: count / span.
             estimate = min(self._accepted / span, phase.rate)
             rate = estimate * self._safety
-            # Probing climbs to just under the estimate (the estimate itself is the limit,
-            # where any unevenness on the way is a 429), and past it only much later: a
-            # probe that finds the limit costs a whole pause (a second or more), which 1%
-            # more rate pays back only after about a hundred seconds.
-            self._probe_cap = estimate * (1 - self._probe_step / 2)
+            # No probing above this for a long while (the estimate itself is the limit,
+            # where the least unevenness is a 429, and 1% under it is a request a window
+            # of headroom): a probe that finds the limit costs a whole pause (a second or
+            # more), which 1% more rate pays back only after about a hundred seconds.
+            self._probe_cap = rate
             self._cap_until = now + self._cap_windows * span
         elif phase.fresh and not long_phase:
             rate = phase.rate / 2  # too little to go on: halve
@@ -187,6 +200,7 @@ class RateLearner:
         self._last_probe = now
         self._phase_started = now
         self._accepted = 0
+        self._settle_until = now + self.window
 
     def _probe(self, now: float) -> None:
         """After holding, try 1% more each window, up to the ceiling."""
