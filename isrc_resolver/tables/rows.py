@@ -50,6 +50,9 @@ class BuiltRows:
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
         self.stale = 0  # rows written so far with a stale answer
+        # line() by the input's own spelling: a statement repeats each ISRC as it wrote it
+        # the first time, and the next rows need no normalising. Bounded (see lines).
+        self._by_cell: dict[object, tuple[Status, bool, str]] = {}
 
     def get(self, value: object) -> tuple[Status, bool, tuple[Any, ...]]:
         return self._values(normalize_value(value))
@@ -84,6 +87,18 @@ class BuiltRows:
         known = self._memo[isrc] = (status, stale, _render(values, self._sep))
         return known
 
+    def lines(self, values: Sequence[object]) -> list[tuple[Status, bool, str]]:
+        """:meth:`line` of each of ``values`` (cells of the input's ISRC column)."""
+        seen = self._by_cell
+        if len(seen) > _CELLS_KEPT:
+            seen.clear()
+        get = seen.get
+        return [get(v) or self._line_of_cell(v) for v in values]
+
+    def _line_of_cell(self, value: object) -> tuple[Status, bool, str]:
+        known = self._by_cell[value] = self.line(value)
+        return known
+
     def _build(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         row = self._rows.get(isrc)
         if row is None:  # invalid values get their result here; valid ones are all known
@@ -111,6 +126,9 @@ class BuiltRows:
             return [[] for _ in range(self._width)], statuses
         rows = (row for _, _, row in built)
         return [list(column) for column in zip(*rows, strict=True)], statuses
+
+
+_CELLS_KEPT = 1_000_000  # spellings remembered by lines(), at most (then it starts again)
 
 
 def _render(values: Sequence[Any], sep: str) -> str:

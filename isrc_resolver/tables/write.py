@@ -8,6 +8,7 @@ import contextlib
 import csv
 import glob
 import io
+import operator
 import os
 import re
 import stat
@@ -168,13 +169,13 @@ class OutputSink:
         quoted as the csv module quotes it, our values as :meth:`BuiltRows.line` made them.
         A chunk with a carriage return anywhere goes through :meth:`write` (quoted whole)."""
         sep = self.sep
-        built = [rows.line(v) for v in columns[self.source.columns.index(self.source.column)]]
+        built = rows.lines(columns[self.source.columns.index(self.source.column)])
         if rows.carriage_return or any("\r" in v for column in columns for v in column):
             frame = pd.DataFrame(dict(enumerate(columns)), dtype=object)
             frame.columns = pd.Index(self.source.columns)
             return self.write(frame, rows, min_score)
-        statuses = Counter(status for status, _, _ in built)
-        rows.stale += sum(stale for _, stale, _ in built)
+        statuses = Counter(map(_STATUS, built))
+        rows.stale += sum(map(_STALE, built))
         quoted = [_quoted(column, sep) for column in columns]
         text = "".join(
             f"{sep.join(cells)}{sep}{ours}\n"
@@ -327,6 +328,9 @@ def open_output(
         sink.close(complete=True)
     except OSError as exc:
         raise _failed(exc, checked) from None
+
+
+_STATUS, _STALE = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _failed(exc: OSError, target: Target) -> EnvironmentFailure:
