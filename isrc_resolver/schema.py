@@ -27,6 +27,7 @@ from .models import (
 )
 
 __all__ = [
+    "DEEZER_COLUMNS",
     "FORMATS",
     "OUTPUT_COLUMNS",
     "RESULT_COLUMNS",

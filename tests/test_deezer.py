@@ -355,3 +355,24 @@ async def test_the_client_retries_codes_700_and_resets_then_gives_up() -> None:
     assert client.down is not None and "next run asks again" in (failed[-1].error or "")
     # Three ISRCs tried every retry; the two after them were not sent at all.
     assert len(transport.requests) == 4 + 3 * 6
+
+
+def test_review_and_report_show_where_deezer_disagrees(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ran = cli("--demo", "-o", "out.csv", "--providers", "spotify,deezer", "--report", "r.html")
+    assert ran.code == 0, ran.err
+    rows = {r["isrc_normalized"]: r for r in read_csv(tmp_path / "out.csv")}
+    assert cli("review", "out.csv", "-o", "review.csv", "--no-cache").code == 0
+    reasons = {r["isrc"]: r["review_reason"] for r in read_csv(tmp_path / "review.csv")}
+    for isrc, row in rows.items():
+        if row["cross_check"] in ("artist_differs", "duration_differs"):
+            assert reasons[isrc].startswith(f"cross_check {row['cross_check']}"), isrc
+        if row["cross_check"] == "only_deezer":
+            assert reasons[isrc].startswith("only_deezer"), isrc
+    # Africa: a conflict on Spotify's side too, which leads (the more doubtful reason).
+    assert reasons["USSM18200360"].startswith("isrc_conflict")
+    assert "GBAHS1600463" not in reasons  # agree, and the input's title checks out
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "cross-check (Deezer)" in page and "duration_differs" in page

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..matching import MatchCheck
+from ..matching import CrossCheck, MatchCheck
 from ..models import MatchMethod, Status
 from ..schema import Kind
 from .shown import Kept, describe
@@ -46,6 +46,13 @@ _BOTH = "both_differ: neither the title nor the artist is the input's"
 _ONE = "{}: the track's {} is not the input's"
 _FUZZY = "title_artist_fuzzy: found by title/artist similarity, no track carries the ISRC"
 _MISS = "not_found: the input names a title and an artist; find it by hand"
+_DISAGREE = "cross_check {}: Deezer's track under this ISRC is not Spotify's ({})"
+_DISAGREEMENTS = {
+    CrossCheck.TITLE_DIFFERS: "another title",
+    CrossCheck.ARTIST_DIFFERS: "another artist",
+    CrossCheck.DURATION_DIFFERS: "more than 3 s apart",
+}
+_ONLY_DEEZER = "only_deezer: not found on Spotify; Deezer has it (the names shown are Deezer's)"
 
 
 @dataclass
@@ -69,6 +76,7 @@ class Scan:
     methods: Counter[str] = field(default_factory=Counter)
     markets: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
+    cross_checks: Counter[str] = field(default_factory=Counter)  # with Deezer on
     conflicts: int = 0
     items: dict[str, Item] = field(default_factory=dict)
 
@@ -97,9 +105,16 @@ def _why(get: Mapping[str, Any], titled: bool) -> tuple[int, str] | None:
         return 2, _ONE.format(check, "title")
     if check == MatchCheck.ARTIST_DIFFERS:
         return 2, _ONE.format(check, "artist")
+    cross = get.get("cross_check")
+    if cross in _DISAGREEMENTS:
+        return 2, _DISAGREE.format(cross, _DISAGREEMENTS[cross])
     if get["match_method"] == MatchMethod.TITLE_ARTIST_FUZZY:
         return 3, _FUZZY
-    if get["status"] == Status.NOT_FOUND and titled and get["match_method"] != MatchMethod.OVERRIDE:
+    if get["match_method"] == MatchMethod.OVERRIDE:
+        return None
+    if get["status"] == Status.NOT_FOUND and cross == CrossCheck.ONLY_OTHER:
+        return 4, _ONLY_DEEZER
+    if get["status"] == Status.NOT_FOUND and titled:
         return 4, _MISS
     return None
 
@@ -128,6 +143,8 @@ def _count(scan: Scan, get: Mapping[str, Any], given: tuple[Any, Any]) -> None:
     scan.rows += 1
     status = get["status"] or ""
     scan.statuses[status] += 1
+    if get.get("cross_check"):
+        scan.cross_checks[get["cross_check"]] += 1
     if status == Status.FOUND:
         scan.methods[get["match_method"] or "?"] += 1
         scan.markets[get["market"] or "US (default)"] += 1

@@ -192,6 +192,9 @@ def render_report(
             bars("found by method", scan.methods.most_common()),
             bars("found in market", scan.markets.most_common(12)),
             bars("match check (input's title and artist)", scan.checks.most_common()),
+            bars("cross-check (Deezer)", scan.cross_checks.most_common())
+            if scan.cross_checks
+            else "",
         )
     )
     budget = columns("requests per day (the ledger, last 30 days)", _days(per_day), daily_quota)

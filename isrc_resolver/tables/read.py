@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ..errors import EnvironmentFailure, InputError
 from ..overrides import Override, parse_overrides
-from ..schema import OUTPUT_COLUMNS
+from ..schema import DEEZER_COLUMNS, OUTPUT_COLUMNS
 from . import dataset
 from .formats import detect_format
 from .source import InputSource, opened
@@ -349,7 +349,12 @@ def find_result_columns(columns: Sequence[str]) -> dict[str, str] | None:
     for start in range(len(columns) - width, -1, -1):
         names = columns[start : start + width]
         if all(_bare(n) == ours for n, ours in zip(names, OUTPUT_COLUMNS, strict=True)):
-            return dict(zip(OUTPUT_COLUMNS, names, strict=True))
+            found = dict(zip(OUTPUT_COLUMNS, names, strict=True))
+            # A second catalogue's columns come right after, when the run asked one.
+            after = columns[start + width : start + width + len(DEEZER_COLUMNS)]
+            if [_bare(n) for n in after] == [c.name for c in DEEZER_COLUMNS]:
+                found.update(zip((c.name for c in DEEZER_COLUMNS), after, strict=True))
+            return found
     return None
 
 
