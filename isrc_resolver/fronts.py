@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from .errors import InputError
 from .http.stats import ClientStats
-from .isrc import distinct_isrcs, normalize_value
+from .isrc import normalize_value
 from .matching import Hint, Hints
 from .models import Enrichment, Status
+from .pipeline.plan import distinct
 from .pipeline.workers import RunControl
 from .progress import Progress
 from .report import RunReport
@@ -38,6 +39,7 @@ from .settings import Settings
 from .store.cache import AsyncCache, Cache, not_the_cache
 
 if TYPE_CHECKING:
+    from .store.runset import RunSet
     from .tables.frames import DataFrame
     from .tables.source import InputSource
 
@@ -69,6 +71,9 @@ class Engine(Protocol):
 
     @property
     def second_counts(self) -> dict[str, dict[str, int]]: ...  # the second catalogues'
+
+    @property
+    def overrides(self) -> Mapping[str, Any]: ...  # pinned answers (none when streaming)
 
     @property
     def async_cache(self) -> AsyncCache | None: ...
@@ -156,8 +161,9 @@ async def resolve_file(
     """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
 
     Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
-    grows with the number of distinct ISRCs, not with the rows; the titles and artists are
-    read a third time only for the ISRCs missed in every market.
+    does not grow with the rows; nor, past ``pipeline.plan.HELD_AT_MOST`` distinct ISRCs,
+    with the catalogue (they are kept on disk). The titles and artists are read a third
+    time only for the ISRCs missed in every market.
     """
     from . import tables
 
@@ -174,25 +180,80 @@ async def resolve_file(
     ):
         _preflight(output, output_format, source, s)
         extras.check()
-        run.rows, unique = distinct_isrcs(source.isrc_chunks())
-        run.unique = len(unique)
         try:
-            hints = _file_hints(source)
-            rows = await resolver.resolve_rows(
-                unique, kinds=s.columns, progress=progress, distinct=True, hints=hints
-            )
+            rows, streaming = await _resolve_all(resolver, source, run, progress, candidates)
         finally:
-            unique.clear()
             _count(run, resolver, before)
         await extras.before_writing(rows)
         progress.phase("writing", run.rows, "row")
-        run.statuses, run.stale = tables.write_output(
-            output, source, rows, s.columns, output_format, progress.advance, s.escape_formulas,
-            s.min_score,
-        )  # fmt: skip
+        with _cached_rows(resolver, streaming) as fill:
+            run.statuses, run.stale = tables.write_output(
+                output, source, rows, s.columns, output_format, progress.advance,
+                s.escape_formulas, s.min_score, fill,
+            )  # fmt: skip
     run.elapsed = time.perf_counter() - started
     await extras.after_writing(run)
     return run
+
+
+async def _resolve_all(
+    resolver: Engine, source: InputSource, run: RunReport, progress: Progress, candidates: object
+) -> tuple[dict[str, Row], bool]:
+    """The rows a file's run writes from memory, and whether the rest stream from the
+    cache (a catalogue past what a run holds: see :mod:`.pipeline.plan`)."""
+    hints = _file_hints(source)
+    run.rows, unique, seen = distinct(source.isrc_chunks(), _streams(resolver, candidates))
+    if seen is not None:
+        with seen:
+            run.unique = len(seen)
+            return await _resolve_streaming(resolver, seen, progress, hints), True
+    run.unique = len(unique)
+    kinds = resolver.settings.columns
+    rows = await resolver.resolve_rows(
+        unique, kinds=kinds, progress=progress, distinct=True, hints=hints
+    )
+    unique.clear()
+    return rows, False
+
+
+def _streams(resolver: Engine, candidates: object) -> bool:
+    """May this run keep its distinct ISRCs on disk (see :mod:`.pipeline.plan`)? With a
+    cache, and when nothing needs every answer at hand: no added columns (Deezer,
+    enrichment), no candidates file, no overrides."""
+    s = resolver.settings
+    return (
+        resolver.async_cache is not None
+        and not s.columns
+        and candidates is None
+        and not resolver.overrides
+    )
+
+
+async def _resolve_streaming(
+    resolver: Engine, seen: RunSet, progress: Progress, hints: Hints
+) -> dict[str, Row]:
+    """The rows of the ISRCs this run asks; the others' answers stay in the cache, counted
+    (``cache_hits``) and read again by the write pass."""
+    from .pipeline.plan import plan_streamed
+
+    cache, s = resolver.async_cache, resolver.settings
+    assert cache is not None
+    asks, hits = await plan_streamed(seen, cache, s, hints.titles)
+    resolver.cache_hits += hits
+    return await resolver.resolve_rows(
+        asks, kinds=s.columns, progress=progress, distinct=True, hints=hints
+    )
+
+
+def _cached_rows(
+    resolver: Engine, streaming: bool
+) -> contextlib.AbstractContextManager[Callable[[list[str]], dict[str, Row]] | None]:
+    from .pipeline.plan import cached_rows
+
+    cache = resolver.async_cache
+    if not streaming or cache is None:
+        return contextlib.nullcontext()
+    return cached_rows(cache.cache.path, resolver.settings)
 
 
 class _Extras:

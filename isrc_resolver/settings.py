@@ -53,6 +53,7 @@ DEFAULT_DEEZER_API_URL = "https://api.deezer.com"
 PROVIDERS = ("spotify", "deezer")
 
 SPOTIFY_MAX_LIMIT = 10  # search results per request (Spotify's maximum since February 2026)
+TITLE_PAGES = 3  # pages of a title/artist search, at most (a request each)
 DEFAULT_MARKET = "US"  # where a search without `market` looks (client credentials)
 SEARCH_STRATEGY = "isrc"  # in cache keys: answers of another strategy are other answers
 

@@ -17,7 +17,7 @@ from isrc_resolver.cli import main
 from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Catalogue, FakeSpotify
 from isrc_resolver.fake.catalogue import Availability
 from isrc_resolver.markets import isrc_market
-from isrc_resolver.pipeline.search import TITLE_PAGES
+from isrc_resolver.settings import TITLE_PAGES
 
 from .helpers import ServerThread, read_csv, resolver_for, write_csv
 

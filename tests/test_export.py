@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import polars as pl
 import pytest
 
 from .conftest import Cli
-from .helpers import ServerThread, a_missing_isrc, catalogue_rows, isrcs, read_csv, write_csv
+from .helpers import (
+    ServerThread,
+    a_missing_isrc,
+    age_cache,
+    catalogue_rows,
+    isrcs,
+    read_csv,
+    write_csv,
+)
 
 # The README's normalisation, as SQL: separators out, upper case, an "ISRC" label dropped
 # when 12 characters remain.
@@ -183,3 +194,67 @@ def test_cache_export_and_review_never_write_over_the_cache(
     ran = cli("review", "out.csv", "-o", "c.csv", "--cache", "c.csv")
     assert ran.code == 2 and "is the cache's own file" in ran.err
     assert (tmp_path / "c.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_catalogue_past_what_a_run_holds_streams_with_the_same_bytes(
+    spotify: ServerThread, env: Callable[[ServerThread], None], cli: Cli, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, suffix: str,
+) -> None:  # fmt: skip
+    """Past HELD_AT_MOST distinct ISRCs a run keeps them on disk and reads each cached
+    answer again as it writes (letting the oldest go past _FILLED_KEPT): its output is the
+    one the in-memory run writes, cold (every ISRC asked), warm (every answer cached) and
+    with every answer past its age (asked again), duplicates and invalid values among the
+    rows."""
+    from isrc_resolver.pipeline import plan
+    from isrc_resolver.store.runset import RunSet
+    from isrc_resolver.tables import rows
+
+    env(spotify)
+    monkeypatch.setattr(rows, "_FILLED_KEPT", 7)
+    spilled: list[int] = []
+    add = RunSet.add
+
+    def spy(self: RunSet, isrcs: Any) -> None:
+        spilled.append(1)
+        add(self, isrcs)
+
+    monkeypatch.setattr(RunSet, "add", spy)
+    codes = isrcs(120)
+    values = [*codes, *codes[::3], "not an isrc", "", codes[5].lower()]
+    write_csv(tmp_path / "in.csv", [{"isrc": v, "n": str(i)} for i, v in enumerate(values)])
+
+    def run(name: str, cache: str, held_at_most: int) -> pd.DataFrame:
+        monkeypatch.setattr(plan, "HELD_AT_MOST", held_at_most)
+        spotify.reset_stats()
+        ran = cli("in.csv", "-o", f"{name}.{suffix}", "--cache", cache)
+        assert ran.code == 0, ran.err
+        read = pd.read_csv if suffix == "csv" else pd.read_parquet
+        return (
+            read(tmp_path / f"{name}.{suffix}", dtype=str)
+            if suffix == "csv"
+            else read(tmp_path / f"{name}.{suffix}")
+        )
+
+    def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+        """The same rows and answers (each run that asks stamps its own resolved_at)."""
+        return a.drop(columns=["resolved_at"]).equals(b.drop(columns=["resolved_at"]))
+
+    cold = run("streamed", "s.sqlite", 10)
+    assert spilled  # it streamed (the held runs add nothing to a RunSet)
+    spilled.clear()
+    assert same(cold, run("held", "h.sqlite", 250_000)) and len(cold) == len(values)
+    assert not spilled
+    # Warm, on one cache: the very same bytes, and no request.
+    run("warm.held", "s.sqlite", 250_000)
+    run("warm.streamed", "s.sqlite", 10)
+    assert spotify.stats()["search_requests"] == 0
+    warm = [(tmp_path / f"warm.{k}.{suffix}").read_bytes() for k in ("held", "streamed")]
+    assert warm[0] == warm[1]
+    # Every answer past its age: asked again, kept the same.
+    age_cache(tmp_path / "s.sqlite", days=40)
+    shutil.copy(tmp_path / "s.sqlite", tmp_path / "h2.sqlite")
+    again = run("again", "s.sqlite", 10)
+    assert spotify.stats()["search_requests"] == 120
+    assert same(again, run("held.again", "h2.sqlite", 250_000))
+    assert spotify.stats()["search_requests"] == 120

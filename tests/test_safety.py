@@ -490,7 +490,7 @@ def test_an_internal_error_has_its_own_exit_code(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("isrc_resolver.fronts.distinct_isrcs", broken)
+    monkeypatch.setattr("isrc_resolver.fronts.distinct", broken)
     code, _, err = cli("in.csv", "-o", "out.csv", "--no-cache")
     assert code == 70
     assert "internal error (a bug; please report it" in err

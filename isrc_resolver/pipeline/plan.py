@@ -1,5 +1,11 @@
 """The plan stage: normalise and de-duplicate, consult the cache, decide what to ask.
 
+A run over more distinct ISRCs than it may hold (:data:`HELD_AT_MOST`, about 1 KB each
+in memory with its answer) keeps them on disk instead: :func:`distinct` moves them to a
+:class:`~isrc_resolver.store.runset.RunSet`, :func:`classify` decides what to ask
+without reading any cached track, and :func:`cached_rows` gives the write pass the rows
+of a chunk's ISRCs from the cache: memory stays flat however large the catalogue.
+
 Nothing here sends a request. The outcome is the list of ISRCs the fetch stage should ask,
 in the order it should ask them; cached answers that are still fresh are emitted at once.
 This is where a request budget and an order of priority belong.
@@ -7,25 +13,35 @@ This is where a request budget and an order of priority belong.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from ..isrc import count_isrcs
+from ..isrc import Normalized, count_isrcs, is_valid_isrc, normalize_value
 from ..models import TITLE_ARTIST, FallbackSearch, MatchMethod, Result, Status
 from ..overrides import Override
-from ..settings import Settings
+from ..schema import Row, row_of
+from ..settings import TITLE_PAGES, Settings
 from ..store.cache import AsyncCache, Cache
 from ..store.details import PINNED_TRACK as KIND
-from .search import TITLE_PAGES
-from .second import fresh_listings
+from ..store.listings import fresh_listings
+from ..store.runset import RunSet
 
 __all__ = [
+    "HELD_AT_MOST",
     "Asks",
     "Forecast",
     "cached_or_missing",
+    "cached_rows",
+    "classify",
+    "distinct",
     "forecast",
+    "plan_streamed",
 ]
 
 log = logging.getLogger("isrc_resolver")
@@ -83,7 +99,7 @@ def triage(
     return usable, partial
 
 
-def _ages(settings: Settings) -> dict[str, float]:
+def _ages(settings: Settings) -> dict[str, Any]:
     """The ages a run and its plan read the cache with: ``refresh`` makes every cached
     answer past its age (asked again, kept until a new one comes)."""
     if settings.refresh:
@@ -140,6 +156,35 @@ async def cached_or_missing(
     )
     order = list(partial) + new + [r.isrc for r in refresh]
     return Asks(order, hits, stale, partial)
+
+
+async def classify(
+    batches: Iterable[Sequence[str]], cache: AsyncCache, settings: Settings, titles: bool
+) -> tuple[list[str], int]:
+    """What :func:`cached_or_missing` decides, for ISRCs given a batch at a time (a run's
+    distinct ISRCs, read back from disk), without reading any cached track: the ISRCs to
+    ask, in the same order, and the count of fresh answers (left in the cache, read again
+    when the rows are written)."""
+    partial: list[str] = []
+    new: list[str] = []
+    past: list[tuple[bool, float, int, str]] = []  # sorted as cached_or_missing sorts
+    hits = 0
+    for part in batches:
+        stale: dict[str, Result] = {}
+        cached = await cache.call(
+            cache.cache.lookup, part, settings.variant, stale=stale, light=True,
+            **_ages(settings),
+        )  # fmt: skip
+        usable, resumed = triage(cached, stale, settings, titles)
+        hits += len(usable)
+        partial += (r.isrc for r in resumed)
+        new += (isrc for isrc in part if isrc not in cached and isrc not in stale)
+        past += (
+            (r.status is Status.FOUND, r.resolved_at or 0.0, len(past) + n, r.isrc)
+            for n, r in enumerate(stale.values())
+        )
+    past.sort()
+    return partial + new + [isrc for *_, isrc in past], hits
 
 
 @dataclass
@@ -244,7 +289,8 @@ def _second_fresh(unique: list[str], cache: Cache | None, settings: Settings) ->
     fresh = 0
     for start in range(0, len(unique), _CACHE_SLICE):
         part = unique[start : start + _CACHE_SLICE]
-        fresh += sum(len(fresh_listings(cache, n, part, settings)) for n in settings.second)
+        read = functools.partial(fresh_listings, cache.lookup_details, cache.clock())
+        fresh += sum(len(read(n, part, settings)) for n in settings.second)
     return fresh
 
 
@@ -279,3 +325,62 @@ def _nights(requests: int, settings: Settings, used: int) -> tuple[int | None, i
     first = 1 if tonight > 0 else 0
     rest = max(requests - tonight, 0)
     return tonight, first + -(-rest // per_night)
+
+
+# -- a run over more distinct ISRCs than it may hold ------------------------------------
+
+# Distinct ISRCs a run holds in memory with their answers (about 1 KB each); past this, it
+# keeps them on disk and reads each cached answer again when its rows are written.
+HELD_AT_MOST = 250_000
+
+
+def distinct(
+    chunks: Iterable[Sequence[object]], may_stream: bool
+) -> tuple[int, list[str], RunSet | None]:
+    """The values ``chunks`` hold, and their distinct valid ISRCs in order: a list, or,
+    when they are more than :data:`HELD_AT_MOST` and the run may stream, a RunSet (the
+    caller closes it)."""
+    rows, held, seen = 0, Normalized(), None
+    for values in chunks:
+        rows += len(values)
+        if seen is None:
+            held.add(values, keep_values=False)
+            if may_stream and len(held.unique) > HELD_AT_MOST:
+                seen = RunSet()
+                seen.add(held.unique)
+                held = Normalized()
+            continue
+        fresh = {i for i in map(normalize_value, set(values)) if i not in held.unique}
+        seen.add(i for i in fresh if is_valid_isrc(i))
+        # The ISRCs seen lately, so that most are not sent to the database again.
+        if len(held.unique) > HELD_AT_MOST:
+            held = Normalized()
+        held.unique.update(dict.fromkeys(fresh))
+    return rows, list(held.unique) if seen is None else [], seen
+
+
+async def plan_streamed(
+    seen: RunSet, cache: AsyncCache, settings: Settings, titles: bool
+) -> tuple[list[str], int]:
+    """The ISRCs to ask, in the order a held run asks them, and the fresh answers left
+    in the cache (see :func:`~isrc_resolver.pipeline.plan.classify`)."""
+    return await classify(seen.batches(_CACHE_SLICE), cache, settings, titles)
+
+
+@contextlib.contextmanager
+def cached_rows(path: Path, settings: Settings) -> Iterator[Callable[[list[str]], dict[str, Row]]]:
+    """For the write pass: the rows of some ISRCs from the cache at ``path``, on a
+    connection of the calling thread's own. An answer that turned stale since the run
+    began is still the answer this run has."""
+
+    with Cache(path) as cache:
+
+        def fill(isrcs: list[str]) -> dict[str, Row]:
+            stale: dict[str, Result] = {}
+            fresh = cache.lookup(
+                isrcs, settings.variant, stale=stale, max_age=settings.max_age,
+                not_found_max_age=settings.not_found_max_age,
+            )  # fmt: skip
+            return {isrc: row_of(r) for isrc, r in (*fresh.items(), *stale.items())}
+
+        yield fill

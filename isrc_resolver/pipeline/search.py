@@ -38,7 +38,7 @@ from ..models import (
     Status,
     Track,
 )
-from ..settings import DEFAULT_MARKET, Settings
+from ..settings import DEFAULT_MARKET, TITLE_PAGES, Settings
 from ..spotify.client import SpotifyClient
 
 __all__ = [
@@ -156,9 +156,6 @@ def _items(page: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int]:
     total = page.get("total")
     count = total if isinstance(total, int) and not isinstance(total, bool) else len(items)
     return items, count
-
-
-TITLE_PAGES = 3  # pages of a title/artist search, at most (a request each)
 
 
 class TitleArtistSearch:

@@ -14,6 +14,7 @@ stops first.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -27,7 +28,8 @@ from ..http.transport import Transport
 from ..listing import Listing, ListingStatus
 from ..matching import Hint
 from ..settings import Settings
-from ..store.cache import AsyncCache, Cache
+from ..store.cache import AsyncCache
+from ..store.listings import fresh_listings
 from .workers import Workers, finish
 
 __all__ = [
@@ -35,7 +37,6 @@ __all__ = [
     "Catalogue",
     "SecondCatalogues",
     "SecondLookup",
-    "fresh_listings",
     "hints_from",
 ]
 
@@ -96,8 +97,9 @@ class SecondLookup:
         cache = self._cache
         if cache is None or self._settings.refresh or not isrcs:
             return {}
-        read = fresh_listings
-        return await cache.call(read, cache.cache, self.name, list(isrcs), self._settings)
+        c = cache.cache
+        read = functools.partial(fresh_listings, c.lookup_details, c.clock())
+        return await cache.call(read, self.name, list(isrcs), self._settings)
 
     async def lookup(self, isrcs: Sequence[str]) -> dict[str, Listing]:
         """A listing for each of ``isrcs`` (valid, normalised, distinct)."""
@@ -181,22 +183,6 @@ class SecondCatalogues:
                 counts["cached"], counts["requests"],
             )  # fmt: skip
         return listings
-
-
-def fresh_listings(
-    cache: Cache, name: str, isrcs: Sequence[str], settings: Settings
-) -> dict[str, Listing]:
-    """Catalogue ``name``'s answers in ``cache`` for ``isrcs`` that are within their age
-    (``max_age`` for a track, ``not_found_max_age`` for a miss)."""
-    s, kind = settings, settings.provider_scope(name)
-    rows = cache.lookup_details(kind, isrcs, max_age=max(s.max_age, s.not_found_max_age))
-    now, out = cache.clock(), {}
-    for isrc, data in rows.items():
-        at = data.get("at")
-        age = s.max_age if data.get("found") else s.not_found_max_age
-        if isinstance(at, int | float) and now - at <= age:
-            out[isrc] = Listing.from_json(name, isrc, data, at)
-    return out
 
 
 def hints_from(listings: dict[str, Listing]) -> Callable[[list[str]], dict[str, Hint]]:

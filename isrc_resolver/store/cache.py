@@ -107,6 +107,7 @@ class Cache:
         not_found_max_age: float,
         stale: dict[str, Result] | None = None,
         stored_since: float | None = None,
+        light: bool = False,
     ) -> dict[str, Result]:
         """Fresh cached answers; the stale ones into ``stale`` (:meth:`Results.lookup`)."""
         return self.results.lookup(
@@ -116,6 +117,7 @@ class Cache:
             not_found_max_age=not_found_max_age,
             stale=stale,
             stored_since=stored_since,
+            light=light,
         )
 
     def candidates(

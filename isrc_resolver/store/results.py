@@ -25,6 +25,7 @@ def _places(searched: str) -> tuple[str, ...]:
 
 
 _COLUMNS = "isrc, status, track, match_count, fetched_at, method, market, searched, conflict"
+_LIGHT = _COLUMNS.replace("track,", "NULL,")
 
 
 def _decode(row: tuple[Any, ...]) -> Result | None:
@@ -69,16 +70,19 @@ class Results:
         not_found_max_age: float,
         stale: dict[str, Result] | None = None,
         stored_since: float | None = None,
+        light: bool = False,
     ) -> dict[str, Result]:
         """Fresh cached results for those of ``isrcs`` that have one; the ones past their
         age go into ``stale`` when it is given (to be kept if they cannot be refreshed).
-        ``stored_since``: only answers committed after that time (another process's)."""
+        ``stored_since``: only answers committed after that time (another process's).
+        ``light``: without their tracks (no JSON read): enough to tell what to ask."""
         now = self._clock()
         found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
         out: dict[str, Result] = {}
+        columns = _LIGHT if light else _COLUMNS
         rows = select_in(
             self._db,
-            f"SELECT {_COLUMNS} FROM results "
+            f"SELECT {columns} FROM results "
             "WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? AND isrc IN ({})",
             (variant, -math.inf if stored_since is None else stored_since),
             isrcs,

@@ -36,8 +36,13 @@ class BuiltRows:
         escape: bool,
         consume: bool = False,
         sep: str = ",",
+        fill: Callable[[list[str]], dict[str, Row]] | None = None,
     ) -> None:
         self._rows = rows
+        # The rows not in ``rows`` (a streaming run's cached answers), read a chunk at a
+        # time by :meth:`prepare`, and kept only while they are few (see _FILLED_KEPT).
+        self._fill = fill
+        self._filled: list[str] = []
         self._sep = sep  # of the text :meth:`line` makes
         self._kinds = kinds
         self._escaped = [
@@ -87,6 +92,23 @@ class BuiltRows:
         known = self._memo[isrc] = (status, stale, _render(values, self._sep))
         return known
 
+    def prepare(self, values: Sequence[object]) -> None:
+        """Before a chunk's rows are built: read the rows of its ISRCs that are not at
+        hand (with ``fill``; without it every row is in ``rows`` already)."""
+        if self._fill is None:
+            return
+        if len(self._filled) > _FILLED_KEPT:  # let the oldest go: memory stays flat
+            for isrc in self._filled:
+                self._memo.pop(isrc, None)
+            self._filled.clear()
+            self._by_cell.clear()
+        wanted = {normalize_value(v) for v in set(values)}
+        missing = [i for i in wanted if i not in self._memo and is_valid_isrc(i)]
+        if missing:
+            for isrc, row in self._fill(missing).items():
+                self._memo[isrc] = row
+                self._filled.append(isrc)
+
     def lines(self, values: Sequence[object]) -> list[tuple[Status, bool, str]]:
         """:meth:`line` of each of ``values`` (cells of the input's ISRC column)."""
         seen = self._by_cell
@@ -100,7 +122,8 @@ class BuiltRows:
         return known
 
     def _build(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
-        row = self._rows.get(isrc)
+        known = self._memo.get(isrc)  # a row prepare() read, or one of ``rows`` (consumed)
+        row = known if isinstance(known, Row) else self._rows.get(isrc)
         if row is None:  # invalid values get their result here; valid ones are all known
             result = (
                 Result.invalid(isrc)
@@ -128,7 +151,8 @@ class BuiltRows:
         return [list(column) for column in zip(*rows, strict=True)], statuses
 
 
-_CELLS_KEPT = 1_000_000  # spellings remembered by lines(), at most (then it starts again)
+_CELLS_KEPT = 250_000  # spellings remembered by lines(), at most (then it starts again)
+_FILLED_KEPT = 250_000  # rows read by prepare() kept at once, at most (about 100 MB)
 
 
 def _render(values: Sequence[Any], sep: str) -> str:

@@ -352,23 +352,30 @@ def write_output(
     written: Callable[[int], None] = lambda rows: None,
     escape_formulas: bool = True,
     min_score: float = 90.0,
+    fill: Callable[[list[str]], dict[str, Row]] | None = None,
 ) -> tuple[Counter[Status], int]:
     """Every row of ``source`` with its results, to ``target``; returns the rows' statuses
     and how many rows got a stale answer.
     ``rows`` is used up on the way: each entry is replaced by its values for the format.
-    ``written`` hears how many rows each chunk had (for a progress bar)."""
+    ``written`` hears how many rows each chunk had (for a progress bar). ``fill`` reads
+    the rows ``rows`` does not hold, a chunk's ISRCs at a time (a streaming run)."""
     statuses: Counter[Status] = Counter()
     with open_output(target, source, output_format=output_format, kinds=kinds) as sink:
         # Spreadsheets run a cell that starts with = + - @ as a formula: text from the
         # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
         escape = escape_formulas and sink.format != "parquet"
-        built = BuiltRows(rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep)
+        built = BuiltRows(
+            rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep, fill=fill
+        )
+        at = source.columns.index(source.column)
         if sink.writes_lines:
             for columns in source.text_columns():
+                built.prepare(columns[at])
                 statuses.update(sink.write_lines(columns, built, min_score))
                 written(len(columns[0]))
             return statuses, built.stale
         for chunk in source.chunks(text=sink.format != "parquet"):
+            built.prepare(chunk[source.column].tolist())
             statuses.update(sink.write(chunk, built, min_score))
             written(len(chunk))
     return statuses, built.stale
