@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 __all__ = [
     "Normalized",
     "count_isrcs",
-    "distinct_isrcs",
     "is_valid_isrc",
     "normalize_isrc",
     "normalize_value",
@@ -79,13 +78,6 @@ def normalize_values(raw: Iterable[object]) -> Normalized:
     normalized = Normalized()
     normalized.add(raw)
     return normalized
-
-
-def distinct_isrcs(chunks: Iterable[Sequence[object]]) -> tuple[int, list[str]]:
-    """How many values ``chunks`` hold, and their distinct valid ISRCs in order (the
-    values themselves are not kept: a file's rows are read again to be written)."""
-    rows, _, unique = count_isrcs(chunks)
-    return rows, unique
 
 
 def count_isrcs(chunks: Iterable[Sequence[object]]) -> tuple[int, int, list[str]]:

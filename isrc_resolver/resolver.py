@@ -284,7 +284,7 @@ class Resolver:
         progress = progress or Progress(enabled=False)
         # Each result becomes a compact row as it arrives: a run over millions of ISRCs
         # does not hold their result objects. Then the rows are enriched.
-        make = functools.partial(_row, kinds=tuple(kinds))
+        make = functools.partial(row_of, kinds=tuple(kinds))
         rows = await self._collect(values, make, progress, distinct=distinct, hints=hints)
         await self._open()[1].enrich(rows, kinds, progress)
         return rows
@@ -343,10 +343,6 @@ def _wire(
     return fetcher, Enricher(client, workers, cache, s), client, pinned
 
 
-def _row(result: Result, listing: Listing | None, kinds: tuple[Enrichment, ...]) -> Row:
-    return row_of(result, listing, kinds)
-
-
 async def _budget(s: Settings, cache: AsyncCache | None, clock: Callable[[], float]) -> Budget:
     """The run's budget: ``max_requests`` and the daily quota, less what the account's
     other caches spent (their ledgers)."""
@@ -362,7 +358,7 @@ def _with_listings(hints: Hints | None, listings: Mapping[str, Listing]) -> Hint
     title/artist search of Spotify's misses needs them (and proves its track by the ISRC)."""
     if not listings:
         return hints
-    second = hints_from(dict(listings))
+    second = hints_from(listings)
     given = hints.read if hints is not None and hints.titles else None
 
     async def read(wanted: list[str]) -> Mapping[str, Hint]:

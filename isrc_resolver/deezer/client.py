@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from ..http.ratelimit import RateGate
 from ..http.retry import RetryPolicy, Transient, parse_retry_after
@@ -111,21 +111,20 @@ class DeezerClient:
         return listing
 
     async def _retrying(self, isrc: str) -> Listing:
-        throttled = 0
+        throttled = 0  # code-4 answers for this ISRC: they do not count as retries
 
-        def wait(state: object) -> float:
-            outcome = getattr(state, "outcome", None)
-            exc = outcome.exception() if outcome is not None else None
-            if isinstance(exc, _Throttled):
+        def failure(state: RetryCallState) -> BaseException | None:
+            return state.outcome.exception() if state.outcome is not None else None
+
+        def wait(state: RetryCallState) -> float:
+            if isinstance(failure(state), _Throttled):
                 return 0.0  # the gate holds every request until the pause is over
-            return self.policy.backoff(getattr(state, "attempt_number", 1))
+            return self.policy.backoff(state.attempt_number)
 
-        def stop(state: object) -> bool:
-            outcome = getattr(state, "outcome", None)
-            exc = outcome.exception() if outcome is not None else None
-            if isinstance(exc, _Throttled):
+        def stop(state: RetryCallState) -> bool:
+            if isinstance(failure(state), _Throttled):
                 return throttled >= _MAX_THROTTLED
-            return stop_after_attempt(self.policy.max_retries + 1 + throttled)(state)  # type: ignore[arg-type]
+            return state.attempt_number - throttled > self.policy.max_retries
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type((Transient, Busy, _Throttled)),

@@ -18,7 +18,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -185,7 +185,7 @@ class SecondCatalogues:
         return listings
 
 
-def hints_from(listings: dict[str, Listing]) -> Callable[[list[str]], dict[str, Hint]]:
+def hints_from(listings: Mapping[str, Listing]) -> Callable[[list[str]], dict[str, Hint]]:
     """The title and first artist a second catalogue gives, as hints for Spotify's
     title/artist search (still proven by the ISRC on Spotify's track)."""
 

@@ -102,7 +102,8 @@ class BuiltRows:
                 self._memo.pop(isrc, None)
             self._filled.clear()
             self._by_cell.clear()
-        wanted = {normalize_value(v) for v in set(values)}
+        cells = set(values).difference(self._by_cell)  # a spelling lines() knows is at hand
+        wanted = {normalize_value(v) for v in cells}
         missing = [i for i in wanted if i not in self._memo and is_valid_isrc(i)]
         if missing:
             for isrc, row in self._fill(missing).items():
