@@ -258,3 +258,31 @@ def test_a_catalogue_past_what_a_run_holds_streams_with_the_same_bytes(
     assert spotify.stats()["search_requests"] == 120
     assert same(again, run("held.again", "h2.sqlite", 250_000))
     assert spotify.stats()["search_requests"] == 120
+
+
+def test_a_full_disk_under_the_streamed_isrcs_is_the_machine_s_failure(
+    spotify: ServerThread, env: Callable[[ServerThread], None], cli: Cli, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The temporary database of a streaming run fills up (SQLite says the disk is full):
+    exit 1 naming the folder and what to do, before any request, and no output file."""
+    import sqlite3
+
+    from isrc_resolver.pipeline import plan
+    from isrc_resolver.store import runset
+
+    def small() -> sqlite3.Connection:
+        db = sqlite3.connect("")
+        db.execute("PRAGMA max_page_count = 3")  # a few pages: as good as a full disk
+        return db
+
+    env(spotify)
+    monkeypatch.setattr(plan, "HELD_AT_MOST", 10)
+    monkeypatch.setattr(runset, "_connect", small)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(400)])
+    ran = cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite")
+    assert ran.code == 1, ran.err
+    assert "temporary database" in ran.err and "free some space" in ran.err
+    assert "Traceback" not in ran.err
+    assert spotify.stats()["total_requests"] == 0
+    assert not (tmp_path / "out.csv").exists()
