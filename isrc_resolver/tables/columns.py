@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import InputError
 from ..isrc import normalize_value
@@ -196,7 +196,7 @@ class Table(Protocol):
 
     def chunks(self, *, text: bool = False) -> Iterator[pd.DataFrame]: ...
 
-    def text_columns(self) -> Iterator[list[list[Any]]]: ...
+    def text_batches(self) -> Iterator[pa.RecordBatch]: ...
 
 
 def output_names(input_columns: Sequence[str], columns: Sequence[str]) -> list[str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import array
 import csv
 import io
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..isrc import is_valid_isrc, normalize_value
 from ..models import Enrichment, Result, Status
@@ -25,7 +28,11 @@ def series(values: list[Any], column: Column, index: pd.Index) -> pd.Series:
 
 class BuiltRows:
     """The output values of each distinct ISRC as the output format wants them (text from
-    the network escaped for CSV/TSV), built once per ISRC, not once per row."""
+    the network escaped for CSV/TSV), built once per ISRC, not once per row.
+
+    A text output numbers them instead (:meth:`lines_of`): each ISRC's values become one
+    piece of CSV or TSV text, kept once in a list, and a chunk's rows are written from
+    their numbers by Arrow, with no Python object per row."""
 
     def __init__(
         self,
@@ -43,54 +50,62 @@ class BuiltRows:
         # time by :meth:`prepare`, and kept only while they are few (see _FILLED_KEPT).
         self._fill = fill
         self._filled: list[str] = []
-        self._sep = sep  # of the text :meth:`line` makes
+        self._sep = sep  # of the text lines_of makes
         self._kinds = kinds
         self._escaped = [
             i for i, c in enumerate(columns) if escape and c.from_network and c.kind is Kind.TEXT
         ]
         self._width = len(columns)
         self._column_kinds = [c.kind for c in columns]
-        # A file's run hands its rows over: each is replaced by its built values in the
-        # same table (no second table of every ISRC); otherwise they are kept apart.
+        # A file's run hands its rows over: each is replaced by its built values (or, for
+        # a text output, by its number) in the same table (no second table of every ISRC);
+        # otherwise they are kept apart.
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
         self.stale = 0  # rows written so far with a stale answer
-        # line() by the input's own spelling: a statement repeats each ISRC as it wrote it
-        # the first time, and the next rows need no normalising. Bounded (see lines).
-        self._by_cell: dict[object, tuple[Status, bool, str]] = {}
+        # The numbered texts: the text of number n, its status (as _CODES) and staleness.
+        self._texts: list[str] = []
+        self._codes = array.array("b")
+        self._stales = array.array("b")
+        # Numbers by the input's own spelling: a statement repeats each ISRC as it wrote
+        # it the first time, and the next rows need no normalising. Bounded (see lines_of).
+        self._number: dict[object, int] = {}
+        self._render = _Renderer(sep)
 
     def get(self, value: object) -> tuple[Status, bool, tuple[Any, ...]]:
         return self._values(normalize_value(value))
 
     def _values(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         known = self._memo.get(isrc)
+        if isinstance(known, int):  # numbered (see lines_of): its values, from its text
+            return _STATUSES[self._codes[known]], bool(self._stales[known]), self._parse(known)
         if known is None or isinstance(known, Row):
             known = self._memo[isrc] = self._build(isrc)
-        elif isinstance(known[2], str):  # kept as text (see line): its values, as text
-            status, stale, text = known
-            known = self._memo[isrc] = (status, stale, self._parse(text))
         return known
 
-    def _parse(self, text: str) -> tuple[Any, ...]:
-        """The values :func:`_render` wrote as ``text``, typed again (an empty cell is
-        None: what pandas and the csv module write for None)."""
-        cells = next(csv.reader([text], delimiter=self._sep))
+    def _parse(self, number: int) -> tuple[Any, ...]:
+        """The values the text of ``number`` was rendered from, typed again (an empty
+        cell is None: what pandas and the csv module write for None)."""
+        cells = next(csv.reader([self._texts[number]], delimiter=self._sep))
         return tuple(
             None if cell == "" else _FROM_TEXT[kind](cell)
             for cell, kind in zip(cells, self._column_kinds, strict=True)
         )
 
-    def line(self, value: object) -> tuple[Status, bool, str]:
-        """For a text output: the row's status, whether it is stale, and its output values
-        as they are written (one piece of CSV or TSV text), built once per ISRC and kept
-        in that form only (smaller than the values)."""
-        isrc = normalize_value(value)
+    def _numbered(self, isrc: str) -> int:
+        """The number of ``isrc``'s text, built now if it has none."""
         known = self._memo.get(isrc)
-        if known is not None and not isinstance(known, Row) and isinstance(known[2], str):
-            return known  # type: ignore[no-any-return]
-        status, stale, values = self._values(isrc)
-        known = self._memo[isrc] = (status, stale, _render(values, self._sep))
-        return known
+        if isinstance(known, int):
+            return known
+        if known is None or isinstance(known, Row):
+            status, stale, values = self._build(isrc)
+        else:
+            status, stale, values = known
+        number = self._memo[isrc] = len(self._texts)
+        self._texts.append(self._render(values))
+        self._codes.append(_CODES[status])
+        self._stales.append(stale)
+        return number
 
     def prepare(self, values: Sequence[object]) -> None:
         """Before a chunk's rows are built: read the rows of its ISRCs that are not at
@@ -101,8 +116,8 @@ class BuiltRows:
             for isrc in self._filled:
                 self._memo.pop(isrc, None)
             self._filled.clear()
-            self._by_cell.clear()
-        cells = set(values).difference(self._by_cell)  # a spelling lines() knows is at hand
+            self._forget_numbers()
+        cells = set(values).difference(self._number)  # a spelling at hand is known
         wanted = {normalize_value(v) for v in cells}
         missing = [i for i in wanted if i not in self._memo and is_valid_isrc(i)]
         if missing:
@@ -110,17 +125,41 @@ class BuiltRows:
                 self._memo[isrc] = row
                 self._filled.append(isrc)
 
-    def lines(self, values: Sequence[object]) -> list[tuple[Status, bool, str]]:
-        """:meth:`line` of each of ``values`` (cells of the input's ISRC column)."""
-        seen = self._by_cell
-        if len(seen) > _CELLS_KEPT:
-            seen.clear()
-        get = seen.get
-        return [get(v) or self._line_of_cell(v) for v in values]
+    def _forget_numbers(self) -> None:
+        """Let every numbered text go (a streaming run's, whose rows are read again)."""
+        self._number.clear()
+        self._texts.clear()
+        del self._codes[:], self._stales[:]
+        numbered = [isrc for isrc, known in self._memo.items() if isinstance(known, int)]
+        for isrc in numbered:
+            del self._memo[isrc]
 
-    def _line_of_cell(self, value: object) -> tuple[Status, bool, str]:
-        known = self._by_cell[value] = self.line(value)
-        return known
+    def lines_of(self, column: pa.Array) -> tuple[pa.Array, Counter[Status], int]:
+        """For a chunk whose ISRC cells are ``column``: the text each row's values are
+        written as (Arrow strings), the rows' statuses, and how many are stale (for the
+        caller to add to :attr:`stale` once they are written)."""
+        number = self._number
+        if len(number) > _CELLS_KEPT:
+            number.clear()  # a cache by spelling only: the numbers stay with the ISRCs
+        cells = column.to_pylist()
+        get = number.get
+        seen = [get(cell) for cell in cells]
+        at = cast(list[int], seen)
+        if None in seen:
+            at = [
+                self._number_cell(c) if n is None else n for c, n in zip(cells, seen, strict=True)
+            ]
+        texts = self._texts
+        lines = pa.array([texts[n] for n in at], pa.string())
+        where = np.array(at, dtype=np.int64)
+        codes = np.bincount(np.frombuffer(self._codes, np.int8)[where], minlength=len(_STATUSES))
+        stale = int(np.frombuffer(self._stales, np.int8)[where].sum())
+        statuses = Counter({_STATUSES[c]: n for c, n in enumerate(codes.tolist()) if n})
+        return lines, statuses, stale
+
+    def _number_cell(self, cell: object) -> int:
+        number = self._number[cell] = self._numbered(normalize_value(cell))
+        return number
 
     def _build(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         known = self._memo.get(isrc)  # a row prepare() read, or one of ``rows`` (consumed)
@@ -152,19 +191,29 @@ class BuiltRows:
         return [list(column) for column in zip(*rows, strict=True)], statuses
 
 
+_STATUSES = tuple(Status)
+_CODES = {status: n for n, status in enumerate(_STATUSES)}
 _CELLS_KEPT = 250_000  # spellings remembered by lines(), at most (then it starts again)
 _FILLED_KEPT = 250_000  # rows read by prepare() kept at once, at most (about 100 MB)
 
 
-def _render(values: Sequence[Any], sep: str) -> str:
-    """``values`` as the csv module writes them (and so pandas: empty for None, True and
-    False, integers as digits), quoted where needed."""
-    # The writer quotes a value holding a character of its line end: "\n" as pandas does,
-    # and "\r" too, so the text reads back (a row with a "\r" is never written from it: its
-    # chunk goes through pandas, quoted whole).
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=sep, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue()[:-2]
+class _Renderer:
+    """Values as the csv module writes them (and so pandas: empty for None, True and
+    False, integers as digits), quoted where needed, one row at a time."""
+
+    def __init__(self, sep: str) -> None:
+        # The writer quotes a value holding a character of its line end: "\n" as pandas
+        # does, and "\r" too, so the text reads back (a row with a "\r" is never written
+        # from it: its chunk goes through pandas, quoted whole).
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, delimiter=sep, lineterminator="\r\n")
+
+    def __call__(self, values: Sequence[Any]) -> str:
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._writer.writerow(values)
+        return buffer.getvalue()[:-2]
 
 
 _FROM_TEXT: dict[Kind, Callable[[str], Any]] = {

@@ -131,16 +131,10 @@ class InputSource:
         for batch in self._read([self.column]):
             yield ["" if v is None else str(v) for v in batch.column(0).to_pylist()]
 
-    def text_columns(self) -> Iterator[list[list[Any]]]:
-        """Whole rows, chunk by chunk, as lists of column values (no DataFrame): for a CSV
-        or TSV input, every value is its text as read."""
-        for batch in self._read(None):
-            # Through pandas, as chunks() reads, not Arrow's to_pylist: the same conversion
-            # and the same use of Arrow's threads (a process that read only by to_pylist
-            # was once seen to abort at exit, "terminate called without an active
-            # exception", after its input file had been replaced).
-            frame = batch.to_pandas()
-            yield [frame.iloc[:, n].tolist() for n in range(frame.shape[1])]
+    def text_batches(self) -> Iterator[pa.RecordBatch]:
+        """Whole rows, chunk by chunk, as Arrow batches (no Python object per cell): for a
+        CSV or TSV input, every column is its text as read."""
+        yield from self._read(None)
 
     def chunks(self, *, text: bool = False) -> Iterator[pd.DataFrame]:
         """Whole rows, chunk by chunk (text columns for CSV, typed for Parquet). ``text``:

@@ -8,9 +8,7 @@ import contextlib
 import csv
 import glob
 import io
-import operator
 import os
-import re
 import stat
 import sys
 import tempfile
@@ -20,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import EnvironmentFailure, InputError
@@ -162,25 +162,28 @@ class OutputSink:
         )
 
     def write_lines(
-        self, columns: list[list[Any]], rows: BuiltRows, min_score: float = 90.0
+        self, batch: pa.RecordBatch, rows: BuiltRows, min_score: float = 90.0
     ) -> Counter[Status]:
-        """Append the rows whose input cells are ``columns`` (text), with their results;
+        """Append the rows of ``batch`` (the input's text columns), with their results;
         returns their statuses. The bytes are those :meth:`write` writes: each input cell
-        quoted as the csv module quotes it, our values as :meth:`BuiltRows.line` made them.
-        A chunk with a carriage return anywhere goes through :meth:`write` (quoted whole)."""
+        quoted as the csv module quotes it, our values as :meth:`BuiltRows.lines_of` numbered them.
+        Python sees each distinct spelling of an ISRC once; the rows are quoted and joined
+        by Arrow. A chunk with a carriage return anywhere goes through
+        :meth:`write` (quoted whole)."""
         sep = self.sep
-        built = rows.lines(columns[self.source.columns.index(self.source.column)])
-        if rows.carriage_return or any("\r" in v for column in columns for v in column):
-            frame = pd.DataFrame(dict(enumerate(columns)), dtype=object)
+        at = self.source.columns.index(self.source.column)
+        ours, statuses, stale = rows.lines_of(batch.column(at))
+        if rows.carriage_return or any(_has(column, "\r") for column in batch.columns):
+            frame = pd.DataFrame(
+                {n: column.to_pylist() for n, column in enumerate(batch.columns)}, dtype=object
+            )
             frame.columns = pd.Index(self.source.columns)
             return self.write(frame, rows, min_score)
-        statuses = Counter(map(_STATUS, built))
-        rows.stale += sum(map(_STALE, built))
-        quoted = [_quoted(column, sep) for column in columns]
-        text = "".join(
-            f"{sep.join(cells)}{sep}{ours}\n"
-            for cells, (_, _, ours) in zip(zip(*quoted, strict=True), built, strict=True)
-        )
+        rows.stale += stale
+        cells = [_quoted(column, sep) for column in batch.columns]
+        lines = pc.binary_join_element_wise(*cells, ours, sep)
+        lines = pc.binary_join_element_wise(lines, "", "\n")
+        text = _text_of(lines)
         if not self._header_written:
             head = io.StringIO()
             csv.writer(head, delimiter=sep, lineterminator="\n").writerow(
@@ -246,13 +249,30 @@ class OutputSink:
                     os.unlink(self._tmp)
 
 
-_MUST_QUOTE = {",": re.compile('[,"\n]'), "\t": re.compile('[\t"\n]')}
+_MUST_QUOTE = {",": '[,"\n]', "\t": '[\t"\n]'}
 
 
-def _quoted(column: list[Any], sep: str) -> list[str]:
+def _has(column: pa.Array, text: str) -> bool:
+    return bool(pc.any(pc.match_substring(column, text)).as_py())
+
+
+def _quoted(column: pa.Array, sep: str) -> pa.Array:
     """Text cells as the csv module writes them with QUOTE_MINIMAL (no "\r" among them)."""
-    needs = _MUST_QUOTE[sep].search
-    return [v if not needs(v) else '"' + v.replace('"', '""') + '"' for v in column]
+    needs = pc.match_substring_regex(column, _MUST_QUOTE[sep])
+    if not pc.any(needs).as_py():
+        return column
+    escaped = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
+    return pc.if_else(needs, escaped, column)
+
+
+def _text_of(lines: pa.Array) -> str:
+    """The text of a string array's values, one after the other (read from its buffers:
+    no Python string per value)."""
+    if len(lines) == 0:
+        return ""
+    _, offsets, data = lines.buffers()
+    at = np.frombuffer(offsets, dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
+    return str(data.to_pybytes()[at[0] : at[-1]], "utf-8")
 
 
 _PIECE = 1 << 16  # characters written at a time
@@ -330,9 +350,6 @@ def open_output(
         raise _failed(exc, checked) from None
 
 
-_STATUS, _STALE = operator.itemgetter(0), operator.itemgetter(1)
-
-
 def _failed(exc: OSError, target: Target) -> EnvironmentFailure:
     """The output could not be written: the machine's failure, told with its path. What
     was there before stays as it was (the run wrote to a temporary file)."""
@@ -369,10 +386,10 @@ def write_output(
         )
         at = source.columns.index(source.column)
         if sink.writes_lines:
-            for columns in source.text_columns():
-                built.prepare(columns[at])
-                statuses.update(sink.write_lines(columns, built, min_score))
-                written(len(columns[0]))
+            for batch in source.text_batches():
+                built.prepare(pc.unique(batch.column(at)).to_pylist())
+                statuses.update(sink.write_lines(batch, built, min_score))
+                written(batch.num_rows)
             return statuses, built.stale
         for chunk in source.chunks(text=sink.format != "parquet"):
             built.prepare(chunk[source.column].tolist())
