@@ -202,7 +202,7 @@ async def _resolve_all(
     """The rows a file's run writes from memory, and whether the rest stream from the
     cache (a catalogue past what a run holds: see :mod:`.pipeline.plan`)."""
     hints = _file_hints(source)
-    run.rows, unique, seen = distinct(source.isrc_chunks(), _streams(resolver, candidates))
+    run.rows, unique, seen = distinct(source.isrc_spellings(), _streams(resolver, candidates))
     if seen is not None:
         with seen:
             run.unique = len(seen)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ISRC_PATTERN",
     "Normalized",
     "count_isrcs",
     "is_valid_isrc",
@@ -24,7 +25,8 @@ __all__ = [
 # Unicode dashes spreadsheets substitute for them, dots, and zero-width characters.
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212.\u200b\u200c\u200d\ufeff]+")
 _LABEL = re.compile(r"^ISRC[:=#]?")
-_VALID = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+ISRC_PATTERN = "^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"  # a canonical ISRC (also for Arrow's regex)
+_VALID = re.compile(ISRC_PATTERN)
 
 
 def normalize_isrc(value: str) -> str:

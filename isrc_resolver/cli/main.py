@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import gc
 import logging
 import os
 import sys
@@ -103,6 +104,12 @@ def build_parser(*, plan: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A run makes millions of small objects that live until it ends (answers, rows, the
+    # texts written) and almost no reference cycles: at the collector's default pace (a
+    # pass every 700 new objects) a warm run over 200,000 cached answers spent a fifth of
+    # its time walking them. A process-wide setting, so the command sets it, not the
+    # library.
+    gc.set_threshold(50_000, 20, 20)
     if argv[:2] == ["cache", "export"]:
         args = export_command.build_parser().parse_args(argv[2:])
         _logs(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")

@@ -17,7 +17,7 @@ from ..isrc import is_valid_isrc, normalize_value
 from ..models import Enrichment, Result, Status
 from ..schema import Column, Kind, Row, enriched, output_columns, row_of
 from .columns import checks
-from .escape import escape_formula
+from .escape import FORMULA_STARTS, escape_formula
 
 __all__ = ["BuiltRows", "fill_checks", "series"]
 
@@ -98,14 +98,24 @@ class BuiltRows:
         if isinstance(known, int):
             return known
         if known is None or isinstance(known, Row):
-            status, stale, values = self._build(isrc)
+            status, stale, values = self._build(isrc, rendered=True)
         else:
             status, stale, values = known
+        text = self._render(values)
+        if "\r" in text:  # a value holds one (the writer adds none: its line end is cut)
+            self.carriage_return = True
         number = self._memo[isrc] = len(self._texts)
-        self._texts.append(self._render(values))
+        self._texts.append(text)
         self._codes.append(_CODES[status])
         self._stales.append(stale)
         return number
+
+    def number_all(self) -> None:
+        """Number every row at hand now, in the order they were made (a text output of a
+        held run): each row's memory goes back as its text is made, in the order it was
+        taken, so it can be used again for the texts."""
+        for isrc in list(self._memo):
+            self._numbered(isrc)
 
     def prepare(self, values: Sequence[object]) -> None:
         """Before a chunk's rows are built: read the rows of its ISRCs that are not at
@@ -161,7 +171,9 @@ class BuiltRows:
         number = self._number[cell] = self._numbered(normalize_value(cell))
         return number
 
-    def _build(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
+    def _build(self, isrc: str, rendered: bool = False) -> tuple[Status, bool, tuple[Any, ...]]:
+        """The row's values, escaped. ``rendered``: they will be made text, which tells
+        whether any holds a carriage return; otherwise they are looked at here."""
         known = self._memo.get(isrc)  # a row prepare() read, or one of ``rows`` (consumed)
         row = known if isinstance(known, Row) else self._rows.get(isrc)
         if row is None:  # invalid values get their result here; valid ones are all known
@@ -173,8 +185,10 @@ class BuiltRows:
             row = enriched(row_of(result, None, self._kinds), self._kinds)
         values = list(row.values)
         for i in self._escaped:
-            values[i] = escape_formula(values[i])
-        if any(isinstance(v, str) and "\r" in v for v in values):
+            value = values[i]
+            if value.__class__ is str and value.startswith(FORMULA_STARTS):
+                values[i] = escape_formula(value)
+        if not rendered and any(isinstance(v, str) and "\r" in v for v in values):
             self.carriage_return = True
         assert len(values) == self._width, "a row built for other columns"
         return row.status, row.stale, tuple(values)

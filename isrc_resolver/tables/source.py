@@ -10,8 +10,10 @@ from typing import IO, Any, cast
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import InputError
+from ..isrc import ISRC_PATTERN
 from ..matching import Hint
 from .columns import find_hint_columns, find_isrc_column, first_durations, hints_of
 from .text import as_text
@@ -130,6 +132,19 @@ class InputSource:
         """The ISRC column, chunk by chunk, as strings."""
         for batch in self._read([self.column]):
             yield ["" if v is None else str(v) for v in batch.column(0).to_pylist()]
+
+    def isrc_spellings(self) -> Iterator[tuple[int, list[str], bool]]:
+        """The ISRC column chunk by chunk, for the pass that collects a run's ISRCs: the
+        chunk's row count, its distinct cells as strings in the order they first appear,
+        and whether every cell is an ISRC as written (nothing to normalise)."""
+        for batch in self._read([self.column]):
+            column = batch.column(0)
+            if pa.types.is_string(column.type) and column.null_count == 0:
+                canonical = pc.all(pc.match_substring_regex(column, ISRC_PATTERN)).as_py()
+                yield batch.num_rows, pc.unique(column).to_pylist(), bool(canonical)
+            else:
+                cells = pc.unique(column).to_pylist()
+                yield batch.num_rows, ["" if v is None else str(v) for v in cells], False
 
     def text_batches(self) -> Iterator[pa.RecordBatch]:
         """Whole rows, chunk by chunk, as Arrow batches (no Python object per cell): for a

@@ -386,6 +386,8 @@ def write_output(
         )
         at = source.columns.index(source.column)
         if sink.writes_lines:
+            if fill is None:
+                built.number_all()
             for batch in source.text_batches():
                 built.prepare(pc.unique(batch.column(at)).to_pylist())
                 statuses.update(sink.write_lines(batch, built, min_score))
