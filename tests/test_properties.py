@@ -88,3 +88,31 @@ def test_a_lone_carriage_return_in_a_cell_survives(
     with (tmp_path / f"out{suffix}").open(newline="", encoding="utf-8") as fh:
         out = list(csv.reader(fh, delimiter=delimiter))
     assert out[1][:2] == ["QZ7XS2400012", "a\rb"]
+
+
+SPELLINGS = st.sampled_from(
+    ["QZ7XS2400012", "usrc17607839", "QZ-J84-24-00387", "QZJ842400387", "US RC1 76 07839"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cells=st.lists(SPELLINGS | CELL, max_size=40), chunk=st.integers(1, 7))
+def test_the_first_pass_finds_the_isrcs_in_the_order_they_first_appear(
+    cells: list[str], chunk: int
+) -> None:
+    """The run's first pass (a chunk's distinct cells from Arrow, normalised only when
+    some cell is not canonical) gives the distinct valid ISRCs in the order a cell-by-cell
+    walk finds them: the order new ISRCs are asked in."""
+    from isrc_resolver.isrc import normalize_values
+    from isrc_resolver.pipeline.plan import distinct
+    from isrc_resolver.tables import open_input
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "in.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([["isrc", "n"], *([c, str(n)] for n, c in enumerate(cells))])
+        with open_input(path, chunk_rows=chunk) as source:
+            rows, unique, seen = distinct(source.isrc_spellings(), may_stream=False)
+    assert seen is None
+    assert rows == len(cells)
+    assert unique == list(normalize_values(cells).unique)

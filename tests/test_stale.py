@@ -85,3 +85,39 @@ def test_max_requests_is_never_exceeded_and_the_next_run_finishes(
     assert main(args) == 0  # the next run asks only the 15 deferred
     assert spotify.stats()["search_requests"] == 20
     assert {r["status"] for r in read_csv(Path("out.csv"))} == {"found"}
+
+
+def test_the_cache_is_read_in_its_own_order_but_asks_keep_the_inputs(tmp_path: Path) -> None:
+    """The cache is read in ISRC order (its pages once each); what is asked, and in which
+    order, is still the input's: never-asked first, then misses, then hits oldest first,
+    ties in input order."""
+    from isrc_resolver.models import Result, Status
+    from isrc_resolver.pipeline.plan import cached_or_missing
+    from isrc_resolver.settings import Settings
+    from isrc_resolver.store.cache import AsyncCache, Cache
+
+    now = 1_700_000_000.0
+    settings = Settings.build("id", "secret", cache=tmp_path / "c.sqlite3", fallback_markets="none")
+    codes = sorted(isrcs(40), reverse=True)  # the input's order is not the table's
+    fresh, new, stale_found, stale_miss = codes[0::4], codes[1::4], codes[2::4], codes[3::4]
+    old = now - 31 * DAY
+    answers = [Result(i, Status.FOUND, match_count=1, resolved_at=now) for i in fresh]
+    answers += [Result(i, Status.FOUND, match_count=1, resolved_at=old) for i in stale_found]
+    answers[-1] = Result(stale_found[-1], Status.FOUND, match_count=1, resolved_at=old - DAY)
+    answers += [Result(i, Status.NOT_FOUND, match_count=0, resolved_at=old) for i in stale_miss]
+    with Cache(settings.cache, clock=lambda: now) as cache:  # type: ignore[arg-type]
+        cache.store(answers, settings.variant)
+
+    async def ask() -> tuple[list[str], list[str]]:
+        emitted: list[str] = []
+        cache = AsyncCache(Cache(settings.cache, clock=lambda: now), owned=True)  # type: ignore[arg-type]
+        try:
+            asks = await cached_or_missing(codes, cache, settings, lambda r: emitted.append(r.isrc))
+        finally:
+            await cache.aclose()
+        return asks.isrcs, emitted
+
+    asked, emitted = asyncio.run(ask())
+    assert sorted(emitted) == sorted(fresh)
+    oldest_first = [stale_found[-1], *stale_found[:-1]]
+    assert asked == new + stale_miss + oldest_first
