@@ -286,3 +286,45 @@ def test_a_full_disk_under_the_streamed_isrcs_is_the_machine_s_failure(
     assert "Traceback" not in ran.err
     assert spotify.stats()["total_requests"] == 0
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_parquet_written_by_arrow_is_the_bytes_pandas_writes(
+    spotify: ServerThread, env: Any, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parquet out without a match check: the input's batches with our columns added by
+    Arrow (each distinct ISRC's values taken per row) against the frame path (pandas per
+    chunk), byte for byte, from CSV and from typed Parquet with nulls."""
+    from isrc_resolver.tables.write import OutputSink
+
+    env(spotify)
+    rows = catalogue_rows(300, seed=12)
+    write_csv(tmp_path / "in.csv", rows)
+    typed = pd.DataFrame(
+        {
+            "isrc": [None if n % 17 == 0 else r["isrc"] for n, r in enumerate(rows)],
+            "plays": pd.array([None if n % 5 == 0 else n for n in range(300)], dtype="Int64"),
+            "share": [n / 7 for n in range(300)],
+        }
+    )
+    typed.to_parquet(tmp_path / "in.parquet", index=False)
+    arrow_chunks: list[int] = []
+    write_arrow = OutputSink.write_arrow
+
+    def counted(self: OutputSink, batch: Any, built: Any) -> Any:
+        arrow_chunks.append(batch.num_rows)
+        return write_arrow(self, batch, built)
+
+    for source in ("in.csv", "in.parquet"):
+        arrow_chunks.clear()
+        with monkeypatch.context() as m:
+            m.setattr(OutputSink, "write_arrow", counted)
+            assert cli(source, "-o", "arrow.parquet", "--cache", "c.sqlite").code == 0
+        assert sum(arrow_chunks) == 300, source  # every row went the Arrow way
+        with monkeypatch.context() as m:
+            m.setattr(OutputSink, "writes_arrow", property(lambda self: False))
+            assert cli(source, "-o", "frame.parquet", "--cache", "c.sqlite").code == 0
+        arrow = (tmp_path / "arrow.parquet").read_bytes()
+        assert arrow == (tmp_path / "frame.parquet").read_bytes(), source
+        out = pd.read_parquet(tmp_path / "arrow.parquet")
+        assert len(out) == 300 and set(out["status"]) >= {"found", "invalid"}
+        assert out["spotify_track_id"].notna().sum() == (out["status"] == "found").sum()

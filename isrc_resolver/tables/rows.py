@@ -44,6 +44,7 @@ class BuiltRows:
         consume: bool = False,
         sep: str = ",",
         fill: Callable[[list[str]], dict[str, Row]] | None = None,
+        as_text: bool = True,
     ) -> None:
         self._rows = rows
         # The rows not in ``rows`` (a streaming run's cached answers), read a chunk at a
@@ -63,8 +64,10 @@ class BuiltRows:
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
         self.stale = 0  # rows written so far with a stale answer
-        # The numbered texts: the text of number n, its status (as _CODES) and staleness.
-        self._texts: list[str] = []
+        # The numbered rows: what is kept of number n (its text for a text output, else
+        # its values), its status (as _CODES) and staleness.
+        self._as_text = as_text
+        self._kept: list[Any] = []
         self._codes = array.array("b")
         self._stales = array.array("b")
         # Numbers by the input's own spelling: a statement repeats each ISRC as it wrote
@@ -77,8 +80,9 @@ class BuiltRows:
 
     def _values(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         known = self._memo.get(isrc)
-        if isinstance(known, int):  # numbered (see lines_of): its values, from its text
-            return _STATUSES[self._codes[known]], bool(self._stales[known]), self._parse(known)
+        if isinstance(known, int):  # numbered (see lines_of): its values (kept, or its text's)
+            values = self._parse(known) if self._as_text else self._kept[known]
+            return _STATUSES[self._codes[known]], bool(self._stales[known]), values
         if known is None or isinstance(known, Row):
             known = self._memo[isrc] = self._build(isrc)
         return known
@@ -86,33 +90,34 @@ class BuiltRows:
     def _parse(self, number: int) -> tuple[Any, ...]:
         """The values the text of ``number`` was rendered from, typed again (an empty
         cell is None: what pandas and the csv module write for None)."""
-        cells = next(csv.reader([self._texts[number]], delimiter=self._sep))
+        cells = next(csv.reader([self._kept[number]], delimiter=self._sep))
         return tuple(
             None if cell == "" else _FROM_TEXT[kind](cell)
             for cell, kind in zip(cells, self._column_kinds, strict=True)
         )
 
     def _numbered(self, isrc: str) -> int:
-        """The number of ``isrc``'s text, built now if it has none."""
+        """The number of ``isrc``'s row, built now if it has none."""
         known = self._memo.get(isrc)
         if isinstance(known, int):
             return known
         if known is None or isinstance(known, Row):
-            status, stale, values = self._build(isrc, rendered=True)
+            status, stale, values = self._build(isrc, rendered=self._as_text)
         else:
             status, stale, values = known
-        text = self._render(values)
-        if "\r" in text:  # a value holds one (the writer adds none: its line end is cut)
-            self.carriage_return = True
-        number = self._memo[isrc] = len(self._texts)
-        self._texts.append(text)
+        if self._as_text:
+            text = self._render(values)
+            if "\r" in text:  # a value holds one (the writer adds none: its end is cut)
+                self.carriage_return = True
+        number = self._memo[isrc] = len(self._kept)
+        self._kept.append(text if self._as_text else values)
         self._codes.append(_CODES[status])
         self._stales.append(stale)
         return number
 
     def number_all(self) -> None:
-        """Number every row at hand now, in the order they were made (a text output of a
-        held run): each row's memory goes back as its text is made, in the order it was
+        """Number every row at hand now, in the order they were made (a held run): for a
+        text output each row's memory goes back as its text is made, in the order it was
         taken, so it can be used again for the texts."""
         for isrc in list(self._memo):
             self._numbered(isrc)
@@ -136,9 +141,9 @@ class BuiltRows:
                 self._filled.append(isrc)
 
     def _forget_numbers(self) -> None:
-        """Let every numbered text go (a streaming run's, whose rows are read again)."""
+        """Let every numbered row go (a streaming run's, whose rows are read again)."""
         self._number.clear()
-        self._texts.clear()
+        self._kept.clear()
         del self._codes[:], self._stales[:]
         numbered = [isrc for isrc, known in self._memo.items() if isinstance(known, int)]
         for isrc in numbered:
@@ -148,6 +153,29 @@ class BuiltRows:
         """For a chunk whose ISRC cells are ``column``: the text each row's values are
         written as (Arrow strings), the rows' statuses, and how many are stale (for the
         caller to add to :attr:`stale` once they are written)."""
+        at, statuses, stale = self._numbers(column)
+        kept = self._kept
+        return pa.array([kept[n] for n in at], pa.string()), statuses, stale
+
+    def arrays_of(
+        self, column: pa.Array, types: Sequence[pa.DataType]
+    ) -> tuple[list[pa.Array], Counter[Status], int]:
+        """For a chunk whose ISRC cells are ``column``: each output column's values for its
+        rows, as Arrow arrays of ``types``; the statuses and stale count as
+        :meth:`lines_of`. Python sees each distinct ISRC of the chunk once."""
+        at, statuses, stale = self._numbers(column)
+        distinct, rows = np.unique(np.array(at, dtype=np.int64), return_inverse=True)
+        values = [self._kept[n] for n in distinct.tolist()]
+        taken = pa.array(rows.reshape(-1))
+        arrays = [
+            pa.array(list(cells), kind).take(taken)
+            for cells, kind in zip(zip(*values, strict=True), types, strict=True)
+        ] if values else [pa.array([], kind) for kind in types]  # fmt: skip
+        return arrays, statuses, stale
+
+    def _numbers(self, column: pa.Array) -> tuple[list[int], Counter[Status], int]:
+        """The number of each row's ISRC (built now when new), the rows' statuses and
+        how many are stale."""
         number = self._number
         if len(number) > _CELLS_KEPT:
             number.clear()  # a cache by spelling only: the numbers stay with the ISRCs
@@ -159,13 +187,11 @@ class BuiltRows:
             at = [
                 self._number_cell(c) if n is None else n for c, n in zip(cells, seen, strict=True)
             ]
-        texts = self._texts
-        lines = pa.array([texts[n] for n in at], pa.string())
         where = np.array(at, dtype=np.int64)
         codes = np.bincount(np.frombuffer(self._codes, np.int8)[where], minlength=len(_STATUSES))
         stale = int(np.frombuffer(self._stales, np.int8)[where].sum())
         statuses = Counter({_STATUSES[c]: n for c, n in enumerate(codes.tolist()) if n})
-        return lines, statuses, stale
+        return at, statuses, stale
 
     def _number_cell(self, cell: object) -> int:
         number = self._number[cell] = self._numbered(normalize_value(cell))

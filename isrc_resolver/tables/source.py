@@ -146,9 +146,9 @@ class InputSource:
                 cells = pc.unique(column).to_pylist()
                 yield batch.num_rows, ["" if v is None else str(v) for v in cells], False
 
-    def text_batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(self) -> Iterator[pa.RecordBatch]:
         """Whole rows, chunk by chunk, as Arrow batches (no Python object per cell): for a
-        CSV or TSV input, every column is its text as read."""
+        CSV or TSV input, every column is its text as read; Parquet's are typed."""
         yield from self._read(None)
 
     def chunks(self, *, text: bool = False) -> Iterator[pd.DataFrame]:

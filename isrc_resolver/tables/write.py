@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +29,7 @@ from ..schema import Kind, Row, output_columns
 from .columns import Table, output_names
 from .escape import escape_formula
 from .formats import detect_format
+from .lines import csv_lines, holds
 from .rows import BuiltRows, fill_checks, series
 
 __all__ = [
@@ -152,6 +152,29 @@ class OutputSink:
         return "\t" if self.format == "tsv" else ","
 
     @property
+    def writes_arrow(self) -> bool:
+        """Parquet out, without a match check per row: :meth:`write_arrow` writes the
+        input's batches with our columns added by Arrow."""
+        return self._parquet is not None and not self.source.hint_columns.usable
+
+    def write_arrow(self, batch: pa.RecordBatch, rows: BuiltRows) -> Counter[Status]:
+        """Append the rows of ``batch`` (the input's own columns, as read), with their
+        results; returns their statuses. The values are :meth:`write`'s, in the same
+        schema; Python sees each distinct ISRC of the chunk once."""
+        assert self._parquet is not None
+        at = self.source.columns.index(self.source.column)
+        types = [_ARROW_TYPES[c.kind] for c in self.columns]
+        ours, statuses, stale = rows.arrays_of(batch.column(at), types)
+        names = [*self.source.columns, *self.names]
+        table = pa.Table.from_arrays([*batch.columns, *ours], names=names).cast(self.schema)
+        try:
+            self._parquet.write_table(table)
+        except OSError as exc:
+            raise _failed(exc, self.target) from None
+        rows.stale += stale
+        return statuses
+
+    @property
     def writes_lines(self) -> bool:
         """Text out from text in, without a match check per row: :meth:`write_lines` writes
         what pandas would, a line per row from text built once per ISRC."""
@@ -173,17 +196,14 @@ class OutputSink:
         sep = self.sep
         at = self.source.columns.index(self.source.column)
         ours, statuses, stale = rows.lines_of(batch.column(at))
-        if rows.carriage_return or any(_has(column, "\r") for column in batch.columns):
+        if rows.carriage_return or any(holds(column, "\r") for column in batch.columns):
             frame = pd.DataFrame(
                 {n: column.to_pylist() for n, column in enumerate(batch.columns)}, dtype=object
             )
             frame.columns = pd.Index(self.source.columns)
             return self.write(frame, rows, min_score)
         rows.stale += stale
-        cells = [_quoted(column, sep) for column in batch.columns]
-        lines = pc.binary_join_element_wise(*cells, ours, sep)
-        lines = pc.binary_join_element_wise(lines, "", "\n")
-        text = _text_of(lines)
+        text = csv_lines(batch.columns, ours, sep)
         if not self._header_written:
             head = io.StringIO()
             csv.writer(head, delimiter=sep, lineterminator="\n").writerow(
@@ -247,32 +267,6 @@ class OutputSink:
             if self._tmp is not None:  # incomplete, or the move failed: leave nothing behind
                 with contextlib.suppress(OSError):
                     os.unlink(self._tmp)
-
-
-_MUST_QUOTE = {",": '[,"\n]', "\t": '[\t"\n]'}
-
-
-def _has(column: pa.Array, text: str) -> bool:
-    return bool(pc.any(pc.match_substring(column, text)).as_py())
-
-
-def _quoted(column: pa.Array, sep: str) -> pa.Array:
-    """Text cells as the csv module writes them with QUOTE_MINIMAL (no "\r" among them)."""
-    needs = pc.match_substring_regex(column, _MUST_QUOTE[sep])
-    if not pc.any(needs).as_py():
-        return column
-    escaped = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
-    return pc.if_else(needs, escaped, column)
-
-
-def _text_of(lines: pa.Array) -> str:
-    """The text of a string array's values, one after the other (read from its buffers:
-    no Python string per value)."""
-    if len(lines) == 0:
-        return ""
-    _, offsets, data = lines.buffers()
-    at = np.frombuffer(offsets, dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
-    return str(data.to_pybytes()[at[0] : at[-1]], "utf-8")
 
 
 _PIECE = 1 << 16  # characters written at a time
@@ -382,15 +376,19 @@ def write_output(
         # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
         escape = escape_formulas and sink.format != "parquet"
         built = BuiltRows(
-            rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep, fill=fill
-        )
+            rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep, fill=fill,
+            as_text=sink.format != "parquet",
+        )  # fmt: skip
         at = source.columns.index(source.column)
-        if sink.writes_lines:
+        if sink.writes_lines or sink.writes_arrow:
             if fill is None:
                 built.number_all()
-            for batch in source.text_batches():
+            for batch in source.batches():
                 built.prepare(pc.unique(batch.column(at)).to_pylist())
-                statuses.update(sink.write_lines(batch, built, min_score))
+                if sink.writes_lines:
+                    statuses.update(sink.write_lines(batch, built, min_score))
+                else:
+                    statuses.update(sink.write_arrow(batch, built))
                 written(batch.num_rows)
             return statuses, built.stale
         for chunk in source.chunks(text=sink.format != "parquet"):
