@@ -30,9 +30,10 @@ class BuiltRows:
     """The output values of each distinct ISRC as the output format wants them (text from
     the network escaped for CSV/TSV), built once per ISRC, not once per row.
 
-    A text output numbers them instead (:meth:`lines_of`): each ISRC's values become one
-    piece of CSV or TSV text, kept once in a list, and a chunk's rows are written from
-    their numbers by Arrow, with no Python object per row."""
+    The writer's Arrow paths number them instead (:meth:`lines_of` for CSV and TSV,
+    :meth:`arrays_of` for Parquet): each ISRC's values (for a text output, the one piece
+    of CSV or TSV text they become) are kept once in a list, and a chunk's rows are put
+    together from their numbers by Arrow."""
 
     def __init__(
         self,
@@ -105,12 +106,13 @@ class BuiltRows:
             status, stale, values = self._build(isrc, rendered=self._as_text)
         else:
             status, stale, values = known
+        kept: Any = values
         if self._as_text:
-            text = self._render(values)
-            if "\r" in text:  # a value holds one (the writer adds none: its end is cut)
+            kept = self._render(values)
+            if "\r" in kept:  # a value holds one (the writer adds none: its end is cut)
                 self.carriage_return = True
         number = self._memo[isrc] = len(self._kept)
-        self._kept.append(text if self._as_text else values)
+        self._kept.append(kept)
         self._codes.append(_CODES[status])
         self._stales.append(stale)
         return number
@@ -233,7 +235,7 @@ class BuiltRows:
 
 _STATUSES = tuple(Status)
 _CODES = {status: n for n, status in enumerate(_STATUSES)}
-_CELLS_KEPT = 250_000  # spellings remembered by lines(), at most (then it starts again)
+_CELLS_KEPT = 250_000  # spellings remembered by _numbers(), at most (then it starts again)
 _FILLED_KEPT = 250_000  # rows read by prepare() kept at once, at most (about 100 MB)
 
 

@@ -189,10 +189,10 @@ class OutputSink:
     ) -> Counter[Status]:
         """Append the rows of ``batch`` (the input's text columns), with their results;
         returns their statuses. The bytes are those :meth:`write` writes: each input cell
-        quoted as the csv module quotes it, our values as :meth:`BuiltRows.lines_of` numbered them.
-        Python sees each distinct spelling of an ISRC once; the rows are quoted and joined
-        by Arrow. A chunk with a carriage return anywhere goes through
-        :meth:`write` (quoted whole)."""
+        quoted as the csv module quotes it, then our values as one piece of text per ISRC
+        (:meth:`BuiltRows.lines_of`). Python sees each distinct spelling of an ISRC once;
+        Arrow quotes and joins the rows. A chunk with a carriage return anywhere goes
+        through :meth:`write` (quoted whole)."""
         sep = self.sep
         at = self.source.columns.index(self.source.column)
         ours, statuses, stale = rows.lines_of(batch.column(at))
