@@ -291,7 +291,7 @@ def test_a_full_disk_under_the_streamed_isrcs_is_the_machine_s_failure(
 def test_parquet_written_by_arrow_is_the_bytes_pandas_writes(
     spotify: ServerThread, env: Any, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Parquet out without a match check: the input's batches with our columns added by
+    """Parquet out (here without a match check): the input's batches with our columns added by
     Arrow (each distinct ISRC's values taken per row) against the frame path (pandas per
     chunk), byte for byte, from CSV and from typed Parquet with nulls."""
     from isrc_resolver.tables.write import OutputSink
@@ -310,9 +310,9 @@ def test_parquet_written_by_arrow_is_the_bytes_pandas_writes(
     arrow_chunks: list[int] = []
     write_arrow = OutputSink.write_arrow
 
-    def counted(self: OutputSink, batch: Any, built: Any) -> Any:
+    def counted(self: OutputSink, batch: Any, *rest: Any) -> Any:
         arrow_chunks.append(batch.num_rows)
-        return write_arrow(self, batch, built)
+        return write_arrow(self, batch, *rest)
 
     for source in ("in.csv", "in.parquet"):
         arrow_chunks.clear()
@@ -328,3 +328,42 @@ def test_parquet_written_by_arrow_is_the_bytes_pandas_writes(
         out = pd.read_parquet(tmp_path / "arrow.parquet")
         assert len(out) == 300 and set(out["status"]) >= {"found", "invalid"}
         assert out["spotify_track_id"].notna().sum() == (out["status"] == "found").sum()
+
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv", "parquet"])
+def test_rows_with_a_match_check_are_the_bytes_pandas_writes(
+    spotify: ServerThread, env: Any, cli: Cli, tmp_path: Path, suffix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """With title and artist columns each row gets its own match check: the Arrow paths
+    (the check put between the pieces of the ISRC's text, or into its Arrow columns)
+    against the frame path, byte for byte; the checks are there (ok and not)."""
+    from isrc_resolver.tables.write import OutputSink
+
+    env(spotify)
+    rows = catalogue_rows(300, seed=13)
+    for n, row in enumerate(rows):
+        row["artist"] = ["", "Nobody", 'Ünïcödé, "Band"', "=cmd"][n % 4]
+    write_csv(tmp_path / "in.csv", rows)
+    args = ["--cache", "c.sqlite", "--fallback-markets", "none"]
+    assert cli("in.csv", "-o", "first.csv", *args).code == 0
+    for n, got in enumerate(read_csv(tmp_path / "first.csv")):
+        if n % 3 == 0:  # the server's own names: the check says ok
+            rows[n]["title"], rows[n]["artist"] = got["track"], got["artist"]
+    write_csv(tmp_path / "in.csv", rows)
+    assert cli("in.csv", "-o", f"fast.{suffix}", *args).code == 0
+    with monkeypatch.context() as m:
+        m.setattr(OutputSink, "writes_lines", property(lambda self: False))
+        m.setattr(OutputSink, "writes_arrow", property(lambda self: False))
+        assert cli("in.csv", "-o", f"frame.{suffix}", *args).code == 0
+    fast = (tmp_path / f"fast.{suffix}").read_bytes()
+    assert fast == (tmp_path / f"frame.{suffix}").read_bytes()
+    out = (
+        pd.read_parquet(tmp_path / "fast.parquet")
+        if suffix == "parquet"
+        else pd.read_csv(tmp_path / f"fast.{suffix}", sep="\t" if suffix == "tsv" else ",",
+                         dtype=str, keep_default_na=False)
+    )  # fmt: skip
+    checked = out[out["status"] == "found"]
+    assert len(checked) > 100 and checked["match_check"].nunique() >= 2
+    assert (out.loc[out["status"] != "found", "match_check"].fillna("") == "").all()

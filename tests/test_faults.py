@@ -288,7 +288,7 @@ def test_the_machines_refusal_is_exit_1_or_2_with_one_line(
     Path("out.csv").write_text("old\n")
     target = {
         "output": "isrc_resolver.tables.write.OutputSink._put",
-        "temporary file": "isrc_resolver.tables.write._temporary_beside",
+        "temporary file": "isrc_resolver.tables.write.temporary_beside",
         "cache": "isrc_resolver.store.results.Results.put",
     }[where]
     monkeypatch.setattr(target, _raise(FAULTS[name]))

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["csv_lines", "holds"]
+__all__ = ["csv_lines", "has_carriage_return", "holds"]
 
 _MUST_QUOTE = {",": '[,"\n]', "\t": '[\t"\n]'}
 
@@ -29,12 +30,12 @@ def quoted(column: pa.Array, sep: str) -> pa.Array:
     return pc.if_else(needs, escaped, column)
 
 
-def csv_lines(columns: Sequence[pa.Array], ours: pa.Array, sep: str) -> str:
-    """One line per row: the cells of ``columns`` (text) quoted where needed, then
-    ``ours`` (text already written as CSV or TSV), joined by ``sep``, each line ended by
-    a line feed."""
+def csv_lines(columns: Sequence[pa.Array], ours: Sequence[pa.Array], sep: str) -> str:
+    """One line per row: the cells of ``columns`` (text) quoted where needed, then those
+    of ``ours`` (text already written as CSV or TSV), joined by ``sep``, each line ended
+    by a line feed."""
     cells = [quoted(column, sep) for column in columns]
-    lines = pc.binary_join_element_wise(*cells, ours, sep)
+    lines = pc.binary_join_element_wise(*cells, *ours, sep)
     return _text_of(pc.binary_join_element_wise(lines, "", "\n"))
 
 
@@ -46,3 +47,19 @@ def _text_of(lines: pa.Array) -> str:
     _, offsets, data = lines.buffers()
     at = np.frombuffer(offsets, dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
     return str(data.to_pybytes()[at[0] : at[-1]], "utf-8")
+
+
+def has_carriage_return(frame: pd.DataFrame) -> bool:
+    """Does any input cell (or column name) of ``frame`` hold a carriage return?"""
+    if any("\r" in str(name) for name in frame.columns):
+        return True
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
+            if column.str.contains("\r", regex=False).fillna(False).any():
+                return True
+        elif column.dtype == object and any(
+            isinstance(v, str) and "\r" in v for v in column.tolist()
+        ):
+            return True
+    return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import array
 import csv
 import io
 from collections import Counter
@@ -18,6 +17,7 @@ from ..models import Enrichment, Result, Status
 from ..schema import Column, Kind, Row, enriched, output_columns, row_of
 from .columns import checks
 from .escape import FORMULA_STARTS, escape_formula
+from .numbered import Numbered
 
 __all__ = ["BuiltRows", "fill_checks", "series"]
 
@@ -30,10 +30,12 @@ class BuiltRows:
     """The output values of each distinct ISRC as the output format wants them (text from
     the network escaped for CSV/TSV), built once per ISRC, not once per row.
 
-    The writer's Arrow paths number them instead (:meth:`lines_of` for CSV and TSV,
-    :meth:`arrays_of` for Parquet): each ISRC's values (for a text output, the one piece
-    of CSV or TSV text they become) are kept once in a list, and a chunk's rows are put
-    together from their numbers by Arrow."""
+    The writer's Arrow paths number them instead (:meth:`numbers`, then :meth:`texts_of`
+    for CSV and TSV, :meth:`arrays_of` for Parquet): each ISRC's values (for a text
+    output, the CSV or TSV text they become) are kept once, and a chunk's rows are put
+    together from their numbers by Arrow. With ``checked`` (the input has titles and
+    artists), a text is kept in two pieces, before and after the match check's columns,
+    which the writer fills row by row."""
 
     def __init__(
         self,
@@ -46,13 +48,14 @@ class BuiltRows:
         sep: str = ",",
         fill: Callable[[list[str]], dict[str, Row]] | None = None,
         as_text: bool = True,
+        checked: bool = False,
     ) -> None:
         self._rows = rows
         # The rows not in ``rows`` (a streaming run's cached answers), read a chunk at a
         # time by :meth:`prepare`, and kept only while they are few (see _FILLED_KEPT).
         self._fill = fill
         self._filled: list[str] = []
-        self._sep = sep  # of the text lines_of makes
+        self._sep = sep  # of the texts kept
         self._kinds = kinds
         self._escaped = [
             i for i, c in enumerate(columns) if escape and c.from_network and c.kind is Kind.TEXT
@@ -65,25 +68,22 @@ class BuiltRows:
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
         self.stale = 0  # rows written so far with a stale answer
-        # The numbered rows: what is kept of number n (its text for a text output, else
-        # its values), its status (as _CODES) and staleness.
         self._as_text = as_text
-        self._kept: list[Any] = []
-        self._codes = array.array("b")
-        self._stales = array.array("b")
-        # Numbers by the input's own spelling: a statement repeats each ISRC as it wrote
-        # it the first time, and the next rows need no normalising. Bounded (see lines_of).
-        self._number: dict[object, int] = {}
+        self._numbered_rows = Numbered()
         self._render = _Renderer(sep)
+        names = [c.name for c in columns]
+        self.checked_at = names.index("match_check")  # then match_score
+        self._named_at = names.index("track"), names.index("artists")
+        self._split = as_text and checked
 
     def get(self, value: object) -> tuple[Status, bool, tuple[Any, ...]]:
         return self._values(normalize_value(value))
 
     def _values(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         known = self._memo.get(isrc)
-        if isinstance(known, int):  # numbered (see lines_of): its values (kept, or its text's)
-            values = self._parse(known) if self._as_text else self._kept[known]
-            return _STATUSES[self._codes[known]], bool(self._stales[known]), values
+        if isinstance(known, int):  # numbered: its values (kept, or its text's)
+            values = self._parse(known) if self._as_text else self._numbered_rows.kept[known]
+            return *self._numbered_rows.state(known), values
         if known is None or isinstance(known, Row):
             known = self._memo[isrc] = self._build(isrc)
         return known
@@ -91,7 +91,9 @@ class BuiltRows:
     def _parse(self, number: int) -> tuple[Any, ...]:
         """The values the text of ``number`` was rendered from, typed again (an empty
         cell is None: what pandas and the csv module write for None)."""
-        cells = next(csv.reader([self._kept[number]], delimiter=self._sep))
+        kept = self._numbered_rows.kept[number]
+        text = kept if not self._split else kept[0] + self._sep * 3 + kept[1]  # checks empty
+        cells = next(csv.reader([text], delimiter=self._sep))
         return tuple(
             None if cell == "" else _FROM_TEXT[kind](cell)
             for cell, kind in zip(cells, self._column_kinds, strict=True)
@@ -107,14 +109,16 @@ class BuiltRows:
         else:
             status, stale, values = known
         kept: Any = values
-        if self._as_text:
+        if self._split:
+            at, (track, artists) = self.checked_at, self._named_at
+            head, tail = self._render(values[:at]), self._render(values[at + 2 :])
+            kept = (head, tail, values[track], values[artists])
+            self.carriage_return |= "\r" in head or "\r" in tail
+        elif self._as_text:
             kept = self._render(values)
-            if "\r" in kept:  # a value holds one (the writer adds none: its end is cut)
-                self.carriage_return = True
-        number = self._memo[isrc] = len(self._kept)
-        self._kept.append(kept)
-        self._codes.append(_CODES[status])
-        self._stales.append(stale)
+            # A value holds one (the writer adds none: the line end is cut).
+            self.carriage_return |= "\r" in kept
+        number = self._memo[isrc] = self._numbered_rows.add(kept, status, stale)
         return number
 
     def number_all(self) -> None:
@@ -134,7 +138,7 @@ class BuiltRows:
                 self._memo.pop(isrc, None)
             self._filled.clear()
             self._forget_numbers()
-        cells = set(values).difference(self._number)  # a spelling at hand is known
+        cells = set(values).difference(self._numbered_rows.by_cell)  # those at hand
         wanted = {normalize_value(v) for v in cells}
         missing = [i for i in wanted if i not in self._memo and is_valid_isrc(i)]
         if missing:
@@ -144,41 +148,16 @@ class BuiltRows:
 
     def _forget_numbers(self) -> None:
         """Let every numbered row go (a streaming run's, whose rows are read again)."""
-        self._number.clear()
-        self._kept.clear()
-        del self._codes[:], self._stales[:]
+        self._numbered_rows.clear()
         numbered = [isrc for isrc, known in self._memo.items() if isinstance(known, int)]
         for isrc in numbered:
             del self._memo[isrc]
 
-    def lines_of(self, column: pa.Array) -> tuple[pa.Array, Counter[Status], int]:
-        """For a chunk whose ISRC cells are ``column``: the text each row's values are
-        written as (Arrow strings), the rows' statuses, and how many are stale (for the
+    def numbers(self, column: pa.Array) -> tuple[list[int], Counter[Status], int]:
+        """For a chunk whose ISRC cells are ``column``: each row's number (its ISRC's
+        row built now when new), the rows' statuses, and how many are stale (for the
         caller to add to :attr:`stale` once they are written)."""
-        at, statuses, stale = self._numbers(column)
-        kept = self._kept
-        return pa.array([kept[n] for n in at], pa.string()), statuses, stale
-
-    def arrays_of(
-        self, column: pa.Array, types: Sequence[pa.DataType]
-    ) -> tuple[list[pa.Array], Counter[Status], int]:
-        """For a chunk whose ISRC cells are ``column``: each output column's values for its
-        rows, as Arrow arrays of ``types``; the statuses and stale count as
-        :meth:`lines_of`. Python sees each distinct ISRC of the chunk once."""
-        at, statuses, stale = self._numbers(column)
-        distinct, rows = np.unique(np.array(at, dtype=np.int64), return_inverse=True)
-        values = [self._kept[n] for n in distinct.tolist()]
-        taken = pa.array(rows.reshape(-1))
-        arrays = [
-            pa.array(list(cells), kind).take(taken)
-            for cells, kind in zip(zip(*values, strict=True), types, strict=True)
-        ] if values else [pa.array([], kind) for kind in types]  # fmt: skip
-        return arrays, statuses, stale
-
-    def _numbers(self, column: pa.Array) -> tuple[list[int], Counter[Status], int]:
-        """The number of each row's ISRC (built now when new), the rows' statuses and
-        how many are stale."""
-        number = self._number
+        number = self._numbered_rows.by_cell
         if len(number) > _CELLS_KEPT:
             number.clear()  # a cache by spelling only: the numbers stay with the ISRCs
         cells = column.to_pylist()
@@ -189,14 +168,36 @@ class BuiltRows:
             at = [
                 self._number_cell(c) if n is None else n for c, n in zip(cells, seen, strict=True)
             ]
-        where = np.array(at, dtype=np.int64)
-        codes = np.bincount(np.frombuffer(self._codes, np.int8)[where], minlength=len(_STATUSES))
-        stale = int(np.frombuffer(self._stales, np.int8)[where].sum())
-        statuses = Counter({_STATUSES[c]: n for c, n in enumerate(codes.tolist()) if n})
-        return at, statuses, stale
+        return at, *self._numbered_rows.counts(at)
+
+    def texts_of(self, at: list[int]) -> list[pa.Array]:
+        """The texts of rows ``at`` (a text output): one array, or, when ``checked``,
+        the pieces before and after the match check's two columns."""
+        kept = self._numbered_rows.kept
+        if not self._split:
+            return [pa.array([kept[n] for n in at], pa.string())]
+        return [pa.array([kept[n][part] for n in at], pa.string()) for part in (0, 1)]
+
+    def names_of(self, at: list[int]) -> tuple[list[Any], list[Any]]:
+        """The track and artists values of rows ``at``, as written (what the match
+        check compares the input's title and artist with)."""
+        kept = self._numbered_rows.kept
+        track, artists = (2, 3) if self._split else self._named_at
+        return [kept[n][track] for n in at], [kept[n][artists] for n in at]
+
+    def arrays_of(self, at: list[int], types: Sequence[pa.DataType]) -> list[pa.Array]:
+        """Each output column's values for rows ``at``, as Arrow arrays of ``types`` (a
+        Parquet output). Python sees each distinct number of the chunk once."""
+        distinct, rows = np.unique(np.array(at, dtype=np.int64), return_inverse=True)
+        values = [self._numbered_rows.kept[n] for n in distinct.tolist()]
+        if not values:
+            return [pa.array([], kind) for kind in types]
+        taken = pa.array(rows.reshape(-1))
+        columns = zip(*values, strict=True)
+        return [pa.array(list(c), kind).take(taken) for c, kind in zip(columns, types, strict=True)]
 
     def _number_cell(self, cell: object) -> int:
-        number = self._number[cell] = self._numbered(normalize_value(cell))
+        number = self._numbered_rows.by_cell[cell] = self._numbered(normalize_value(cell))
         return number
 
     def _build(self, isrc: str, rendered: bool = False) -> tuple[Status, bool, tuple[Any, ...]]:
@@ -233,9 +234,7 @@ class BuiltRows:
         return [list(column) for column in zip(*rows, strict=True)], statuses
 
 
-_STATUSES = tuple(Status)
-_CODES = {status: n for n, status in enumerate(_STATUSES)}
-_CELLS_KEPT = 250_000  # spellings remembered by _numbers(), at most (then it starts again)
+_CELLS_KEPT = 250_000  # spellings remembered by numbers(), at most (then it starts again)
 _FILLED_KEPT = 250_000  # rows read by prepare() kept at once, at most (about 100 MB)
 
 

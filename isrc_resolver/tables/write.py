@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import glob
 import io
 import os
 import stat
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
@@ -26,10 +23,11 @@ import pyarrow.parquet as pq
 from ..errors import EnvironmentFailure, InputError
 from ..models import Enrichment, Status
 from ..schema import Kind, Row, output_columns
-from .columns import Table, output_names
+from .atomic import temporary_beside, umask
+from .columns import Table, checks, output_names
 from .escape import escape_formula
 from .formats import detect_format
-from .lines import csv_lines, holds
+from .lines import csv_lines, has_carriage_return, holds
 from .rows import BuiltRows, fill_checks, series
 
 __all__ = [
@@ -103,7 +101,7 @@ class OutputSink:
         self._header_written = False
         destination = target.path
         if target.path is not None and not target.direct:
-            self._tmp = destination = _temporary_beside(target.path)
+            self._tmp = destination = temporary_beside(target.path)
         if self.format == "parquet":
             self.schema = self._parquet_schema()
             self._parquet = pq.ParquetWriter(destination, self.schema, compression="zstd")
@@ -136,7 +134,7 @@ class OutputSink:
             fill_checks(data, chunk[h.title].tolist(), chunk[h.artist].tolist(), min_score)
         # Only text output cares, and only the input's cells need a look: our own values
         # were checked once per ISRC as they were built (rows.carriage_return).
-        quote_all = self._parquet is None and (rows.carriage_return or _has_carriage_return(chunk))
+        quote_all = self._parquet is None and (rows.carriage_return or has_carriage_return(chunk))
         # The chunk was read for this write alone: adding columns to it in place is safe.
         for column, name, values in zip(self.columns, self.names, data, strict=True):
             chunk[name] = series(values, column, chunk.index)
@@ -153,18 +151,24 @@ class OutputSink:
 
     @property
     def writes_arrow(self) -> bool:
-        """Parquet out, without a match check per row: :meth:`write_arrow` writes the
-        input's batches with our columns added by Arrow."""
-        return self._parquet is not None and not self.source.hint_columns.usable
+        """Parquet out: :meth:`write_arrow` writes the input's batches with our columns
+        added by Arrow."""
+        return self._parquet is not None
 
-    def write_arrow(self, batch: pa.RecordBatch, rows: BuiltRows) -> Counter[Status]:
+    def write_arrow(
+        self, batch: pa.RecordBatch, rows: BuiltRows, min_score: float = 90.0
+    ) -> Counter[Status]:
         """Append the rows of ``batch`` (the input's own columns, as read), with their
         results; returns their statuses. The values are :meth:`write`'s, in the same
-        schema; Python sees each distinct ISRC of the chunk once."""
+        schema; Python sees each distinct ISRC of the chunk once (and each row's title
+        and artist, for the match check)."""
         assert self._parquet is not None
-        at = self.source.columns.index(self.source.column)
-        types = [_ARROW_TYPES[c.kind] for c in self.columns]
-        ours, statuses, stale = rows.arrays_of(batch.column(at), types)
+        at, statuses, stale = rows.numbers(batch.column(self._at))
+        ours = rows.arrays_of(at, [_ARROW_TYPES[c.kind] for c in self.columns])
+        if self.source.hint_columns.usable:
+            verdicts, scores = self._checks(batch, *rows.names_of(at), min_score)
+            ours[rows.checked_at] = pa.array(verdicts, pa.string())
+            ours[rows.checked_at + 1] = pa.array(scores, pa.float64())
         names = [*self.source.columns, *self.names]
         table = pa.Table.from_arrays([*batch.columns, *ours], names=names).cast(self.schema)
         try:
@@ -174,28 +178,39 @@ class OutputSink:
         rows.stale += stale
         return statuses
 
+    def _checks(
+        self, batch: pa.RecordBatch, tracks: list[Any], artists: list[Any], min_score: float
+    ) -> tuple[list[str | None], list[float | None]]:
+        """The match check of each row of ``batch``: its title and artist against the
+        track's (``tracks`` and ``artists``: the rows' values as written)."""
+        h = self.source.hint_columns
+        assert h.title is not None and h.artist is not None
+        titles = batch.column(self.source.columns.index(h.title)).to_pylist()
+        by = batch.column(self.source.columns.index(h.artist)).to_pylist()
+        return checks(titles, by, tracks, artists, min_score)
+
+    @property
+    def _at(self) -> int:
+        return self.source.columns.index(self.source.column)
+
     @property
     def writes_lines(self) -> bool:
-        """Text out from text in, without a match check per row: :meth:`write_lines` writes
-        what pandas would, a line per row from text built once per ISRC."""
-        return (
-            self._parquet is None
-            and self.source.format in ("csv", "tsv")
-            and not self.source.hint_columns.usable
-        )
+        """Text out from text in: :meth:`write_lines` writes what pandas would, a line per
+        row from text built once per ISRC."""
+        return self._parquet is None and self.source.format in ("csv", "tsv")
 
     def write_lines(
         self, batch: pa.RecordBatch, rows: BuiltRows, min_score: float = 90.0
     ) -> Counter[Status]:
         """Append the rows of ``batch`` (the input's text columns), with their results;
         returns their statuses. The bytes are those :meth:`write` writes: each input cell
-        quoted as the csv module quotes it, then our values as one piece of text per ISRC
-        (:meth:`BuiltRows.lines_of`). Python sees each distinct spelling of an ISRC once;
-        Arrow quotes and joins the rows. A chunk with a carriage return anywhere goes
-        through :meth:`write` (quoted whole)."""
+        quoted as the csv module quotes it, then our values as text built once per ISRC
+        (:meth:`BuiltRows.texts_of`), with each row's match check between its pieces when
+        the input has titles and artists. Python sees each distinct spelling of an ISRC
+        once (and each row's title and artist); Arrow quotes and joins the rows. A chunk
+        with a carriage return anywhere goes through :meth:`write` (quoted whole)."""
         sep = self.sep
-        at = self.source.columns.index(self.source.column)
-        ours, statuses, stale = rows.lines_of(batch.column(at))
+        at, statuses, stale = rows.numbers(batch.column(self._at))
         if rows.carriage_return or any(holds(column, "\r") for column in batch.columns):
             frame = pd.DataFrame(
                 {n: column.to_pylist() for n, column in enumerate(batch.columns)}, dtype=object
@@ -203,6 +218,14 @@ class OutputSink:
             frame.columns = pd.Index(self.source.columns)
             return self.write(frame, rows, min_score)
         rows.stale += stale
+        ours = rows.texts_of(at)
+        if self.source.hint_columns.usable:
+            verdicts, scores = self._checks(batch, *rows.names_of(at), min_score)
+            checked = [
+                pa.array(["" if v is None else v for v in verdicts], pa.string()),
+                pa.array(["" if v is None else repr(v) for v in scores], pa.string()),
+            ]
+            ours = [ours[0], *checked, ours[1]]
         text = csv_lines(batch.columns, ours, sep)
         if not self._header_written:
             head = io.StringIO()
@@ -255,7 +278,7 @@ class OutputSink:
             elif self._fh is not None:
                 self._fh.close()
             if self._tmp is not None and complete:
-                os.chmod(self._tmp, 0o644 & ~_umask())
+                os.chmod(self._tmp, 0o644 & ~umask())
                 os.replace(self._tmp, self.target.path or "")
                 self._tmp = None
         except OSError:
@@ -270,53 +293,6 @@ class OutputSink:
 
 
 _PIECE = 1 << 16  # characters written at a time
-_PARTIAL = ".partial"
-
-
-def _temporary_beside(path: str) -> str:
-    """A new temporary file next to ``path``, named for this process; the leftovers of
-    processes that died (``kill -9``) are swept first."""
-    directory, name = os.path.split(path)
-    for stale in Path(directory).glob(f".{glob.escape(name)}.*{_PARTIAL}"):
-        pid = stale.name[len(name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                stale.unlink()
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=_PARTIAL, dir=directory)
-    os.close(fd)
-    return tmp
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
-def _has_carriage_return(frame: pd.DataFrame) -> bool:
-    """Does any input cell (or column name) of ``frame`` hold a carriage return?"""
-    if any("\r" in str(name) for name in frame.columns):
-        return True
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_string_dtype(column.dtype) and column.dtype != object:
-            if column.str.contains("\r", regex=False).fillna(False).any():
-                return True
-        elif column.dtype == object and any(
-            isinstance(v, str) and "\r" in v for v in column.tolist()
-        ):
-            return True
-    return False
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextlib.contextmanager
@@ -377,7 +353,7 @@ def write_output(
         escape = escape_formulas and sink.format != "parquet"
         built = BuiltRows(
             rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep, fill=fill,
-            as_text=sink.format != "parquet",
+            as_text=sink.format != "parquet", checked=source.hint_columns.usable,
         )  # fmt: skip
         at = source.columns.index(source.column)
         if sink.writes_lines or sink.writes_arrow:
@@ -388,7 +364,7 @@ def write_output(
                 if sink.writes_lines:
                     statuses.update(sink.write_lines(batch, built, min_score))
                 else:
-                    statuses.update(sink.write_arrow(batch, built))
+                    statuses.update(sink.write_arrow(batch, built, min_score))
                 written(batch.num_rows)
             return statuses, built.stale
         for chunk in source.chunks(text=sink.format != "parquet"):
@@ -420,9 +396,9 @@ def _atomic(target: str | os.PathLike[str], real: str, fmt: str) -> Iterator[str
     checked = Target(str(target), fmt, real, False)
     tmp: str | None = None
     try:
-        tmp = _temporary_beside(real)
+        tmp = temporary_beside(real)
         yield tmp
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, 0o644 & ~umask())
         os.replace(tmp, real)
         tmp = None
     except OSError as exc:
@@ -490,7 +466,7 @@ def write_frames(
                 header=rows == 0,
                 index=False,
                 lineterminator="\n",
-                quoting=csv.QUOTE_ALL if _has_carriage_return(frame) else csv.QUOTE_MINIMAL,
+                quoting=csv.QUOTE_ALL if has_carriage_return(frame) else csv.QUOTE_MINIMAL,
             )
             rows += len(frame)
         if rows == 0:
