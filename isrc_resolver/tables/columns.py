@@ -165,16 +165,23 @@ def checks(
     verdicts: list[str | None] = []
     scores: list[float | None] = []
     for title, artist, track, names in zip(titles, artists, tracks, track_artists, strict=True):
-        if not (isinstance(track, str) and _cell(title).strip() and _cell(artist).strip()):
-            verdicts.append(None)
-            scores.append(None)
-            continue
-        result = _check(
-            _cell(title), _cell(artist), track.lstrip("'"), str(names or "").lstrip("'"), threshold
-        )
-        verdicts.append(result.verdict.value)
-        scores.append(result.score)
+        verdict, score = check_row(title, artist, track, names, threshold)
+        verdicts.append(verdict)
+        scores.append(score)
     return verdicts, scores
+
+
+def check_row(
+    title: object, artist: object, track: object, names: object, threshold: float
+) -> tuple[str | None, float | None]:
+    """One row's ``match_check`` and ``match_score`` (see :func:`checks`); ``track`` and
+    ``names`` are the row's values as written (escaped for a spreadsheet or not)."""
+    if not (isinstance(track, str) and _cell(title).strip() and _cell(artist).strip()):
+        return None, None
+    result = _check(
+        _cell(title), _cell(artist), track.lstrip("'"), str(names or "").lstrip("'"), threshold
+    )
+    return result.verdict.value, result.score
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -8,14 +8,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from ..isrc import is_valid_isrc, normalize_value
 from ..models import Enrichment, Result, Status
 from ..schema import Column, Kind, Row, enriched, output_columns, row_of
-from .columns import checks
+from .columns import check_row, checks
 from .escape import FORMULA_STARTS, escape_formula
 from .numbered import Numbered
 
@@ -30,12 +29,12 @@ class BuiltRows:
     """The output values of each distinct ISRC as the output format wants them (text from
     the network escaped for CSV/TSV), built once per ISRC, not once per row.
 
-    The writer's Arrow paths number them instead (:meth:`numbers`, then :meth:`texts_of`
-    for CSV and TSV, :meth:`arrays_of` for Parquet): each ISRC's values (for a text
-    output, the CSV or TSV text they become) are kept once, and a chunk's rows are put
-    together from their numbers by Arrow. With ``checked`` (the input has titles and
-    artists), a text is kept in two pieces, before and after the match check's columns,
-    which the writer fills row by row."""
+    The writer's Arrow paths number them instead (:meth:`numbers`, then :meth:`parts_of`):
+    each ISRC's values are kept once (for a text output, the CSV or TSV text they become;
+    for Parquet, with ``types``, the values), and a chunk's rows are put together from
+    their numbers by Arrow. With ``checked`` (the input has titles and artists), a text
+    is kept in two pieces, before and after the match check's columns, which the writer
+    fills row by row."""
 
     def __init__(
         self,
@@ -47,7 +46,7 @@ class BuiltRows:
         consume: bool = False,
         sep: str = ",",
         fill: Callable[[list[str]], dict[str, Row]] | None = None,
-        as_text: bool = True,
+        types: Sequence[pa.DataType] | None = None,
         checked: bool = False,
     ) -> None:
         self._rows = rows
@@ -68,13 +67,14 @@ class BuiltRows:
         self._memo: dict[str, Any] = cast(dict[str, Any], rows) if consume else {}
         self.carriage_return = False  # does any value built so far hold a "\r"?
         self.stale = 0  # rows written so far with a stale answer
-        self._as_text = as_text
-        self._numbered_rows = Numbered()
+        self._as_text = types is None
+        self._split = self._as_text and checked
+        pieces = [pa.string()] * (2 if self._split else 1)
+        self._numbered_rows = Numbered(pieces if types is None else types)
         self._render = _Renderer(sep)
         names = [c.name for c in columns]
         self.checked_at = names.index("match_check")  # then match_score
         self._named_at = names.index("track"), names.index("artists")
-        self._split = as_text and checked
 
     def get(self, value: object) -> tuple[Status, bool, tuple[Any, ...]]:
         return self._values(normalize_value(value))
@@ -82,17 +82,17 @@ class BuiltRows:
     def _values(self, isrc: str) -> tuple[Status, bool, tuple[Any, ...]]:
         known = self._memo.get(isrc)
         if isinstance(known, int):  # numbered: its values (kept, or its text's)
-            values = self._parse(known) if self._as_text else self._numbered_rows.kept[known]
+            parts = self._numbered_rows.parts(known)
+            values = self._parse(parts) if self._as_text else parts
             return *self._numbered_rows.state(known), values
         if known is None or isinstance(known, Row):
             known = self._memo[isrc] = self._build(isrc)
         return known
 
-    def _parse(self, number: int) -> tuple[Any, ...]:
-        """The values the text of ``number`` was rendered from, typed again (an empty
-        cell is None: what pandas and the csv module write for None)."""
-        kept = self._numbered_rows.kept[number]
-        text = kept if not self._split else kept[0] + self._sep * 3 + kept[1]  # checks empty
+    def _parse(self, pieces: tuple[str, ...]) -> tuple[Any, ...]:
+        """The values a row's text was rendered from, typed again (an empty cell is None:
+        what pandas and the csv module write for None)."""
+        text = (self._sep * 3).join(pieces)  # two pieces: the checks between them, empty
         cells = next(csv.reader([text], delimiter=self._sep))
         return tuple(
             None if cell == "" else _FROM_TEXT[kind](cell)
@@ -108,17 +108,18 @@ class BuiltRows:
             status, stale, values = self._build(isrc, rendered=self._as_text)
         else:
             status, stale, values = known
-        kept: Any = values
+        parts = values
         if self._split:
-            at, (track, artists) = self.checked_at, self._named_at
-            head, tail = self._render(values[:at]), self._render(values[at + 2 :])
-            kept = (head, tail, values[track], values[artists])
-            self.carriage_return |= "\r" in head or "\r" in tail
+            at = self.checked_at
+            parts = (self._render(values[:at]), self._render(values[at + 2 :]))
         elif self._as_text:
-            kept = self._render(values)
-            # A value holds one (the writer adds none: the line end is cut).
-            self.carriage_return |= "\r" in kept
-        number = self._memo[isrc] = self._numbered_rows.add(kept, status, stale)
+            parts = (self._render(values),)
+        if self._as_text:  # a value holds one (the writer adds none: the line end is cut)
+            self.carriage_return |= any("\r" in piece for piece in parts)
+        track, artists = self._named_at
+        # Kept apart only for a text in pieces: values (Parquet) have them at hand.
+        named = (values[track], values[artists]) if self._split else None
+        number = self._memo[isrc] = self._numbered_rows.add(parts, named, status, stale)
         return number
 
     def number_all(self) -> None:
@@ -170,31 +171,40 @@ class BuiltRows:
             ]
         return at, *self._numbered_rows.counts(at)
 
-    def texts_of(self, at: list[int]) -> list[pa.Array]:
-        """The texts of rows ``at`` (a text output): one array, or, when ``checked``,
-        the pieces before and after the match check's two columns."""
-        kept = self._numbered_rows.kept
-        if not self._split:
-            return [pa.array([kept[n] for n in at], pa.string())]
-        return [pa.array([kept[n][part] for n in at], pa.string()) for part in (0, 1)]
+    def parts_of(self, at: list[int]) -> list[pa.Array]:
+        """What is kept of rows ``at``, as Arrow arrays: for a text output its text (with
+        ``checked``, the pieces before and after the match check's two columns), for
+        Parquet each column's values."""
+        return self._numbered_rows.arrays(at)
 
-    def names_of(self, at: list[int]) -> tuple[list[Any], list[Any]]:
-        """The track and artists values of rows ``at``, as written (what the match
-        check compares the input's title and artist with)."""
-        kept = self._numbered_rows.kept
-        track, artists = (2, 3) if self._split else self._named_at
-        return [kept[n][track] for n in at], [kept[n][artists] for n in at]
+    def checks_of(
+        self, at: list[int], titles: list[Any], artists: list[Any], threshold: float
+    ) -> tuple[list[str | None], list[float | None]]:
+        """The match check of rows ``at`` with the input's ``titles`` and ``artists``
+        (:func:`~isrc_resolver.tables.columns.check_row` against each ISRC's track and
+        artists as written), made once per ISRC while its title and artist stay the same."""
+        last = self._numbered_rows.checked
+        verdicts: list[str | None] = []
+        scores: list[float | None] = []
+        for n, title, artist in zip(at, titles, artists, strict=True):
+            made = last[n]
+            if made is None or made[0] != title or made[1] != artist:
+                track, names = self._names(n)
+                made = last[n] = (title, artist, *check_row(title, artist, track, names, threshold))
+            verdicts.append(made[2])
+            scores.append(made[3])
+        return verdicts, scores
 
-    def arrays_of(self, at: list[int], types: Sequence[pa.DataType]) -> list[pa.Array]:
-        """Each output column's values for rows ``at``, as Arrow arrays of ``types`` (a
-        Parquet output). Python sees each distinct number of the chunk once."""
-        distinct, rows = np.unique(np.array(at, dtype=np.int64), return_inverse=True)
-        values = [self._numbered_rows.kept[n] for n in distinct.tolist()]
-        if not values:
-            return [pa.array([], kind) for kind in types]
-        taken = pa.array(rows.reshape(-1))
-        columns = zip(*values, strict=True)
-        return [pa.array(list(c), kind).take(taken) for c, kind in zip(columns, types, strict=True)]
+    def _names(self, number: int) -> tuple[Any, Any]:
+        """The track and artists of row ``number``, as written (None when its text was
+        kept whole: a row built for an output without a match check)."""
+        named = self._numbered_rows.names[number]
+        if named is not None:
+            return named
+        if self._as_text:
+            return None, None
+        values = self._numbered_rows.parts(number)
+        return values[self._named_at[0]], values[self._named_at[1]]
 
     def _number_cell(self, cell: object) -> int:
         number = self._numbered_rows.by_cell[cell] = self._numbered(normalize_value(cell))

@@ -24,7 +24,7 @@ from ..errors import EnvironmentFailure, InputError
 from ..models import Enrichment, Status
 from ..schema import Kind, Row, output_columns
 from .atomic import temporary_beside, umask
-from .columns import Table, checks, output_names
+from .columns import Table, output_names
 from .escape import escape_formula
 from .formats import detect_format
 from .lines import csv_lines, has_carriage_return, holds
@@ -150,6 +150,11 @@ class OutputSink:
         return "\t" if self.format == "tsv" else ","
 
     @property
+    def types(self) -> list[pa.DataType] | None:
+        """Parquet's types of our columns (None: a text output, which writes text)."""
+        return None if self._parquet is None else [_ARROW_TYPES[c.kind] for c in self.columns]
+
+    @property
     def writes_arrow(self) -> bool:
         """Parquet out: :meth:`write_arrow` writes the input's batches with our columns
         added by Arrow."""
@@ -164,9 +169,9 @@ class OutputSink:
         and artist, for the match check)."""
         assert self._parquet is not None
         at, statuses, stale = rows.numbers(batch.column(self._at))
-        ours = rows.arrays_of(at, [_ARROW_TYPES[c.kind] for c in self.columns])
+        ours = rows.parts_of(at)
         if self.source.hint_columns.usable:
-            verdicts, scores = self._checks(batch, *rows.names_of(at), min_score)
+            verdicts, scores = self._checks(batch, rows, at, min_score)
             ours[rows.checked_at] = pa.array(verdicts, pa.string())
             ours[rows.checked_at + 1] = pa.array(scores, pa.float64())
         names = [*self.source.columns, *self.names]
@@ -179,15 +184,15 @@ class OutputSink:
         return statuses
 
     def _checks(
-        self, batch: pa.RecordBatch, tracks: list[Any], artists: list[Any], min_score: float
+        self, batch: pa.RecordBatch, rows: BuiltRows, at: list[int], min_score: float
     ) -> tuple[list[str | None], list[float | None]]:
-        """The match check of each row of ``batch``: its title and artist against the
-        track's (``tracks`` and ``artists``: the rows' values as written)."""
+        """The match check of each row of ``batch`` (numbered ``at``): its title and
+        artist against its track's."""
         h = self.source.hint_columns
         assert h.title is not None and h.artist is not None
         titles = batch.column(self.source.columns.index(h.title)).to_pylist()
         by = batch.column(self.source.columns.index(h.artist)).to_pylist()
-        return checks(titles, by, tracks, artists, min_score)
+        return rows.checks_of(at, titles, by, min_score)
 
     @property
     def _at(self) -> int:
@@ -218,9 +223,9 @@ class OutputSink:
             frame.columns = pd.Index(self.source.columns)
             return self.write(frame, rows, min_score)
         rows.stale += stale
-        ours = rows.texts_of(at)
+        ours = rows.parts_of(at)
         if self.source.hint_columns.usable:
-            verdicts, scores = self._checks(batch, *rows.names_of(at), min_score)
+            verdicts, scores = self._checks(batch, rows, at, min_score)
             checked = [
                 pa.array(["" if v is None else v for v in verdicts], pa.string()),
                 pa.array(["" if v is None else repr(v) for v in scores], pa.string()),
@@ -353,7 +358,7 @@ def write_output(
         escape = escape_formulas and sink.format != "parquet"
         built = BuiltRows(
             rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep, fill=fill,
-            as_text=sink.format != "parquet", checked=source.hint_columns.usable,
+            types=sink.types, checked=source.hint_columns.usable,
         )  # fmt: skip
         at = source.columns.index(source.column)
         if sink.writes_lines or sink.writes_arrow:
