@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isrc_resolver import is_valid_isrc, normalize_isrc
 
@@ -56,3 +58,15 @@ def test_valid(value: str) -> None:
 )
 def test_invalid(value: str, why: str) -> None:
     assert not is_valid_isrc(value), why
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(st.sampled_from("ISRCisrc-. :=#\u2010\u00a0\u200bGBUSQZ0123456789"), max_size=24)
+    | st.text(max_size=16)
+)
+def test_normalising_twice_changes_nothing(value: str) -> None:
+    """The writer finds a cell that is already a normalised value by that value's own
+    entry: which holds only if normalising a normalised value leaves it as it is."""
+    once = normalize_isrc(value)
+    assert normalize_isrc(once) == once

@@ -31,7 +31,8 @@ class Numbered:
 
     def __init__(self, types: Sequence[pa.DataType]) -> None:
         self._types = list(types)
-        self._kept: list[tuple[Any, ...]] = []
+        self._whole = len(self._types) == 1  # one part: kept as it is, not in a tuple
+        self._kept: list[Any] = []
         self._codes = array.array("b")
         self._stales = array.array("b")
         self.names: list[tuple[Any, Any] | None] = []  # track and artists, as written
@@ -45,7 +46,7 @@ class Numbered:
     def add(
         self, parts: tuple[Any, ...], names: tuple[Any, Any] | None, status: Status, stale: bool
     ) -> int:
-        self._kept.append(parts)
+        self._kept.append(parts[0] if self._whole else parts)
         self.names.append(names)
         self.checked.append(None)
         self._codes.append(_CODES[status])
@@ -53,7 +54,8 @@ class Numbered:
         return len(self._codes) - 1
 
     def parts(self, number: int) -> tuple[Any, ...]:
-        return self._kept[number]
+        kept = self._kept[number]
+        return (kept,) if self._whole else kept
 
     def arrays(self, at: list[int]) -> list[pa.Array]:
         """Each part for rows ``at`` (numbers, one per output row), as Arrow arrays: a
@@ -61,6 +63,8 @@ class Numbered:
         numbers first); many values built from each distinct number once and taken per
         row by Arrow."""
         kept = self._kept
+        if self._whole:
+            return [pa.array([kept[n] for n in at], self._types[0])]
         if len(self._types) <= _STRAIGHT:
             return [pa.array([kept[n][i] for n in at], t) for i, t in enumerate(self._types)]
         distinct, rows = np.unique(np.array(at, dtype=np.int64), return_inverse=True)

@@ -158,16 +158,15 @@ class BuiltRows:
         """For a chunk whose ISRC cells are ``column``: each row's number (its ISRC's
         row built now when new), the rows' statuses, and how many are stale (for the
         caller to add to :attr:`stale` once they are written)."""
-        number = self._numbered_rows.by_cell
-        if len(number) > _CELLS_KEPT:
-            number.clear()  # a cache by spelling only: the numbers stay with the ISRCs
         cells = column.to_pylist()
-        get = number.get
+        # A cell as written is most often the ISRC itself, whose entry holds its number.
+        get = self._memo.get
         seen = [get(cell) for cell in cells]
         at = cast(list[int], seen)
-        if None in seen:
+        if set(map(type, seen)) != {int}:
             at = [
-                self._number_cell(c) if n is None else n for c, n in zip(cells, seen, strict=True)
+                n if type(n) is int else self._number_cell(c)
+                for c, n in zip(cells, seen, strict=True)
             ]
         return at, *self._numbered_rows.counts(at)
 
@@ -207,8 +206,19 @@ class BuiltRows:
         return values[self._named_at[0]], values[self._named_at[1]]
 
     def _number_cell(self, cell: object) -> int:
-        number = self._numbered_rows.by_cell[cell] = self._numbered(normalize_value(cell))
-        return number
+        """The number of a cell that is not an ISRC as it is (or not numbered yet), by
+        its spelling (then normalised, once per spelling: the spellings are remembered,
+        up to _CELLS_KEPT of them)."""
+        spelling = self._numbered_rows.by_cell
+        known = spelling.get(cell)
+        if known is None:
+            isrc = normalize_value(cell)
+            known = self._numbered(isrc)
+            if isrc != cell:  # an ISRC as it is is found by its own entry
+                if len(spelling) > _CELLS_KEPT:
+                    spelling.clear()
+                spelling[cell] = known
+        return known
 
     def _build(self, isrc: str, rendered: bool = False) -> tuple[Status, bool, tuple[Any, ...]]:
         """The row's values, escaped. ``rendered``: they will be made text, which tells
@@ -244,7 +254,7 @@ class BuiltRows:
         return [list(column) for column in zip(*rows, strict=True)], statuses
 
 
-_CELLS_KEPT = 250_000  # spellings remembered by numbers(), at most (then it starts again)
+_CELLS_KEPT = 250_000  # spellings remembered by _number_cell, at most (then it starts again)
 _FILLED_KEPT = 250_000  # rows read by prepare() kept at once, at most (about 100 MB)
 
 
