@@ -32,11 +32,10 @@ def quoted(column: pa.Array, sep: str) -> pa.Array:
 
 def csv_lines(columns: Sequence[pa.Array], ours: Sequence[pa.Array], sep: str) -> str:
     """One line per row: the cells of ``columns`` (text) quoted where needed, then those
-    of ``ours`` (text already written as CSV or TSV), joined by ``sep``, each line ended
-    by a line feed."""
+    of ``ours`` (text already written as CSV or TSV, the last of them ending the line),
+    joined by ``sep``."""
     cells = [quoted(column, sep) for column in columns]
-    lines = pc.binary_join_element_wise(*cells, *ours, sep)
-    return _text_of(pc.binary_join_element_wise(lines, "", "\n"))
+    return _text_of(pc.binary_join_element_wise(*cells, *ours, sep))
 
 
 def _text_of(lines: pa.Array) -> str:
@@ -46,7 +45,7 @@ def _text_of(lines: pa.Array) -> str:
         return ""
     _, offsets, data = lines.buffers()
     at = np.frombuffer(offsets, dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
-    return str(data.to_pybytes()[at[0] : at[-1]], "utf-8")
+    return str(memoryview(data)[at[0] : at[-1]], "utf-8")  # one copy: the text
 
 
 def has_carriage_return(frame: pd.DataFrame) -> bool:

@@ -92,7 +92,8 @@ class BuiltRows:
     def _parse(self, pieces: tuple[str, ...]) -> tuple[Any, ...]:
         """The values a row's text was rendered from, typed again (an empty cell is None:
         what pandas and the csv module write for None)."""
-        text = (self._sep * 3).join(pieces)  # two pieces: the checks between them, empty
+        # Two pieces: the checks between them, empty; the last ends the line.
+        text = (self._sep * 3).join(pieces)[:-1]
         cells = next(csv.reader([text], delimiter=self._sep))
         return tuple(
             None if cell == "" else _FROM_TEXT[kind](cell)
@@ -111,9 +112,9 @@ class BuiltRows:
         parts = values
         if self._split:
             at = self.checked_at
-            parts = (self._render(values[:at]), self._render(values[at + 2 :]))
+            parts = (self._render(values[:at]), self._render(values[at + 2 :]) + "\n")
         elif self._as_text:
-            parts = (self._render(values),)
+            parts = (self._render(values) + "\n",)  # the line's end, for the writer
         if self._as_text:  # a value holds one (the writer adds none: the line end is cut)
             self.carriage_return |= any("\r" in piece for piece in parts)
         track, artists = self._named_at
