@@ -210,7 +210,7 @@ class OutputSink:
         """Append the rows of ``batch`` (the input's text columns), with their results;
         returns their statuses. The bytes are those :meth:`write` writes: each input cell
         quoted as the csv module quotes it, then our values as text built once per ISRC
-        (:meth:`BuiltRows.texts_of`), with each row's match check between its pieces when
+        (:meth:`BuiltRows.parts_of`), with each row's match check between its pieces when
         the input has titles and artists. Python sees each distinct spelling of an ISRC
         once (and each row's title and artist); Arrow quotes and joins the rows. A chunk
         with a carriage return anywhere goes through :meth:`write` (quoted whole)."""
