@@ -131,10 +131,9 @@ class BuiltRows:
             self._numbered(isrc)
 
     def prepare(self, values: Sequence[object]) -> None:
-        """Before a chunk's rows are built: read the rows of its ISRCs that are not at
-        hand (with ``fill``; without it every row is in ``rows`` already)."""
-        if self._fill is None:
-            return
+        """Before a chunk's rows are built (a streaming run's, with ``fill``; without it
+        every row is in ``rows`` already): read the rows of its ISRCs not at hand."""
+        assert self._fill is not None, "prepare() is for a run that reads rows as it writes"
         if len(self._filled) > _FILLED_KEPT:  # let the oldest go: memory stays flat
             for isrc in self._filled:
                 self._memo.pop(isrc, None)

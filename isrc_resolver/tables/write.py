@@ -365,7 +365,8 @@ def write_output(
             if fill is None:
                 built.number_all()
             for batch in source.batches():
-                built.prepare(pc.unique(batch.column(at)).to_pylist())
+                if fill is not None:  # a streaming run: read this chunk's cached answers
+                    built.prepare(pc.unique(batch.column(at)).to_pylist())
                 if sink.writes_lines:
                     statuses.update(sink.write_lines(batch, built, min_score))
                 else:
@@ -373,7 +374,8 @@ def write_output(
                 written(batch.num_rows)
             return statuses, built.stale
         for chunk in source.chunks(text=sink.format != "parquet"):
-            built.prepare(chunk[source.column].tolist())
+            if fill is not None:
+                built.prepare(chunk[source.column].tolist())
             statuses.update(sink.write(chunk, built, min_score))
             written(len(chunk))
     return statuses, built.stale
