@@ -107,6 +107,11 @@ def _ages(settings: Settings) -> dict[str, Any]:
     return {"max_age": settings.max_age, "not_found_max_age": settings.not_found_max_age}
 
 
+def _refresh_order(result: Result) -> tuple[bool, float]:
+    """Where a stale answer goes among the refreshes: misses first, then the oldest."""
+    return result.status is Status.FOUND, result.resolved_at or 0.0
+
+
 async def cached_or_missing(
     isrcs: Sequence[str],
     cache: AsyncCache | None,
@@ -154,7 +159,7 @@ async def cached_or_missing(
     if partial or stale:  # back in the input's order, which breaks the ties below
         partial = {isrc: partial[isrc] for isrc in isrcs if isrc in partial}
         stale = {isrc: stale[isrc] for isrc in isrcs if isrc in stale}
-    refresh = sorted(stale.values(), key=lambda r: (r.status is Status.FOUND, r.resolved_at or 0.0))
+    refresh = sorted(stale.values(), key=_refresh_order)
     log.info(
         "cache: %d fresh, %d stale, %d never asked, %d misses with markets left",
         hits,
@@ -187,10 +192,7 @@ async def classify(
         hits += len(usable)
         partial += (r.isrc for r in resumed)
         new += (isrc for isrc in part if isrc not in cached and isrc not in stale)
-        past += (
-            (r.status is Status.FOUND, r.resolved_at or 0.0, len(past) + n, r.isrc)
-            for n, r in enumerate(stale.values())
-        )
+        past += ((*_refresh_order(r), len(past) + n, r.isrc) for n, r in enumerate(stale.values()))
     past.sort()
     return partial + new + [isrc for *_, isrc in past], hits
 
