@@ -121,3 +121,32 @@ def test_the_cache_is_read_in_its_own_order_but_asks_keep_the_inputs(tmp_path: P
     assert sorted(emitted) == sorted(fresh)
     oldest_first = [stale_found[-1], *stale_found[:-1]]
     assert asked == new + stale_miss + oldest_first
+
+
+def test_a_miss_that_cannot_be_searched_by_title_keeps_its_time(
+    env: Env, spotify: ServerThread, tmp_path: Path
+) -> None:
+    """A file with title and artist columns, a miss whose row has no artist: no later run
+    can search it by title, so none asks anything for it or touches its time (when
+    Spotify answered), which a round that searched nowhere used to set to the run's."""
+    from datetime import UTC, datetime
+
+    from .helpers import catalogue_rows
+
+    env(spotify)
+    rows = [{"isrc": r["isrc"], "title": "Some Title", "artist": ""} for r in catalogue_rows(300)]
+    write_csv(Path("in.csv"), rows)
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite3", "--fallback-markets", "none"]
+    assert main(args) == 0
+    first = read_csv(Path("out.csv"))
+    age_cache(Path("c.sqlite3"), days=1)  # as if the first run had been yesterday
+    spotify.reset_stats()
+    assert main(args) == 0
+    assert spotify.stats()["total_requests"] == 0
+    misses = [(a, b) for a, b in zip(first, read_csv(Path("out.csv")), strict=True)
+              if a["status"] == "not_found"]  # fmt: skip
+    assert len(misses) > 10
+    for before, after in misses:
+        then = datetime.strptime(before["resolved_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        yesterday = datetime.fromtimestamp(then.timestamp() - DAY, UTC)
+        assert after["resolved_at"] == yesterday.strftime("%Y-%m-%dT%H:%M:%SZ"), after["isrc"]

@@ -226,7 +226,10 @@ class _Run:
         """The optional rounds, after every first search: fallback markets for the held
         misses, then title/artist for those with a title and artist in the input."""
         f = self.f
-        await f.workers.run(list(self.held), self.fallback_markets)
+        # Only the misses with markets left: a round that searches nowhere would restamp
+        # a cached miss with this run's time, though Spotify was not asked.
+        left = [isrc for isrc, miss in self.held.items() if f.strategy.needs_fallback(miss)]
+        await f.workers.run(left, self.fallback_markets)
         if f.titles is None or hints is None or hints.read is None:
             return
         if not self.held or f.workers.control.halted:
