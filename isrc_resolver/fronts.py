@@ -24,6 +24,7 @@ from .http.stats import ClientStats
 from .isrc import normalize_value
 from .matching import Hint, Hints
 from .models import Enrichment, Status
+from .paths import Place, cache_places, check_places, is_special
 from .pipeline.plan import distinct
 from .pipeline.workers import RunControl
 from .progress import Progress
@@ -36,7 +37,7 @@ from .review.page import render_report
 from .review.shown import Kept
 from .schema import RESULT_COLUMNS, Kind, Row, result_row
 from .settings import Settings
-from .store.cache import AsyncCache, Cache, not_the_cache
+from .store.cache import AsyncCache, Cache
 
 if TYPE_CHECKING:
     from .store.runset import RunSet
@@ -47,6 +48,7 @@ __all__ = [
     "EXPORT_COLUMNS",
     "Engine",
     "FileOptions",
+    "check_file_places",
     "export_cache",
     "report_page",
     "resolve_dataframe",
@@ -101,6 +103,7 @@ class FileOptions(TypedDict, total=False):
     candidates: str | os.PathLike[str] | None  # every found ISRC's candidates (needs a cache)
     report: str | os.PathLike[str] | None  # the run's HTML report
     summary_json: str | os.PathLike[str] | None  # the run's summary as one JSON document
+    reads: Mapping[str, str | os.PathLike[str] | None]  # other files read (option: path)
 
 
 async def resolve_dataframe(
@@ -157,8 +160,11 @@ async def resolve_file(
     candidates: str | os.PathLike[str] | None = None,
     report: str | os.PathLike[str] | None = None,
     summary_json: str | os.PathLike[str] | None = None,
+    reads: Mapping[str, str | os.PathLike[str] | None] | None = None,
 ) -> RunReport:
     """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
+    ``reads``: other files the run read, by option (the overrides, an env file), which no
+    file it writes may be.
 
     Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
     does not grow with the rows; nor, past ``pipeline.plan.HELD_AT_MOST`` distinct ISRCs,
@@ -169,6 +175,8 @@ async def resolve_file(
 
     s = resolver.settings
     started = time.perf_counter()
+    written = {"candidates=": candidates, "report=": report, "summary_json=": summary_json}
+    check_file_places(input, output, s.cache, written, reads or {})
     extras = _Extras(resolver, output, candidates, report, summary_json)
     run = RunReport()
     before = _count(RunReport(), resolver, (0, 0, 0, 0))
@@ -285,15 +293,14 @@ class _Extras:
                 )
         if self.report is not None:
             tables.check_file(self.report, "report=")
-            if str(self.output) == "-":
+            if str(self.output) == "-" or is_special(self.output):
                 raise InputError(
-                    "report= reads the output back: write it to a file (not - for standard output)"
+                    f"report= reads the output back, which {self.output} does not keep: "
+                    "write the output to a file (not - for standard output, nor a device "
+                    "such as /dev/null)"
                 )
         if self.summary_json is not None:
             tables.check_file(self.summary_json, "summary_json=")
-        for extra in (self.candidates, self.report, self.summary_json):
-            if extra is not None:
-                not_the_cache(extra, self.resolver.settings.cache)
 
     async def before_writing(self, rows: dict[str, Row]) -> None:
         cache = self.resolver.async_cache
@@ -336,14 +343,33 @@ def _report_page(
 def _preflight(
     output: str | os.PathLike[str], output_format: str | None, source: InputSource, s: Settings
 ) -> None:
-    """Before any request: the output can be written and is not the cache; and what a
-    person should know of the columns."""
+    """Before any request: the output can be written; and what a person should know of
+    the columns."""
     from . import tables
 
     tables.check_output(output, output_format)
-    not_the_cache(output, s.cache)
     for note in tables.column_notes(source.columns, source.hint_columns, s.columns, source.display):
         log.info("%s", note)
+
+
+def check_file_places(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    cache: os.PathLike[str] | None,
+    written: Mapping[str, str | os.PathLike[str] | None],
+    reads: Mapping[str, str | os.PathLike[str] | None],
+) -> None:
+    """Before the first request (and before the cache is opened, by the command): no file
+    a file's run writes (``output``, the cache, ``written`` by option) is a file it reads
+    (``input``, or a file in that folder; ``reads`` by option) or another it writes."""
+    places = [
+        Place("input=", input, writes=False, folder=os.path.isdir(input)),
+        Place("output=", output, writes=True),
+        *(Place(option, path, writes=True) for option, path in written.items()),
+        *(Place(option, path, writes=False) for option, path in reads.items()),
+        *cache_places(cache),
+    ]
+    check_places(places)
 
 
 def _file_hints(source: InputSource) -> Hints:
@@ -459,7 +485,7 @@ def export_cache(cache: Cache, variant: str, target: str | os.PathLike[str]) -> 
 
     tables.check_file(target, "cache export PATH")
     tables.detect_format(target)
-    not_the_cache(target, cache.path)
+    check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.path)])
     escape = [
         c.name
         for c in RESULT_COLUMNS

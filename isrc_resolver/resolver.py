@@ -96,6 +96,8 @@ class Resolver:
         self._given_cache = given if isinstance(given, Cache) else None
         self.settings = settings
         self.overrides = _read_overrides(overrides)
+        # A file of overrides is read by every run: no file a run writes may be it.
+        self._overrides_file = overrides if isinstance(overrides, str | os.PathLike) else None
         self._transport = transport
         self.sleep, self.clock = sleep, clock  # every wait and every timestamp of a run
         self._cache: AsyncCache | None = None
@@ -313,6 +315,7 @@ class Resolver:
     ) -> RunReport:
         """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically;
         ``options`` are :class:`~isrc_resolver.fronts.FileOptions`."""
+        options["reads"] = {"overrides=": self._overrides_file, **options.get("reads", {})}
         return await fronts.resolve_file(self, input, output, **options)
 
 

@@ -190,9 +190,9 @@ def test_cache_export_and_review_never_write_over_the_cache(
     assert cli("in.csv", "-o", "out.csv", "--cache", "c.csv").code == 0  # a cache named .csv
     before = (tmp_path / "c.csv").read_bytes()
     ran = cli("cache", "export", "c.csv", "--cache", "c.csv")
-    assert ran.code == 2 and "is the cache's own file" in ran.err
+    assert ran.code == 2 and "is the same file as c.csv (--cache)" in ran.err
     ran = cli("review", "out.csv", "-o", "c.csv", "--cache", "c.csv")
-    assert ran.code == 2 and "is the cache's own file" in ran.err
+    assert ran.code == 2 and "is the same file as c.csv (--cache)" in ran.err
     assert (tmp_path / "c.csv").read_bytes() == before
 
 

@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cache_command(args: argparse.Namespace) -> int:
     path = args.cache or default_cache_path()
-    if args.action == "backup" and args.target is None:
-        raise ConfigurationError("cache backup needs the file to write: cache backup PATH")
+    if args.action == "backup":
+        _check_backup(args.target, path)
     if not path.exists():
         _say(f"no cache at {path}")
         return 0
@@ -90,6 +90,17 @@ def cache_command(args: argparse.Namespace) -> int:
 
     _print_info(info)
     return 0
+
+
+def _check_backup(target: Path | None, cache: Path) -> None:
+    """A backup is a new regular file, none of the cache's own."""
+    from ..paths import Place, cache_places, check_places, is_special
+
+    if target is None:
+        raise ConfigurationError("cache backup needs the file to write: cache backup PATH")
+    if is_special(target) or target.is_dir():
+        raise ConfigurationError(f"cache backup {target}: name a file (the copy is a database)")
+    check_places([Place("cache backup PATH", target, writes=True), *cache_places(cache)])
 
 
 def _say(line: str) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "add_settings_arguments",
     "as_flags",
     "credentials",
+    "env_file",
     "hint_arguments",
     "number",
     "settings_from",
@@ -50,13 +51,15 @@ _SPOKEN = {
     "escape_formulas=False": "--no-escape-formulas",
     "with_=": "--with",
     "output_format=": "--format",
+    "output=": "-o",
+    "input=": "the input",
     "client_id=": "SPOTIFY_CLIENT_ID",
     "client_secret=": "SPOTIFY_CLIENT_SECRET",
 }
 _PARAMETER = re.compile(r"\b([a-z][a-z_]*)=(True|False|None)?")
 _SETTINGS = frozenset(f.name for f in fields(Settings))
 _FLAGGED = _SETTINGS | {"column", "input_format", "title_column", "artist_column"}
-_FLAGGED |= {"overrides", "candidates", "report", "summary_json"}
+_FLAGGED |= {"overrides", "candidates", "report", "summary_json", "env_file"}
 
 
 class _Options(Protocol):
@@ -417,6 +420,14 @@ def _output_arguments(out: _Options) -> None:
         default="text",
         help="json: one JSON object per line, for schedulers",
     )
+
+
+def env_file(args: argparse.Namespace) -> Path | None:
+    """The .env file a run reads credentials from, if any (none for --demo)."""
+    if args.demo:
+        return None
+    path: Path = args.env_file or Path(".env")
+    return path if path.is_file() else None
 
 
 def environment(env_file: Path | None) -> tuple[dict[str, str], str]:

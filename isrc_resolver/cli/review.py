@@ -44,14 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 def review(args: argparse.Namespace) -> int:
     from .. import tables
     from ..fronts import scan_file, write_review
-    from ..store.cache import not_the_cache
+    from ..paths import Place, cache_places, check_places
 
     source = Path(args.output)
     target = args.to or source.with_name(source.stem + ".review.csv")
     tables.check_file(target, "review -o")
     tables.detect_format(target)
     path = None if args.no_cache else (args.cache or default_cache_path())
-    not_the_cache(target, path)
+    written = Place("review -o", target, writes=True)
+    check_places([Place("review OUTPUT", source, writes=False), written, *cache_places(path)])
     scan = scan_file(source, args.title_column, args.artist_column)
     if path is not None and path.exists():
         from ..store.cache import Cache

@@ -16,7 +16,7 @@ from ..models import Status
 from ..overrides import Override
 from ..schema import FORMATS
 from ..settings import Settings
-from .options import hint_arguments, overrides_argument, settings_from
+from .options import env_file, hint_arguments, overrides_argument, settings_from
 
 if TYPE_CHECKING:
     from ..report import RunReport
@@ -91,12 +91,18 @@ async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncItera
 
 
 async def run(args: argparse.Namespace) -> int:
+    from ..fronts import check_file_places
     from ..resolver import Resolver
 
     settings = settings_from(args)
     if args.input is None:  # --demo (main() checked)
         args.input = str(demo_sample())
         log.info("demo: resolving the bundled sample %s", args.input)
+    reads = {"overrides=": args.overrides, "env_file=": env_file(args)}
+    written = {"candidates=": args.candidates, "report=": args.report}
+    written["summary_json="] = args.summary_json
+    # Before the cache is opened, the overrides read or anything sent.
+    check_file_places(args.input, args.output, settings.cache, written, reads)
     overrides = _overrides(args)  # read and checked before the local server or any request
     async with (
         _endpoints(args, settings) as settings,
@@ -114,6 +120,7 @@ async def run(args: argparse.Namespace) -> int:
             candidates=args.candidates,
             report=args.report,
             summary_json=args.summary_json,
+            reads=reads,
         )
     _report(report, args)
     return report.exit_code

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import EnvironmentFailure, InputError
+from ..errors import EnvironmentFailure
 from ..models import Candidate, Result, Status
 from .details import Details
 from .leases import Leases
@@ -33,7 +33,7 @@ from .results import Results
 from .schema import connect, explain
 from .sql import Transaction
 
-__all__ = ["AsyncCache", "Cache", "CacheInfo", "not_the_cache", "set_aside"]
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "set_aside"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -355,18 +355,3 @@ def set_aside(path: Path, when: float) -> Path:
         if source.exists():
             os.replace(source, kept.with_name(kept.name + suffix))
     return kept
-
-
-def not_the_cache(output: str | os.PathLike[str], cache: Path | None) -> None:
-    """Refuse an output that is the cache's own file (or its journal, or the token file
-    beside it): writing there would destroy every answer paid for and the ledger."""
-    if cache is None or str(output) == "-":
-        return
-    target = os.path.realpath(output)
-    for name in (cache.name, f"{cache.name}-wal", f"{cache.name}-shm", "tokens.json"):
-        own = cache.with_name(name)
-        if target == os.path.realpath(own):
-            raise InputError(
-                f"the output {output} is the cache's own file {own}: writing it would destroy "
-                "every cached answer and the ledger. Choose another output"
-            )

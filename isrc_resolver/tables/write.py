@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from ..errors import EnvironmentFailure, InputError
 from ..models import Enrichment, Status
+from ..paths import is_special
 from ..schema import Kind, Row, output_columns
 from .atomic import temporary_beside, umask
 from .columns import Table, output_names
@@ -388,6 +389,10 @@ def check_file(target: str | os.PathLike[str], flag: str) -> str:
     real = os.path.realpath(display)
     if display == "-" or os.path.isdir(real):
         raise InputError(f"cannot write {display} ({flag}): name a file")
+    if is_special(real):
+        if not os.access(real, os.W_OK):
+            raise InputError(f"cannot write {display} ({flag}): permission denied")
+        return real  # a device or a FIFO: written in place
     directory = os.path.dirname(real)
     if not os.path.isdir(directory):
         raise InputError(f"cannot write {display} ({flag}): folder {directory} does not exist")
@@ -399,9 +404,16 @@ def check_file(target: str | os.PathLike[str], flag: str) -> str:
 @contextlib.contextmanager
 def _atomic(target: str | os.PathLike[str], real: str, fmt: str) -> Iterator[str]:
     """A temporary file beside ``real`` to write; moved into place if all went well,
-    removed otherwise. The machine's refusals name ``target``."""
-    checked = Target(str(target), fmt, real, False)
+    removed otherwise. A device or a FIFO (``/dev/null``) is written in place, never
+    replaced. The machine's refusals name ``target``."""
+    checked = Target(str(target), fmt, real, is_special(real))
     tmp: str | None = None
+    if checked.direct:
+        try:
+            yield real
+        except OSError as exc:
+            raise _failed(exc, checked) from None
+        return
     try:
         tmp = temporary_beside(real)
         yield tmp
