@@ -16,7 +16,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from .errors import InputError
@@ -24,7 +24,7 @@ from .http.stats import ClientStats
 from .isrc import normalize_value
 from .matching import Hint, Hints
 from .models import Enrichment, Status
-from .paths import Place, cache_places, check_places, is_special
+from .paths import check_file_places, is_special
 from .pipeline.plan import distinct
 from .pipeline.workers import RunControl
 from .progress import Progress
@@ -35,9 +35,9 @@ from .review.listing import FROM_NETWORK as REVIEW_FROM_NETWORK
 from .review.listing import INPUT_TEXT, REVIEW_COLUMNS, Scan, review_records, scan_output
 from .review.page import render_report
 from .review.shown import Kept
-from .schema import RESULT_COLUMNS, Kind, Row, result_row
+from .schema import Row
 from .settings import Settings
-from .store.cache import AsyncCache, Cache
+from .store.cache import AsyncCache
 
 if TYPE_CHECKING:
     from .store.runset import RunSet
@@ -45,11 +45,8 @@ if TYPE_CHECKING:
     from .tables.source import InputSource
 
 __all__ = [
-    "EXPORT_COLUMNS",
     "Engine",
     "FileOptions",
-    "check_file_places",
-    "export_cache",
     "report_page",
     "resolve_dataframe",
     "resolve_file",
@@ -178,6 +175,7 @@ async def resolve_file(
     written = {"candidates=": candidates, "report=": report, "summary_json=": summary_json}
     check_file_places(input, output, s.cache, written, reads or {})
     extras = _Extras(resolver, output, candidates, report, summary_json)
+    extras.forget_summary()
     run = RunReport()
     before = _count(RunReport(), resolver, (0, 0, 0, 0))
     reading = dict(column=column, input_format=input_format, chunk_rows=chunk_rows)
@@ -322,16 +320,23 @@ class _Extras:
         cache, s = self.resolver.async_cache, self.resolver.settings
         if cache is not None:
             self.per_day = await cache.call(cache.cache.ledger.per_day, s.account_key)
-        if self.summary_json is not None:
-            text = json.dumps(run.as_dict(), indent=2) + "\n"
-            tables.write_text(self.summary_json, text, "summary_json=")
-        if str(self.output) == "-":
-            return
-        run.html = functools.partial(_report_page, self.output, run, self.per_day, s.daily_quota)
-        if self.report is not None:
+        if str(self.output) != "-":
+            run.html = functools.partial(
+                _report_page, self.output, run, self.per_day, s.daily_quota
+            )
+        if self.report is not None and run.html is not None:
             page = await asyncio.to_thread(run.html)
             tables.write_text(self.report, page, "report=")
             log.info("report: %s", self.report)
+        if self.summary_json is not None:  # last: what it says has all happened
+            text = json.dumps(run.as_dict(), indent=2) + "\n"
+            tables.write_text(self.summary_json, text, "summary_json=")
+
+    def forget_summary(self) -> None:
+        """An earlier run's summary file is removed: the file is this run's, or none."""
+        if self.summary_json is not None and not is_special(self.summary_json):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.summary_json)
 
 
 def _report_page(
@@ -350,26 +355,6 @@ def _preflight(
     tables.check_output(output, output_format)
     for note in tables.column_notes(source.columns, source.hint_columns, s.columns, source.display):
         log.info("%s", note)
-
-
-def check_file_places(
-    input: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    cache: os.PathLike[str] | None,
-    written: Mapping[str, str | os.PathLike[str] | None],
-    reads: Mapping[str, str | os.PathLike[str] | None],
-) -> None:
-    """Before the first request (and before the cache is opened, by the command): no file
-    a file's run writes (``output``, the cache, ``written`` by option) is a file it reads
-    (``input``, or a file in that folder; ``reads`` by option) or another it writes."""
-    places = [
-        Place("input=", input, writes=False, folder=os.path.isdir(input)),
-        Place("output=", output, writes=True),
-        *(Place(option, path, writes=True) for option, path in written.items()),
-        *(Place(option, path, writes=False) for option, path in reads.items()),
-        *cache_places(cache),
-    ]
-    check_places(places)
 
 
 def _file_hints(source: InputSource) -> Hints:
@@ -465,40 +450,3 @@ def report_page(
     """The HTML report of a run whose output is the file ``output``."""
     scan = scan_file(output)
     return render_report(summary, scan, per_day, daily_quota, f"isrc-resolve: {output}")
-
-
-# -- the answers as a table other engines join ------------------------------------------
-
-_NOT_EXPORTED = ("match_check", "match_score", "error")  # the input's, or a run's own
-EXPORT_COLUMNS = tuple(
-    ("isrc" if c.name == "isrc_normalized" else c.name, c.kind)
-    for c in RESULT_COLUMNS
-    if c.name not in _NOT_EXPORTED
-)
-
-
-def export_cache(cache: Cache, variant: str, target: str | os.PathLike[str]) -> int:
-    """Every answer of ``variant`` (one row per ISRC, found and not found, with
-    ``resolved_at``) to ``target``, Parquet or CSV by its suffix, streamed: memory does not
-    grow with the cache. Returns the rows written."""
-    from . import tables
-
-    tables.check_file(target, "cache export PATH")
-    tables.detect_format(target)
-    check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.path)])
-    escape = [
-        c.name
-        for c in RESULT_COLUMNS
-        if c.from_network and c.kind is Kind.TEXT and c.name not in _NOT_EXPORTED
-    ]
-
-    def records() -> Iterator[list[dict[str, Any]]]:
-        for batch in cache.results.scan(variant):
-            chunk = [result_row(r) for r in batch]
-            for row in chunk:
-                row["isrc"] = row.pop("isrc_normalized")
-            yield chunk
-
-    return tables.write_frames(
-        target, records(), EXPORT_COLUMNS, "cache export PATH", escape=escape
-    )

@@ -48,6 +48,7 @@ class Listing:
     duration_ms: int | None = None
     fetched_at: float | None = None
     error: str | None = None
+    stale: bool = False  # an earlier answer, served because asking again failed
 
     @property
     def found(self) -> bool:

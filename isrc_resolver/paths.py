@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import InputError
 
-__all__ = ["Place", "cache_places", "check_places", "is_special", "same_file"]
+__all__ = [
+    "Place",
+    "cache_places",
+    "check_file_places",
+    "check_places",
+    "clashes_with",
+    "file_places",
+    "is_special",
+    "same_file",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +161,43 @@ def _clash(first: Place, second: Place, *, within: bool = False) -> str:
         f"{does} too: writing one would destroy the other. Name another file for "
         f"{first.option}"
     )
+
+
+def check_file_places(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    cache: os.PathLike[str] | None,
+    written: Mapping[str, str | os.PathLike[str] | None],
+    reads: Mapping[str, str | os.PathLike[str] | None],
+) -> None:
+    """Before the first request (and before the cache is opened, by the command): no file
+    a file's run writes (``output``, the cache, ``written`` by option) is a file it reads
+    (``input``, or a file in that folder; ``reads`` by option) or another it writes."""
+    check_places(file_places(input, output, cache, written, reads))
+
+
+def clashes_with(one: Place, others: Iterable[Place]) -> bool:
+    """Whether ``one`` clashes with any of ``others`` (see :func:`check_places`)."""
+    for other in others:
+        try:
+            check_places([one, other])
+        except InputError:
+            return True
+    return False
+
+
+def file_places(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    cache: os.PathLike[str] | None,
+    written: Mapping[str, str | os.PathLike[str] | None],
+    reads: Mapping[str, str | os.PathLike[str] | None],
+) -> list[Place]:
+    """The places of a file's run (see :func:`check_file_places`)."""
+    return [
+        Place("input=", input, writes=False, folder=os.path.isdir(input)),
+        Place("output=", output, writes=True),
+        *(Place(option, path, writes=True) for option, path in written.items()),
+        *(Place(option, path, writes=False) for option, path in reads.items()),
+        *cache_places(cache),
+    ]

@@ -10,7 +10,7 @@ from typing import Any
 from .errors import BudgetSpent, EnvironmentFailure, RateLimitStop, format_time
 from .models import Status
 
-__all__ = ["RunReport"]
+__all__ = ["RunReport", "package_version"]
 
 
 @dataclass
@@ -41,7 +41,8 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all settled, 1 some errors or the machine refused (a full disk under the cache),
+        """0 all settled, 1 some errors (of any provider) or the machine refused (a full disk
+        under the cache),
         3 stopped by a rate limit or the budget with work left (deferred rows, stale answers
         not refreshed), 130/143 interrupted."""
         if self.interrupted:
@@ -52,9 +53,19 @@ class RunReport:
             return 3
         if self.spent is not None or self.statuses[Status.DEFERRED]:
             return 3
-        if self.statuses[Status.ERROR]:
+        if self.statuses[Status.ERROR] or self.provider_failed:
             return 1
         return 0
+
+    @property
+    def provider_failed(self) -> list[str]:
+        """The other providers asked that could not answer some ISRCs (a store that could
+        not be asked is a failure, not a miss)."""
+        return [
+            name
+            for name, counts in self.second.items()
+            if counts.get("error") or counts.get("failed")
+        ]
 
     def summary(self) -> str:
         s = self.statuses
@@ -93,12 +104,12 @@ class RunReport:
             "interrupted": self.interrupted,
             "failed": str(self.failed) if self.failed is not None else None,
             "exit_code": self.exit_code,
-            "version": _version(),
+            "version": package_version(),
             **({"providers": self.second} if self.second else {}),
         }
 
 
-def _version() -> str:
+def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

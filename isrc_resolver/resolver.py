@@ -95,9 +95,7 @@ class Resolver:
         given = options.get("cache")
         self._given_cache = given if isinstance(given, Cache) else None
         self.settings = settings
-        self.overrides = _read_overrides(overrides)
-        # A file of overrides is read by every run: no file a run writes may be it.
-        self._overrides_file = overrides if isinstance(overrides, str | os.PathLike) else None
+        self.overrides, self._overrides_file = _read_overrides(overrides), _file_of(overrides)
         self._transport = transport
         self.sleep, self.clock = sleep, clock  # every wait and every timestamp of a run
         self._cache: AsyncCache | None = None
@@ -197,7 +195,7 @@ class Resolver:
         """
         self._open()
         async with contextlib.aclosing(
-            in_order(normalize_values(isrcs), self._resolve_unique)
+            in_order(normalize_values(isrcs), functools.partial(_asking_all, self))
         ) as results:
             async for result in results:
                 yield result
@@ -356,6 +354,13 @@ async def _budget(s: Settings, cache: AsyncCache | None, clock: Callable[[], flo
     return budget_for(s, cache, clock, elsewhere)
 
 
+async def _asking_all(r: Resolver, isrcs: list[str], emit: Callable[[Result], None]) -> None:
+    """``r._resolve_unique``, the second catalogues asked first (their names serve
+    Spotify's title/artist search), as every other way in does."""
+    listings = await r._second.lookup(isrcs)
+    await r._resolve_unique(isrcs, emit, _with_listings(None, listings))
+
+
 def _with_listings(hints: Hints | None, listings: Mapping[str, Listing]) -> Hints | None:
     """``hints`` with a second catalogue's title and artist where the input has none: the
     title/artist search of Spotify's misses needs them (and proves its track by the ISRC)."""
@@ -371,6 +376,11 @@ def _with_listings(hints: Hints | None, listings: Mapping[str, Listing]) -> Hint
 
     durations = hints.durations if hints is not None else {}
     return Hints(read, durations, titles=True)
+
+
+def _file_of(given: OverridesGiven) -> str | os.PathLike[str] | None:
+    """The overrides' file, if they came in one: no file a run writes may be it."""
+    return given if isinstance(given, str | os.PathLike) else None
 
 
 def _read_overrides(given: OverridesGiven) -> dict[str, Override]:

@@ -112,7 +112,7 @@ def test_an_output_that_is_the_cache_is_refused_before_any_request(
     for target in ("c.db", "c.db-wal", "tokens.json"):
         code, _, err = cli("in.csv", "-o", target, "--format", "csv", "--cache", "c.db")
         assert code == 2, err
-        assert "is the same file as" in one_error_line(err) and "(--cache" in err
+        assert "is the same file as" in one_error_line(err) and "--cache" in err
     assert sent(spotify) == 0
     assert Path("c.db").read_bytes() == before
     with Cache("c.db") as cache:

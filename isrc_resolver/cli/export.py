@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def export(args: argparse.Namespace) -> int:
-    from ..fronts import export_cache
+    from ..export import export_cache
     from ..store.cache import Cache
 
     settings, _ = plan_settings(args)
@@ -38,6 +38,6 @@ def export(args: argparse.Namespace) -> int:
         where = settings.cache or "(none: --no-cache)"
         raise InputError(f"no cache to export at {where}; name it with --cache PATH")
     with Cache(settings.cache) as cache:
-        rows = export_cache(cache, settings.variant, args.target)
+        rows = export_cache(cache, settings, args.target)
     log.info("cache export: %d answers written to %s", rows, args.target)
     return 0

@@ -131,7 +131,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.input is None and not args.demo:
         parser.error("the input file is required (or - for standard input; --demo has one)")
     _logs(verbose=args.verbose, quiet=args.quiet, json_format=args.log_format == "json")
-    return _exit_code(lambda: asyncio.run(run_command.run(args)), verbose=args.verbose)
+    # The summary file is written on every exit, with the process's exit code.
+    outcome, said = run_command.Outcome(), _Said()
+    summary = _summary_target(args, said)
+    code = said.code
+    if code is None:
+        command = lambda: asyncio.run(run_command.run(args, outcome))  # noqa: E731
+        code = _exit_code(command, verbose=args.verbose, said=said)
+    if summary is None:
+        return code
+    return run_command.write_summary(summary, outcome, code, said.error)
+
+
+class _Said(logging.Handler):
+    """The last error the command logged, and an exit code decided early."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.error: str | None = None
+        self.code: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.error = as_flags(record.getMessage())
+
+
+def _summary_target(args: argparse.Namespace, said: _Said) -> str | None:
+    """The summary file to write at exit (see ``run.summary_target``); a folder that will
+    not let the earlier one be removed ends the command here (``said.code``)."""
+    found: list[str | None] = []
+
+    def find() -> int:
+        found.append(run_command.summary_target(args))
+        return 0
+
+    code = _exit_code(find, verbose=args.verbose, said=said)
+    if code:
+        said.code = code
+    return found[0] if found else None
 
 
 def _logs(*, verbose: bool, quiet: bool, json_format: bool) -> None:
@@ -141,8 +177,21 @@ def _logs(*, verbose: bool, quiet: bool, json_format: bool) -> None:
             handler.addFilter(AsFlags())
 
 
-def _exit_code(command: Callable[[], int], *, verbose: bool) -> int:
-    """Run ``command``; its errors become a message and an exit code."""
+def _exit_code(
+    command: Callable[[], int], *, verbose: bool, said: logging.Handler | None = None
+) -> int:
+    """Run ``command``; its errors become a message and an exit code (``said`` hears the
+    command's errors as they are logged)."""
+    if said is not None:
+        log.addHandler(said)
+    try:
+        return _run(command, verbose)
+    finally:
+        if said is not None:
+            log.removeHandler(said)
+
+
+def _run(command: Callable[[], int], verbose: bool) -> int:
     try:
         return command()
     except (ConfigurationError, InputError) as exc:

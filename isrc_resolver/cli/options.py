@@ -36,6 +36,7 @@ from ..settings import (
 __all__ = [
     "add_settings_arguments",
     "as_flags",
+    "cache_path",
     "credentials",
     "env_file",
     "hint_arguments",
@@ -454,6 +455,14 @@ def credentials(args: argparse.Namespace) -> tuple[dict[str, str], str]:
     return environment(args.env_file)
 
 
+def cache_path(args: argparse.Namespace) -> Path | None:
+    """The cache a run with these flags opens (None: none)."""
+    # The demo keeps its made-up answers out of the real cache unless told otherwise.
+    if args.no_cache or (args.demo and args.cache is None):
+        return None
+    return args.cache or default_cache_path()
+
+
 def settings_from(
     args: argparse.Namespace, found: tuple[dict[str, str], str] | None = None
 ) -> Settings:
@@ -461,8 +470,7 @@ def settings_from(
     credentials' place, when the caller looked already)."""
     environ, looked_in = found or credentials(args)
     given = {k: v for k, v in vars(args).items() if k in _SETTINGS and k != "cache"}
-    # The demo keeps its made-up answers out of the real cache unless told otherwise.
-    cache = None if args.no_cache or (args.demo and args.cache is None) else (args.cache or True)
+    cache = None if cache_path(args) is None else (args.cache or True)
     return Settings.build(
         environ=environ,
         looked_in=looked_in,

@@ -5,24 +5,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..errors import format_time
+from ..errors import EnvironmentFailure, InputError, format_time
 from ..models import Status
 from ..overrides import Override
+from ..report import RunReport, package_version
 from ..schema import FORMATS
 from ..settings import Settings
-from .options import env_file, hint_arguments, overrides_argument, settings_from
+from .options import (
+    as_flags,
+    cache_path,
+    env_file,
+    hint_arguments,
+    overrides_argument,
+    settings_from,
+)
 
 if TYPE_CHECKING:
-    from ..report import RunReport
     from ..resolver import Resolver
 
-__all__ = ["add_arguments", "demo_sample", "run"]
+__all__ = ["Outcome", "add_arguments", "demo_sample", "run", "summary_target", "write_summary"]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -90,19 +100,78 @@ async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncItera
         )
 
 
-async def run(args: argparse.Namespace) -> int:
-    from ..fronts import check_file_places
-    from ..resolver import Resolver
+@dataclass
+class Outcome:
+    """What the command knows of its run when it ends, however it ends."""
 
-    settings = settings_from(args)
-    if args.input is None:  # --demo (main() checked)
-        args.input = str(demo_sample())
-        log.info("demo: resolving the bundled sample %s", args.input)
+    report: RunReport | None = None
+
+
+def _places(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The files this run reads and those it writes besides -o, by option."""
     reads = {"overrides=": args.overrides, "env_file=": env_file(args)}
     written = {"candidates=": args.candidates, "report=": args.report}
     written["summary_json="] = args.summary_json
+    return reads, written
+
+
+def summary_target(args: argparse.Namespace) -> str | None:
+    """Where this run's summary goes, when it may be written there whatever happens: it
+    names a file (a device is written in place) that the run neither reads nor writes
+    otherwise. An earlier run's summary there is removed now: the file is this run's, or
+    there is none. None: no --summary-json, or one the checks will refuse."""
+    from .. import tables
+    from ..paths import Place, clashes_with, file_places, is_special
+
+    target = args.summary_json
+    if target is None:
+        return None
+    if args.input is None:  # --demo
+        args.input = str(demo_sample())
+    reads, written = _places(args)
+    del written["summary_json="]
+    others = file_places(args.input, args.output, cache_path(args), written, reads)
+    try:
+        tables.check_file(target, "summary_json=")
+    except InputError:
+        return None
+    if clashes_with(Place("summary_json=", target, writes=True), others):
+        return None
+    if not is_special(target):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+    return str(target)
+
+
+def write_summary(target: str, outcome: Outcome, code: int, error: str | None) -> int:
+    """The summary file, saying ``code``, the process's exit code; returns it (1 when the
+    file itself cannot be written)."""
+    from .. import tables
+
+    summary = outcome.report.as_dict() if outcome.report is not None else {}
+    summary["exit_code"] = code
+    if error is not None:
+        summary["error"] = error
+    summary.setdefault("version", package_version())
+    try:
+        tables.write_text(target, json.dumps(summary, indent=2) + "\n", "summary_json=")
+    except (InputError, EnvironmentFailure) as exc:
+        log.error("%s", as_flags(str(exc)))
+        return code or 1
+    return code
+
+
+async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
+    from ..paths import check_file_places
+    from ..resolver import Resolver
+
+    if args.input is None:  # --demo (main() checked)
+        args.input = str(demo_sample())
+        log.info("demo: resolving the bundled sample %s", args.input)
+    reads, written = _places(args)
     # Before the cache is opened, the overrides read or anything sent.
-    check_file_places(args.input, args.output, settings.cache, written, reads)
+    check_file_places(args.input, args.output, cache_path(args), written, reads)
+    settings = settings_from(args)
     overrides = _overrides(args)  # read and checked before the local server or any request
     async with (
         _endpoints(args, settings) as settings,
@@ -119,9 +188,10 @@ async def run(args: argparse.Namespace) -> int:
             artist_column=args.artist_column,
             candidates=args.candidates,
             report=args.report,
-            summary_json=args.summary_json,
             reads=reads,
-        )
+        )  # the summary file is the command's: written last, with the exit code
+    if outcome is not None:
+        outcome.report = report
     _report(report, args)
     return report.exit_code
 

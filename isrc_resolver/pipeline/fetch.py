@@ -20,7 +20,7 @@ from typing import Protocol
 
 from ..errors import EnvironmentFailure
 from ..matching import Hint, Hints
-from ..models import Result, Status
+from ..models import MatchMethod, Result, Status
 from ..settings import Settings
 from ..spotify.budget import Budget
 from ..store.cache import AsyncCache
@@ -188,16 +188,24 @@ class _Run:
             result = replace(result, resolved_at=f.clock())
         if result.status is Status.NOT_FOUND and (f.strategy.needs_fallback(result) or self.titled):
             self.held[isrc] = result
-            await self.store.add(result, final=False)
+            await self._keep_partial(result)
             return
         await self.final(isrc, result)
+
+    async def _keep_partial(self, miss: Result) -> None:
+        """Cache a miss still being looked for (a kill loses nothing paid for), unless the
+        cache holds a found answer for it: a half-searched miss is no answer, and a found
+        one is never lost to it (the rounds may yet fail)."""
+        earlier = self._known.get(miss.isrc)
+        if earlier is None or not earlier.found:
+            await self.store.add(miss, final=False)
 
     async def fallback_markets(self, isrc: str) -> None:
         """The fallback markets for one held miss, each market's miss kept as it comes."""
 
         async def progress(miss: Result) -> None:
             self.held[isrc] = miss
-            await self.store.add(replace(miss, resolved_at=self.f.clock()), final=False)
+            await self._keep_partial(replace(miss, resolved_at=self.f.clock()))
 
         held, duration = self.held[isrc], self.durations.get(isrc)
         result = await self.f.strategy.fallback(held, duration, progress)
@@ -214,7 +222,7 @@ class _Run:
             result = replace(result, resolved_at=self.f.clock())
         if result.status is Status.NOT_FOUND and more:
             self.held[isrc] = result
-            await self.store.add(result, final=False)
+            await self._keep_partial(result)
             return
         # Found, missed everywhere, or failed: a failure is an error row (with where it
         # was searched); the cache keeps the miss as far as it got, and the next run
@@ -247,6 +255,12 @@ class _Run:
         for isrc, result in list(self.held.items()):
             if control.halted:
                 result = replace(control.unfinished(isrc), searched=result.searched)
+            elif _found_by_title(self._known.get(isrc)):
+                # The title/artist search that found it could not run this time (no
+                # title or artist: the input's, or a second catalogue that failed). That
+                # is no answer: the known one stays, stale.
+                why = "the title/artist search that found it could not run this time"
+                result = Result(isrc, Status.ERROR, error=why, searched=result.searched)
             self.resolve_waiters(isrc, result)
             self.settle(isrc, result)
         self.held.clear()
@@ -397,3 +411,8 @@ class _Store:
             raise self._failed
         if self._f.cache is not None:
             await self._drain()
+
+
+def _found_by_title(result: Result | None) -> bool:
+    titled = (MatchMethod.TITLE_ARTIST, MatchMethod.TITLE_ARTIST_FUZZY)
+    return result is not None and result.found and result.method in titled

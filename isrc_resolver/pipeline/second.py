@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any, Protocol
 
 from ..deezer import DeezerClient
@@ -29,7 +30,7 @@ from ..listing import Listing, ListingStatus
 from ..matching import Hint
 from ..settings import Settings
 from ..store.cache import AsyncCache
-from ..store.listings import fresh_listings
+from ..store.listings import fresh_listings, known_listings
 from .workers import Workers, finish
 
 __all__ = [
@@ -91,6 +92,8 @@ class SecondLookup:
         self._settings = settings
         self._clock = clock
         self.cache_hits = 0
+        self.failed = 0  # ISRCs of the last call whose request failed
+        self.stale = 0  # ISRCs of the last call given their earlier answer instead
 
     async def cached(self, isrcs: Sequence[str]) -> dict[str, Listing]:
         """The fresh answers the cache holds for ``isrcs`` (none with ``refresh``)."""
@@ -131,7 +134,22 @@ class SecondLookup:
             if isrc not in found:  # the run stopped before it was asked
                 why = "not asked: the run stopped first"
                 found[isrc] = Listing.missing(self.name, isrc, ListingStatus.PENDING, why)
+        unanswered = [isrc for isrc in missing if not found[isrc].status.settled]
+        self.failed = sum(found[isrc].status is ListingStatus.ERROR for isrc in unanswered)
+        known = await self.known(unanswered)
+        for isrc, listing in known.items():  # a known answer is never lost to a failure
+            found[isrc] = replace(listing, stale=True, error=found[isrc].error)
+        self.stale = len(known)
         return found
+
+    async def known(self, isrcs: Sequence[str]) -> dict[str, Listing]:
+        """The last answers the cache holds for ``isrcs``, however old."""
+        cache = self._cache
+        if cache is None or not isrcs:
+            return {}
+        c = cache.cache
+        read = functools.partial(known_listings, c.lookup_details, c.clock())
+        return await cache.call(read, self.name, list(isrcs), self._settings)
 
 
 class SecondCatalogues:
@@ -176,6 +194,7 @@ class SecondCatalogues:
             counts["cached"] = second.cache_hits - hits
             counts["requests"] = stats.total_requests - requests
             counts["throttled"] = stats.throttled - throttled
+            counts["failed"], counts["stale"] = second.failed, second.stale
             self.counts[second.name] = counts
             log.info(
                 "%s: %d found, %d not found, %d errors (%d from the cache, %d requests)",

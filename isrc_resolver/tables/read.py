@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -47,7 +48,10 @@ class ParquetSource(InputSource):
 
     def _open(self) -> None:
         try:
-            self._parquet = pq.ParquetFile(self._file)
+            # A native file, as for CSV (see CsvSource._parse): nothing of Python's is
+            # left for Arrow's threads to release at shutdown.
+            self._native = self.native()
+            self._parquet = pq.ParquetFile(self._native)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{self.display} is not a readable Parquet file: {exc}") from None
         self.schema = self._parquet.schema_arrow
@@ -55,6 +59,12 @@ class ParquetSource(InputSource):
 
     def _batches(self, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
         yield from self._parquet.iter_batches(self.chunk_rows, columns=columns)
+
+    def close(self) -> None:
+        native = getattr(self, "_native", None)
+        if native is not None:
+            native.close()
+        super().close()
 
 
 class ParquetDataset(InputSource):
@@ -131,18 +141,16 @@ class CsvSource(InputSource):
     def _parse(
         self, columns: list[str] | None, block: int, *, skip: int
     ) -> Iterator[pa.RecordBatch]:
-        """The rows after the first ``skip``, parsed ``block`` bytes at a time."""
-        ragged: list[tuple[int, str]] = []
+        """The rows after the first ``skip``, parsed ``block`` bytes at a time.
 
-        def refuse(row: pa_csv.InvalidRow) -> str:
-            ragged.append((row.actual_columns, row.text or ""))
-            return "error"
-
+        Arrow is given a native file and no Python callback: Arrow's own threads may drop
+        the last reference to its reader, and if a Python object hung from it then, at
+        interpreter shutdown, freeing it would need the GIL and abort the process
+        ("terminate called without an active exception"; see apache/arrow#34314)."""
         parse = pa_csv.ParseOptions(
             delimiter=self.delimiter,
             newlines_in_values=True,
             ignore_empty_lines=False,
-            invalid_row_handler=refuse,
         )
         convert = pa_csv.ConvertOptions(
             column_types={name: pa.string() for name in self.columns},
@@ -152,15 +160,18 @@ class CsvSource(InputSource):
         )
         read = pa_csv.ReadOptions(block_size=block, use_threads=False)
         try:
-            with pa_csv.open_csv(
-                self._file,
-                read_options=read,
-                parse_options=parse,
-                convert_options=convert,
-                # The system allocator gives memory back between blocks; Arrow's default
-                # pool keeps it, which over millions of rows shows as tens of MB more peak.
-                memory_pool=pa.system_memory_pool(),
-            ) as reader:
+            with (
+                self.native() as file,
+                pa_csv.open_csv(
+                    file,
+                    read_options=read,
+                    parse_options=parse,
+                    convert_options=convert,
+                    # The system allocator gives memory back between blocks; Arrow's default
+                    # pool keeps it, which over millions of rows shows as tens of MB more peak.
+                    memory_pool=pa.system_memory_pool(),
+                ) as reader,
+            ):
                 if reader.schema.names != (columns or self.columns):
                     raise InputError(f"{self.display}: the header row could not be read back")
                 for batch in reader:
@@ -172,13 +183,14 @@ class CsvSource(InputSource):
                     for start in range(0, batch.num_rows, self.chunk_rows):
                         yield batch.slice(start, self.chunk_rows)
         except pa.ArrowInvalid as exc:
+            ragged = _RAGGED.search(str(exc))
             if "straddl" in str(exc) and not ragged:
                 raise _RowTooLong() from None
             raise InputError(self._explain(exc, ragged)) from None
 
-    def _explain(self, exc: pa.ArrowInvalid, ragged: list[tuple[int, str]]) -> str:
+    def _explain(self, exc: pa.ArrowInvalid, ragged: re.Match[str] | None) -> str:
         if ragged:
-            cells, text = ragged[0]
+            cells, text = ragged["got"], ragged["text"]
             line = self._first_ragged_line()
             where = f"ending on line {line}" if line else f"{text[:60]!r}"
             return (
@@ -217,6 +229,10 @@ _SOURCES: dict[str, type[InputSource]] = {
     "tsv": TsvSource,
     "parquet": ParquetSource,
 }
+
+
+# Arrow's words for a row with more or fewer cells than the header.
+_RAGGED = re.compile(r"Expected \d+ columns, got (?P<got>\d+): ?(?P<text>.*)", re.DOTALL)
 
 
 class _RowTooLong(Exception):

@@ -88,11 +88,32 @@ class InputSource:
 
     def _unchanged(self) -> None:
         if self._fingerprint() != self._seen:
-            raise InputError(
-                f"{self.display} changed while the run was reading it (written to in place: "
-                "its size or modification time moved); nothing was written. Run again once "
-                "the file is complete: the answers already asked are in the cache"
-            )
+            raise self._changed("written to in place: its size or modification time moved")
+
+    def _changed(self, how: str) -> InputError:
+        return InputError(
+            f"{self.display} changed while the run was reading it ({how}); nothing was "
+            "written. Run again once the file is complete: the answers already asked are "
+            "in the cache"
+        )
+
+    def native(self) -> pa.NativeFile:
+        """The held file opened again by Arrow itself (``pyarrow.OSFile``), for Arrow's
+        readers: they must hold no Python file object (see ``CsvSource._parse``). It is
+        the held file even when another was moved into its place since (opened through
+        the process's own descriptor where the system has them: ``/proc/self/fd``)."""
+        fd = self._file.fileno()
+        held = os.fstat(fd)
+        for name in (f"/proc/self/fd/{fd}", f"/dev/fd/{fd}", str(self.path)):
+            try:
+                native = pa.OSFile(name)
+            except OSError:
+                continue
+            now = os.fstat(native.fileno())
+            if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                return native
+            native.close()
+        raise self._changed("another file was moved into its place")
 
     def durations(self) -> dict[str, int]:
         """Each ISRC's first ``duration_ms`` (empty without that column: nothing is read)."""

@@ -1,0 +1,70 @@
+"""The cache's answers as one table other engines join (``isrc-resolve cache export``):
+one row per ISRC for a run's scope, streamed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .models import Enrichment
+from .paths import Place, cache_places, check_places
+from .schema import RESULT_COLUMNS, Kind, enrichment_columns, row_of
+from .settings import Settings
+from .store.cache import Cache
+
+__all__ = ["EXPORT_COLUMNS", "export_cache"]
+
+_NOT_EXPORTED = ("match_check", "match_score", "error")  # the input's, or a run's own
+EXPORT_COLUMNS = tuple(
+    ("isrc" if c.name == "isrc_normalized" else c.name, c.kind)
+    for c in RESULT_COLUMNS
+    if c.name not in _NOT_EXPORTED
+)
+
+
+def export_cache(cache: Cache, settings: Settings | str, target: str | os.PathLike[str]) -> int:
+    """Every answer of the scope ``settings`` (or a variant) gives (one row per ISRC,
+    found and not found, with ``resolved_at``) to ``target``, Parquet or CSV by its
+    suffix, streamed: memory does not grow with the cache. With the second catalogues a
+    run with ``settings`` asks, their last answers beside each (their columns, as a run
+    writes them). Returns the rows written."""
+    from . import tables
+    from .store.listings import known_listings
+
+    tables.check_file(target, "cache export PATH")
+    tables.detect_format(target)
+    check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.path)])
+    variant = settings if isinstance(settings, str) else settings.variant
+    seconds = () if isinstance(settings, str) else settings.second
+    kinds = (Enrichment.DEEZER,) if seconds else ()
+    columns = EXPORT_COLUMNS + tuple((c.name, c.kind) for c in enrichment_columns(kinds))
+    escape = [
+        c.name
+        for c in (*RESULT_COLUMNS, *enrichment_columns(kinds))
+        if c.from_network and c.kind is Kind.TEXT and c.name not in _NOT_EXPORTED
+    ]
+    names = [name for name, _ in columns]
+
+    def records() -> Iterator[list[dict[str, Any]]]:
+        for batch in cache.results.scan(variant):
+            listings: dict[str, Any] = {}
+            for name in seconds:  # one today: Deezer
+                assert not isinstance(settings, str)
+                isrcs = [r.isrc for r in batch]
+                now = cache.clock()
+                listings = known_listings(cache.lookup_details, now, name, isrcs, settings)
+            chunk = []
+            for result in batch:
+                row = row_of(result, listings.get(result.isrc), kinds)
+                values = dict(zip(output_names_of(kinds), row.values, strict=True))
+                values["isrc"] = values.pop("isrc_normalized")
+                chunk.append({n: values[n] for n in names})
+            yield chunk
+
+    return tables.write_frames(target, records(), columns, "cache export PATH", escape=escape)
+
+
+def output_names_of(kinds: Sequence[Enrichment]) -> list[str]:
+    """The names of a row's values (see :func:`~isrc_resolver.schema.row_of`)."""
+    return [c.name for c in (*RESULT_COLUMNS, *enrichment_columns(kinds))]
