@@ -13,8 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from isrc_resolver.http.transport import AiohttpTransport, HttpRequest, HttpResponse, TransportError
+
 from .conftest import Cli
-from .helpers import ServerThread, isrcs, read_csv, resolver_for, write_csv
+from .helpers import ServerThread, age_cache, isrcs, read_csv, resolver_for, write_csv
 
 Env = Callable[[ServerThread], None]
 BOTH = ["--providers", "spotify,deezer"]
@@ -143,3 +145,85 @@ async def test_resolve_many_asks_every_provider_of_the_run(
         got = [result.isrc async for result in r.resolve_many(codes)]
     assert got == codes
     assert server.stats()["deezer"]["requests"] == len(codes)
+
+
+def test_a_title_search_answer_is_kept_when_the_search_cannot_run(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    """Found by title and artist; a later refresh without them (the input's columns, or a
+    second catalogue that failed) keeps the answer, stale, and does not cache a miss."""
+    server = spotify_thread(isrc_invisible=1.0)
+    env(server)
+    codes = isrcs(6)
+    known = {r["isrc"]: r for r in _truth_rows(server, codes)}
+    write_csv(tmp_path / "titled.csv", list(known.values()))
+    write_csv(tmp_path / "bare.csv", [{"isrc": i} for i in codes])
+    args = ["-o", "out.csv", "--cache", "c.db"]
+    assert cli("titled.csv", *args).code == 0
+    first = {r["isrc"]: r for r in read_csv(tmp_path / "out.csv")}
+    assert {r["match_method"] for r in first.values()} == {"title_artist"}
+    age_cache(tmp_path / "c.db", days=31)
+    ran = cli("bare.csv", *args)
+    assert ran.code == 0, ran.err
+    again = {r["isrc"]: r for r in read_csv(tmp_path / "out.csv")}
+    for isrc, row in again.items():
+        assert (
+            row["status"] == "found" and row["spotify_track_id"] == first[isrc]["spotify_track_id"]
+        )
+    assert "stale=6" in ran.err
+    assert cli("cache", "export", "x.csv", "--cache", "c.db").code == 0
+    assert {r["status"] for r in read_csv(tmp_path / "x.csv")} == {"found"}
+
+
+def _truth_rows(server: ServerThread, codes: list[str]) -> list[dict[str, str]]:
+    """Each ISRC's title and first artist as the local Spotify knows them."""
+    catalogue = server.server.catalogue
+    rows = []
+    for code in codes:
+        track = catalogue.tracks_of(code)[0]
+        rows.append({"isrc": code, "title": track.name, "artist": track.artists[0].name})
+    return rows
+
+
+class _FallbackDown:
+    """The local server, except that every search in a market other than the first is
+    refused (no answer): a fallback round that fails."""
+
+    def __init__(self) -> None:
+        self.inner = AiohttpTransport()
+        self.refused = 0
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        market = (request.params or {}).get("market")
+        if request.url.endswith("/search") and market not in (None, "US"):
+            self.refused += 1
+            raise TransportError("connection refused (the test's)")
+        return await self.inner.send(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_found_answer_is_not_cached_over_by_a_first_market_miss(
+    spotify_thread: Callable[..., ServerThread], tmp_path: Path
+) -> None:
+    server = spotify_thread(region_locked=1.0)
+    codes = [f"GBABC24{n:05d}" for n in range(1, 13)]  # sold only in GB, if at all
+    cache = tmp_path / "c.db"
+    async with resolver_for(server, cache=cache, market="US") as r:
+        first = {x.isrc: x for x in [await r.resolve(c) for c in codes]}
+    codes = [c for c in codes if first[c].found]
+    assert len(codes) >= 4
+    assert all(first[c].method == "isrc_market" for c in codes)
+    age_cache(cache, days=31)
+    down = _FallbackDown()
+    async with resolver_for(server, cache=cache, market="US", transport=down, max_retries=0) as r:
+        again = await r.resolve_values(codes)
+    assert down.refused >= len(codes)
+    for code in codes:
+        assert again[code].found and again[code].stale  # served, marked stale
+        assert again[code].track == first[code].track
+    # The cache still holds the found answers: a run that may send nothing serves them.
+    async with resolver_for(server, cache=cache, market="US", max_requests=0) as r:
+        cached = await r.resolve_values(codes)
+    assert all(cached[c].found and cached[c].track == first[c].track for c in codes)

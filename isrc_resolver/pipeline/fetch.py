@@ -20,7 +20,7 @@ from typing import Protocol
 
 from ..errors import EnvironmentFailure
 from ..matching import Hint, Hints
-from ..models import MatchMethod, Result, Status
+from ..models import TITLE_ARTIST, MatchMethod, Result, Status
 from ..settings import Settings
 from ..spotify.budget import Budget
 from ..store.cache import AsyncCache
@@ -255,12 +255,8 @@ class _Run:
         for isrc, result in list(self.held.items()):
             if control.halted:
                 result = replace(control.unfinished(isrc), searched=result.searched)
-            elif _found_by_title(self._known.get(isrc)):
-                # The title/artist search that found it could not run this time (no
-                # title or artist: the input's, or a second catalogue that failed). That
-                # is no answer: the known one stays, stale.
-                why = "the title/artist search that found it could not run this time"
-                result = Result(isrc, Status.ERROR, error=why, searched=result.searched)
+            else:
+                result = self._unless_title_lost(result)
             self.resolve_waiters(isrc, result)
             self.settle(isrc, result)
         self.held.clear()
@@ -281,7 +277,21 @@ class _Run:
             if not future.done():
                 future.set_result(result)
 
+    def _unless_title_lost(self, result: Result) -> Result:
+        """A miss of an ISRC the title/artist search found before, when that search could
+        not run this time (no title or artist: not in the input, or from a second
+        catalogue that failed), is no answer: the known one stays (stale), uncached over."""
+        earlier = self._known.get(result.isrc)
+        titled = (MatchMethod.TITLE_ARTIST, MatchMethod.TITLE_ARTIST_FUZZY)
+        if result.status is not Status.NOT_FOUND or TITLE_ARTIST in result.searched:
+            return result
+        if earlier is None or not earlier.found or earlier.method not in titled:
+            return result
+        why = "the title/artist search that found it could not run this time"
+        return Result(result.isrc, Status.ERROR, error=why, searched=result.searched)
+
     async def final(self, isrc: str, result: Result) -> None:
+        result = self._unless_title_lost(result)
         self.resolve_waiters(isrc, result)
         self.settle(isrc, result)
         await self.store.add(result)
@@ -411,8 +421,3 @@ class _Store:
             raise self._failed
         if self._f.cache is not None:
             await self._drain()
-
-
-def _found_by_title(result: Result | None) -> bool:
-    titled = (MatchMethod.TITLE_ARTIST, MatchMethod.TITLE_ARTIST_FUZZY)
-    return result is not None and result.found and result.method in titled
