@@ -44,9 +44,9 @@ class RunReport:
         """0 all settled, 1 some errors (of any provider) or the machine refused (a full disk
         under the cache),
         3 stopped by a rate limit or the budget with work left (deferred rows, stale answers
-        not refreshed), 130/143 interrupted."""
+        not refreshed), 130/143/129 interrupted (SIGINT, SIGTERM, SIGHUP)."""
         if self.interrupted:
-            return 143 if self.interrupted == "SIGTERM" else 130
+            return {"SIGTERM": 143, "SIGHUP": 129}.get(self.interrupted, 130)
         if self.failed is not None:
             return 1
         if self.stop is not None or self.statuses[Status.RATE_LIMITED]:

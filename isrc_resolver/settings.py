@@ -407,6 +407,13 @@ def _check(s: Settings) -> None:
         )
     if s.account is not None and not (s.account.strip() and s.account.isprintable()):
         raise ConfigurationError(f"account must be a non-empty, printable name, not {s.account!r}")
+    if s.account is not None and s.account.strip() == "*":
+        # The ledger keeps an old release's cooldown under "*", holding every account: a
+        # name that is a wildcard there would share every account's cooldown.
+        raise ConfigurationError(
+            "account= '*' is reserved (it stands for every account in the ledger); "
+            "name the account, e.g. the developer account's e-mail or team name"
+        )
     if s.max_retries < 0:
         raise ConfigurationError(f"max_retries must be 0 or more, not {s.max_retries}")
     if s.market is not None and s.market not in MARKETS:

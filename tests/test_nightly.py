@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -311,7 +312,9 @@ def test_kill_9_loses_only_what_was_in_flight(
     check_rows(rows, read_csv(tmp_path / "out.csv"))
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)]
+)
 def test_signal_writes_pending_rows_and_the_rerun_finishes(
     spotify_thread: Callable[..., ServerThread], tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
@@ -319,7 +322,7 @@ def test_signal_writes_pending_rows_and_the_rerun_finishes(
     rows = catalogue_rows(2000, seed=51, unique=2000)
     write_csv(tmp_path / "in.csv", rows)
     args = ["in.csv", "-o", "out.csv", "--cache", "cache.sqlite3", "--rate", "200"]
-    proc = spawn(server, tmp_path, *args)
+    proc = spawn(server, tmp_path, *args, "--summary-json", "s.json")
     wait_for_searches(server, 100)
     started = time.monotonic()
     proc.send_signal(sig)
@@ -327,6 +330,8 @@ def test_signal_writes_pending_rows_and_the_rerun_finishes(
     assert proc.returncode == code, err
     assert time.monotonic() - started < 8  # within a few seconds
     assert f"{sig.name} received" in err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["exit_code"] == code and summary["interrupted"] == sig.name
     written = read_csv(tmp_path / "out.csv")
     assert len(written) == len(rows)
     statuses = {r["status"] for r in written}

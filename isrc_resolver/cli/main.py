@@ -46,6 +46,8 @@ EXIT_CODES = {
     70: "internal error: a bug, not a flaky night (sysexits EX_SOFTWARE); please report it",
     130: "interrupted (SIGINT); output written with unattempted rows 'pending'",
     143: "terminated (SIGTERM); output written with unattempted rows 'pending'",
+    129: "hung up (SIGHUP: the terminal or session closed); output written with unattempted "
+    "rows 'pending'",
 }
 EXIT_INTERNAL = 70
 

@@ -220,7 +220,9 @@ def _install_signal_handlers(resolver: Resolver) -> None:
         # A second signal falls through to the default: Ctrl-C twice exits at once.
         loop.remove_signal_handler(sig)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal or the ssh session went away; the run ends as for SIGTERM.
+    hangup = getattr(signal, "SIGHUP", None)
+    for sig in (signal.SIGINT, signal.SIGTERM, *([hangup] if hangup else [])):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, handler, sig)
 

@@ -86,8 +86,9 @@ def connect(path: Path) -> sqlite3.Connection:
     except OSError as exc:
         raise explain(exc, path) from None
     if path.exists() and not path.is_file():
+        what = "a folder" if path.is_dir() else "a device or another special file"
         raise CacheError(
-            f"the cache {path} is not a file (a folder?); name a file with cache=",
+            f"the cache {path} is {what}, not a file; name a file with cache=",
             reason="not_a_cache",
         )
     fresh = not path.exists() or path.stat().st_size == 0
@@ -187,6 +188,9 @@ _ADVICE = {
     "finish, or name another file with cache=",
     "read_only": "make it writable for this user, or name another file with cache=",
     "full": "free some space there, or name a cache on another disk with cache=",
+    "io": "the machine could not read or write it (a network share without working "
+    "locks, a failing disk, its folder removed); nothing in it was changed: fix that, or "
+    "name a cache on a local disk with cache=",
     "folder": "make the folder writable, name a cache elsewhere with cache=, or set "
     "XDG_CACHE_HOME (the default cache lives under it, or under HOME)",
 }
@@ -206,6 +210,8 @@ def explain(exc: BaseException, path: Path) -> CacheError:
             if "folder" in text or (isinstance(exc, OSError) and exc.filename == str(path.parent))
             else "read_only"
         )
+    elif "disk I/O error" in text or "unable to open database file" in text:
+        reason = "io"
     else:
         reason = "damaged"
     cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else text

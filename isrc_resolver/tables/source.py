@@ -55,6 +55,7 @@ class InputSource:
             self.hint_columns = find_hint_columns(
                 self.columns, display, title_column, artist_column
             )
+            self._as_text = self._binary_isrc()
         except BaseException:
             self.close()
             raise
@@ -83,8 +84,30 @@ class InputSource:
         during passes: rows written must be the rows whose ISRCs were asked."""
         self._unchanged()
         self._file.seek(0)
-        yield from self._batches(columns)
+        for batch in self._batches(columns):
+            yield self._text_isrcs(batch) if self._as_text else batch
         self._unchanged()
+
+    def _binary_isrc(self) -> bool:
+        """Whether the ISRC column holds bytes (a Parquet ``binary`` column): then it is
+        read as UTF-8 text, and :attr:`schema` says so."""
+        index = self.schema.get_field_index(self.column)
+        kind = self.schema.field(index).type
+        if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+            return False
+        self.schema = self.schema.set(index, pa.field(self.column, pa.string()))
+        return True
+
+    def _text_isrcs(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` with its ISRC column's bytes as text (bytes that are not UTF-8 are
+        shown with U+FFFD: such a cell is an invalid ISRC, said in its row)."""
+        index = batch.schema.get_field_index(self.column)
+        if index < 0:
+            return batch
+        cells = batch.column(index).to_pylist()
+        text = [None if v is None else bytes(v).decode("utf-8", "replace") for v in cells]
+        field = pa.field(self.column, pa.string())
+        return batch.set_column(index, field, pa.array(text, pa.string()))
 
     def _unchanged(self) -> None:
         if self._fingerprint() != self._seen:
