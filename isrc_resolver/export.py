@@ -3,15 +3,19 @@ one row per ISRC for a run's scope, streamed."""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .models import Enrichment
+from .models import Enrichment, MatchMethod, Result, Status
+from .overrides import Override
 from .paths import Place, cache_places, check_places
+from .pipeline.pinned import pinned_result
 from .schema import RESULT_COLUMNS, Kind, enrichment_columns, row_of
 from .settings import Settings
 from .store.cache import Cache
+from .store.details import PINNED_TRACK
 
 __all__ = ["EXPORT_COLUMNS", "export_cache"]
 
@@ -23,12 +27,19 @@ EXPORT_COLUMNS = tuple(
 )
 
 
-def export_cache(cache: Cache, settings: Settings | str, target: str | os.PathLike[str]) -> int:
+def export_cache(
+    cache: Cache,
+    settings: Settings | str,
+    target: str | os.PathLike[str],
+    overrides: Mapping[str, Override] | None = None,
+) -> int:
     """Every answer of the scope ``settings`` (or a variant) gives (one row per ISRC,
     found and not found, with ``resolved_at``) to ``target``, Parquet or CSV by its
     suffix, streamed: memory does not grow with the cache. With the second catalogues a
     run with ``settings`` asks, their last answers beside each (their columns, as a run
-    writes them). Returns the rows written."""
+    writes them). ``overrides``: pinned ISRCs get the pinned answer, as a run gives them
+    (a pinned track whose details no run has fetched yet is ``pending``, saying so).
+    Returns the rows written."""
     from . import tables
     from .store.listings import known_listings
 
@@ -55,7 +66,7 @@ def export_cache(cache: Cache, settings: Settings | str, target: str | os.PathLi
                 now = cache.clock()
                 listings = known_listings(cache.lookup_details, now, name, isrcs, settings)
             chunk = []
-            for result in batch:
+            for result in _pinned(cache, batch, overrides or {}):
                 row = row_of(result, listings.get(result.isrc), kinds)
                 values = dict(zip(output_names_of(kinds), row.values, strict=True))
                 values["isrc"] = values.pop("isrc_normalized")
@@ -68,3 +79,25 @@ def export_cache(cache: Cache, settings: Settings | str, target: str | os.PathLi
 def output_names_of(kinds: Sequence[Enrichment]) -> list[str]:
     """The names of a row's values (see :func:`~isrc_resolver.schema.row_of`)."""
     return [c.name for c in (*RESULT_COLUMNS, *enrichment_columns(kinds))]
+
+
+def _pinned(cache: Cache, batch: list[Result], overrides: Mapping[str, Override]) -> list[Result]:
+    """``batch`` with each pinned ISRC's answer the pin's (see ``pipeline.pinned``)."""
+    pins = [overrides[r.isrc] for r in batch if r.isrc in overrides]
+    if not pins:
+        return batch
+    ids = [p.track_id for p in pins if p.track_id is not None]
+    known = cache.lookup_details(PINNED_TRACK, ids, max_age=math.inf) if ids else {}
+    now, out = cache.clock(), []
+    for result in batch:
+        pin = overrides.get(result.isrc)
+        if pin is None:
+            out.append(result)
+            continue
+        given = known.get(pin.track_id) if pin.track_id is not None else None
+        pinned = pinned_result(pin, given, now)
+        if pinned is None:
+            why = f"pinned to {pin.track_id}, whose details no run has fetched yet: run once"
+            pinned = Result(pin.isrc, Status.PENDING, method=MatchMethod.OVERRIDE, error=why)
+        out.append(pinned)
+    return out

@@ -64,6 +64,7 @@ class Engine(Protocol):
     settings: Settings
     control: RunControl
     cache_hits: int
+    pinned: int  # distinct ISRCs answered by the overrides
 
     @property
     def stats(self) -> ClientStats: ...
@@ -117,7 +118,7 @@ async def resolve_dataframe(
     that stopped early (the quota, a budget, a signal, the machine) warns as well."""
     from . import tables
 
-    started, before = time.perf_counter(), _count(RunReport(), resolver, (0, 0, 0, 0))
+    started, before = time.perf_counter(), _count(RunReport(), resolver, (0, 0, 0, 0, 0))
     s = resolver.settings
     kinds = s.columns if with_ is None else s.evolve(with_=with_).columns
     values = tables.column_values(df, column)
@@ -177,7 +178,7 @@ async def resolve_file(
     extras = _Extras(resolver, output, candidates, report, summary_json)
     extras.forget_summary()
     run = RunReport()
-    before = _count(RunReport(), resolver, (0, 0, 0, 0))
+    before = _count(RunReport(), resolver, (0, 0, 0, 0, 0))
     reading = dict(column=column, input_format=input_format, chunk_rows=chunk_rows)
     hint_names = dict(title_column=title_column, artist_column=artist_column)
     with (
@@ -374,18 +375,19 @@ def _in_thread(
     return hints
 
 
-Counts = tuple[int, int, int, int]  # API requests, token requests, 429s, cache hits
+Counts = tuple[int, int, int, int, int]  # API requests, token requests, 429s, cache hits, pinned
 
 
 def _count(report: RunReport, resolver: Engine, before: Counts) -> Counts:
     """Fill ``report`` with what the resolver did since ``before``; returns the totals."""
     stats, control = resolver.stats, resolver.control
     tokens = stats.requests["token"]
-    now = (stats.api_requests, tokens, stats.throttled, resolver.cache_hits)
+    now = (stats.api_requests, tokens, stats.throttled, resolver.cache_hits, resolver.pinned)
     report.requests = now[0] - before[0]
     report.token_requests = now[1] - before[1]
     report.throttled = now[2] - before[2]
     report.cache_hits = now[3] - before[3]
+    report.pinned = now[4] - before[4]
     report.second = {name: dict(counts) for name, counts in resolver.second_counts.items()}
     report.stop, report.interrupted, report.spent, report.failed = (
         control.stopped,

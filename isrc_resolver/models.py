@@ -72,6 +72,7 @@ class MatchMethod(enum.StrEnum):
 
 
 TITLE_ARTIST = "title_artist"  # in Result.searched: a title/artist search was made
+PINNED = "pinned by the overrides file"  # a pinned result's reason, then its note
 
 
 class InvalidAnswer(ValueError):

@@ -21,6 +21,7 @@ class RunReport:
     unique: int = 0
     statuses: Counter[Status] = field(default_factory=Counter)
     cache_hits: int = 0
+    pinned: int = 0  # distinct ISRCs answered by the overrides file (no search)
     stale: int = 0  # rows written with a cached answer past its age (not refreshed)
     requests: int = 0  # API requests: what the ledger and a daily quota count
     token_requests: int = 0  # token requests (not counted by Spotify's quota)
@@ -74,7 +75,7 @@ class RunReport:
             f"not_found={s[Status.NOT_FOUND]} invalid={s[Status.INVALID]} "
             f"errors={s[Status.ERROR]} rate_limited={s[Status.RATE_LIMITED]} "
             f"pending={s[Status.PENDING]} deferred={s[Status.DEFERRED]} stale={self.stale} "
-            f"cached={self.cache_hits} "
+            f"cached={self.cache_hits} pinned={self.pinned} "
             f"requests={self.requests} token_requests={self.token_requests} "
             f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
         )
@@ -89,6 +90,7 @@ class RunReport:
             **{status.value: self.statuses[status] for status in Status},
             "stale": self.stale,
             "cached": self.cache_hits,
+            "pinned": self.pinned,
             "requests": self.requests,
             "token_requests": self.token_requests,
             "throttled": self.throttled,

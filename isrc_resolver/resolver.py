@@ -103,7 +103,7 @@ class Resolver:
         self._stages: tuple[Fetcher, Enricher, SpotifyClient, Pinned] | None = None
         self._second = SecondCatalogues()
         self.control = RunControl(settings.account_key)
-        self.cache_hits = 0
+        self.cache_hits = self.pinned = 0
 
     def __repr__(self) -> str:
         return f"Resolver(api_url={self.settings.api_url!r}, cache={self.settings.cache!r})"
@@ -118,16 +118,8 @@ class Resolver:
             self._cache = AsyncCache(self._given_cache, owned=False)
         elif s.cache is not None:
             self._cache = await AsyncCache.open(s.cache, clock=self.clock)
-        cache_file = self._cache.cache.path if self._cache else None
         budget = await _budget(s, self._cache, self.clock)
-        client = SpotifyClient(
-            s,
-            token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, self.clock),
-            transport=self._transport,
-            budget=budget,
-            sleep=self.sleep,
-            wall_clock=self.clock,
-        )
+        client = _spotify(self, budget)
         self._client = await client.__aenter__()
         workers = Workers(self.control, s.concurrency, self._cache)
         self._stages = _wire(self, client, workers, budget)
@@ -240,7 +232,9 @@ class Resolver:
     ) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
         fetcher, since = self._open()[0], self.clock()
+        asked = len(isrcs)
         isrcs = await self._open()[3].take(isrcs, emit)  # the pinned ones: no search
+        self.pinned += asked - len(isrcs)
         titles = hints is not None and hints.titles
         asks = await cached_or_missing(isrcs, self._cache, self.settings, emit, titles)
         self.cache_hits += asks.hits
@@ -330,6 +324,20 @@ async def resolve_file(
         return await resolver.resolve_file(
             input, output, column=column, output_format=output_format
         )
+
+
+def _spotify(r: Resolver, budget: Budget) -> SpotifyClient:
+    """The Spotify client of an opening Resolver ``r``; its token kept beside the cache."""
+    s, cache = r.settings, r.async_cache
+    cache_file = cache.cache.path if cache is not None else None
+    return SpotifyClient(
+        s,
+        token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, r.clock),
+        transport=r._transport,
+        budget=budget,
+        sleep=r.sleep,
+        wall_clock=r.clock,
+    )
 
 
 def _wire(

@@ -18,9 +18,11 @@ from .listing import Listing
 from .matching import CrossCheck, Named, cross_check
 from .models import (
     FEATURE_NAMES,
+    PINNED,
     AlbumDetails,
     AudioFeatures,
     Enrichment,
+    MatchMethod,
     Result,
     Status,
     Track,
@@ -239,10 +241,19 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column(
         "error",
         Kind.TEXT,
-        "a short reason for error, rate_limited, pending and invalid rows",
-        lambda r: r.result.error,
+        "a short reason for error, rate_limited, pending and invalid rows; for a row pinned "
+        "by --overrides, the pin's note and any warning about it",
+        lambda r: r.result.error or _pin_said(r.result),
     ),
 )
+
+
+def _pin_said(result: Result) -> str | None:
+    """What the overrides file said of a pinned row (its note), and a warning about the pin
+    (a track that carries another ISRC); none for a bare pin."""
+    if result.method is not MatchMethod.OVERRIDE or result.reason in (None, PINNED):
+        return None
+    return result.reason
 
 
 def _spotify_named(r: Resolved) -> Named | None:

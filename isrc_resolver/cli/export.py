@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ..errors import InputError
-from .options import add_settings_arguments
+from .options import add_settings_arguments, overrides_argument
 from .plan import plan_settings
 
 __all__ = ["build_parser", "export"]
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Streams: memory does not grow with the cache. Sends nothing.",
     )
     p.add_argument("target", type=Path, help="the file to write (.parquet, .csv or .tsv)")
+    overrides_argument(p)
     add_settings_arguments(p)
     return p
 
@@ -37,7 +38,19 @@ def export(args: argparse.Namespace) -> int:
     if settings.cache is None or not settings.cache.exists():
         where = settings.cache or "(none: --no-cache)"
         raise InputError(f"no cache to export at {where}; name it with --cache PATH")
+    overrides = None
+    if args.overrides is not None:
+        from .. import tables
+        from ..paths import Place, check_places
+
+        check_places(
+            [
+                Place("cache export PATH", args.target, True),
+                Place("overrides=", args.overrides, False),
+            ]
+        )
+        overrides = tables.read_overrides(args.overrides)
     with Cache(settings.cache) as cache:
-        rows = export_cache(cache, settings, args.target)
+        rows = export_cache(cache, settings, args.target, overrides)
     log.info("cache export: %d answers written to %s", rows, args.target)
     return 0

@@ -202,7 +202,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Override] | None:
     from .. import tables
 
     found = tables.read_overrides(args.overrides)
-    log.info("overrides: %d ISRCs pinned by %s", len(found), args.overrides)
+    log.info(
+        "overrides: %d ISRCs read from %s (the summary counts those in the input)",
+        len(found),
+        args.overrides,
+    )
     return found
 
 

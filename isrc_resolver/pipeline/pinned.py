@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import RequestError
-from ..models import InvalidAnswer, MatchMethod, Result, Status, Track
+from ..isrc import normalize_value
+from ..models import PINNED, InvalidAnswer, MatchMethod, Result, Status, Track
 from ..overrides import Override
 from ..settings import Settings
 from ..spotify.client import SpotifyClient
@@ -22,7 +23,7 @@ from ..store.cache import AsyncCache
 from ..store.details import PINNED_TRACK as KIND
 from .workers import Workers, finish
 
-__all__ = ["Pinned"]
+__all__ = ["Pinned", "pinned_result"]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -66,22 +67,11 @@ class Pinned:
             emit(self._result(pin))
 
     def _result(self, pin: Override) -> Result:
-        why = "pinned by the overrides file" + (f": {pin.note}" if pin.note else "")
-        if pin.track_id is None:
-            return Result(
-                pin.isrc, Status.NOT_FOUND, method=MatchMethod.OVERRIDE, reason=why,
-                resolved_at=self._clock(),
-            )  # fmt: skip
-        known = self._known.get(pin.track_id)
-        if known is not None:
-            return Result(
-                pin.isrc,
-                Status.FOUND,
-                track=Track.from_json(known["track"]),
-                method=MatchMethod.OVERRIDE,
-                resolved_at=known["fetched_at"],
-                reason=why,
-            )
+        known = self._known.get(pin.track_id) if pin.track_id is not None else None
+        result = pinned_result(pin, known, self._clock(), warn=True)
+        if result is not None:
+            return result
+        assert pin.track_id is not None
         failure = self._failed.get(pin.track_id)
         if failure is None:  # not asked: the run stopped first
             return self._workers.control.unfinished(pin.isrc)
@@ -126,3 +116,37 @@ def _failure(track_id: str, exc: RequestError) -> str:
         )
     log.warning("GET /tracks/%s failed: %s", track_id, exc)
     return f"override: GET /tracks/{track_id} failed ({exc}); the next run asks again"
+
+
+def pinned_result(
+    pin: Override, known: Mapping[str, Any] | None, now: float, *, warn: bool = False
+) -> Result | None:
+    """The answer ``pin`` gives, with its track's details ``known`` (as the cache keeps
+    them); None when its track is not known. ``warn``: log a pinned track that carries
+    another ISRC (the row says so either way)."""
+    why = PINNED + (f": {pin.note}" if pin.note else "")
+    if pin.track_id is None:
+        return Result(
+            pin.isrc, Status.NOT_FOUND, method=MatchMethod.OVERRIDE, reason=why, resolved_at=now
+        )
+    if known is None:
+        return None
+    track = Track.from_json(known["track"])
+    carried = normalize_value(track.isrc) if track.isrc else ""
+    if carried != pin.isrc:
+        # Allowed (a person may know better), never silent: said in the log and the row.
+        if warn:
+            log.warning(
+                "overrides row %d pins %s to track %s, which carries ISRC %s",
+                pin.row, pin.isrc, pin.track_id, track.isrc or "(none)",
+            )  # fmt: skip
+        why += f"; the pinned track carries ISRC {track.isrc or '(none)'}, not {pin.isrc}"
+    at = known.get("fetched_at")
+    return Result(
+        pin.isrc,
+        Status.FOUND,
+        track=track,
+        method=MatchMethod.OVERRIDE,
+        resolved_at=at if isinstance(at, int | float) else None,
+        reason=why,
+    )

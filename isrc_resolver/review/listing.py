@@ -84,19 +84,36 @@ class Scan:
         return sorted(self.items.values(), key=lambda i: (i.priority, i.score, i.record["isrc"]))
 
 
+# TRUE as a spreadsheet saves it in its language (Excel writes its own word into a CSV:
+# German WAHR, French VRAI, Spanish VERDADERO, Dutch WAAR, Italian VERO, ...).
+_TRUE = frozenset({"true", "wahr", "vrai", "verdadero", "verdadeiro", "waar", "vero", "sant"})
+
+
 def _flag(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+    return value is True or (isinstance(value, str) and value.strip().lower() in _TRUE)
 
 
-def _score(value: object) -> float:
+def _number(value: object) -> float | None:
+    """A score as written: ``43.5``, or ``43,5`` from a spreadsheet that writes decimal
+    commas (German Excel, say); None when it is not a number."""
+    if isinstance(value, str):
+        value = value.strip().replace(",", ".")
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return 101.0
+        return None
+
+
+def _score(value: object) -> float:
+    """A score to sort by: one that is missing or unreadable sorts after every other."""
+    number = _number(value)
+    return 101.0 if number is None else number
 
 
 def _why(get: Mapping[str, Any], titled: bool) -> tuple[int, str] | None:
     check = get["match_check"]
+    if get["match_method"] == MatchMethod.OVERRIDE:  # a person decided it already
+        return None
     if _flag(get["isrc_conflict"]):
         return 0, _CONFLICT
     if check == MatchCheck.BOTH_DIFFER:
@@ -110,8 +127,6 @@ def _why(get: Mapping[str, Any], titled: bool) -> tuple[int, str] | None:
         return 2, _DISAGREE.format(cross, _DISAGREEMENTS[cross])
     if get["match_method"] == MatchMethod.TITLE_ARTIST_FUZZY:
         return 3, _FUZZY
-    if get["match_method"] == MatchMethod.OVERRIDE:
-        return None
     if get["status"] == Status.NOT_FOUND and cross == CrossCheck.ONLY_OTHER:
         return 4, _ONLY_DEEZER
     if get["status"] == Status.NOT_FOUND and titled:
@@ -180,8 +195,8 @@ def _record(get: Mapping[str, Any], given: tuple[Any, Any]) -> dict[str, Any]:
         "album": get["album"],
         "match_method": get["match_method"],
         "match_check": get["match_check"],
-        "match_score": None if get["match_score"] is None else _score(get["match_score"]),
-        "isrc_conflict": _flag(get["isrc_conflict"]) if get["isrc_conflict"] else None,
+        "match_score": _number(get["match_score"]),
+        "isrc_conflict": None if get["isrc_conflict"] is None else _flag(get["isrc_conflict"]),
         "spotify_url": get["spotify_url"],
     }
 

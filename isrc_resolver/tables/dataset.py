@@ -28,7 +28,17 @@ def discover(path: Path, display: str) -> ds.Dataset:
             f"{display} is a folder with no Parquet file in it; name a file, or a folder of "
             ".parquet files"
         )
-    return found
+    # Arrow takes the columns of the first file it finds; parts written on other days may
+    # have more. Every part's columns count (one missing from a part is empty there).
+    try:
+        parts = [fragment.physical_schema for fragment in found.get_fragments()]
+        schema = pa.unify_schemas([found.schema, *parts])
+    except (pa.ArrowException, OSError) as exc:
+        message = f"{display}: its Parquet files' columns do not fit together ({exc})"
+        raise InputError(message) from None
+    if schema.equals(found.schema):
+        return found
+    return ds.dataset(path, schema=schema, format="parquet", partitioning="hive")
 
 
 def fingerprint(path: Path, display: str) -> object:

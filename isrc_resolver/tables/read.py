@@ -387,10 +387,16 @@ def read_overrides(path: str | os.PathLike[str]) -> dict[str, Override]:
         review = _named(columns, REVIEW_MARK) is not None
         rows: list[tuple[int, object, object, object]] = []
         for chunk in source.chunks(text=True):  # row 1 is the header
-            notes = chunk[note].tolist() if note else [None] * len(chunk)
+            notes = _cells(chunk[note]) if note else [None] * len(chunk)
             lines = range(len(rows) + 2, len(rows) + 2 + len(chunk))
-            rows += zip(lines, chunk[source.column], chunk[wanted], notes, strict=True)
+            isrcs, ids = _cells(chunk[source.column]), _cells(chunk[wanted])
+            rows += zip(lines, isrcs, ids, notes, strict=True)
         return parse_overrides(rows, source.display, empty_means_none=not review)
+
+
+def _cells(column: pd.Series) -> list[object]:
+    """A column's cells, an empty one (a Parquet null, NaN) as empty text."""
+    return ["" if _missing(v) else v for v in column.tolist()]
 
 
 def _named(columns: Sequence[str], name: str) -> str | None:

@@ -30,6 +30,7 @@ from .escape import escape_formula
 from .formats import detect_format
 from .lines import csv_lines, has_carriage_return, holds
 from .rows import BuiltRows, fill_checks, series
+from .stdout import Utf8Stdout, utf8_stdout
 
 __all__ = [
     "OutputSink",
@@ -107,7 +108,7 @@ class OutputSink:
             self.schema = self._parquet_schema()
             self._parquet = pq.ParquetWriter(destination, self.schema, compression="zstd")
         elif destination is None:
-            self._fh = _utf8_stdout()
+            self._fh = utf8_stdout()
         else:
             self._fh = open(destination, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
 
@@ -279,7 +280,7 @@ class OutputSink:
                 self._write_frame(empty)
             if self._parquet is not None:
                 self._parquet.close()
-            if self._fh is sys.stdout or isinstance(self._fh, _Stdout):
+            if self._fh is sys.stdout or isinstance(self._fh, Utf8Stdout):
                 self._fh.flush()
             elif self._fh is not None:
                 self._fh.close()
@@ -324,25 +325,6 @@ def open_output(
         sink.close(complete=True)
     except OSError as exc:
         raise _failed(exc, checked) from None
-
-
-class _Stdout(io.TextIOWrapper):
-    """Standard output's bytes, written as UTF-8 whatever the terminal's code page.
-    Closing it (or letting it go) never closes standard output itself."""
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.flush()
-
-
-def _utf8_stdout() -> IO[str]:
-    """CSV on standard output is UTF-8, as in a file: a console code page (cp1252) that
-    cannot encode a name must not end the run."""
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # replaced by something with no bytes underneath: use it as it is
-        return sys.stdout
-    sys.stdout.flush()
-    return _Stdout(buffer, encoding="utf-8", newline="", write_through=True)
 
 
 def _failed(exc: OSError, target: Target) -> EnvironmentFailure:
