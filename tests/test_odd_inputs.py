@@ -104,3 +104,14 @@ def test_a_cache_that_is_a_device_is_called_one(
     ran = cli("in.csv", "-o", "out.csv", "--cache", "null")
     assert ran.code == 2 and "is a device or another special file, not a file" in ran.err
     assert "a folder?" not in ran.err
+
+
+@pytest.mark.parametrize("option", [["--candidates", "c.csv"], ["--daily-quota", "5"]])
+def test_a_demo_run_is_told_to_name_a_cache_not_to_drop_no_cache(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ran = cli("--demo", "-o", "out.csv", *option)
+    assert ran.code == 2 and "name one with --cache PATH" in ran.err, ran.err
+    assert "--no-cache" not in ran.err  # the user gave no --no-cache
+    assert cli("--demo", "-o", "out.csv", *option, "--cache", "d.db").code in (0, 3)

@@ -36,7 +36,8 @@ def export(args: argparse.Namespace) -> int:
 
     settings, _ = plan_settings(args)
     if settings.cache is None or not settings.cache.exists():
-        where = settings.cache or "(none: --no-cache)"
+        why = "--no-cache" if args.no_cache else "--demo keeps none unless told"
+        where = settings.cache or f"(none: {why})"
         raise InputError(f"no cache to export at {where}; name it with --cache PATH")
     overrides = None
     if args.overrides is not None:

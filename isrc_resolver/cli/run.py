@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EnvironmentFailure, InputError, format_time
+from ..errors import ConfigurationError, EnvironmentFailure, InputError, format_time
 from ..models import Status
 from ..overrides import Override
 from ..report import RunReport, package_version
@@ -171,6 +171,7 @@ async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
     reads, written = _places(args)
     # Before the cache is opened, the overrides read or anything sent.
     check_file_places(args.input, args.output, cache_path(args), written, reads)
+    _cache_needed(args)
     settings = settings_from(args)
     overrides = _overrides(args)  # read and checked before the local server or any request
     async with (
@@ -194,6 +195,21 @@ async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
         outcome.report = report
     _report(report, args)
     return report.exit_code
+
+
+def _cache_needed(args: argparse.Namespace) -> None:
+    """Options that keep what they need in the cache, on a --demo run, which keeps none
+    unless told: the advice says so (the library's would say to remove --no-cache)."""
+    if cache_path(args) is not None or args.no_cache:
+        return
+    needs = [flag for flag, given in (("--candidates", args.candidates),
+             ("--daily-quota", args.daily_quota)) if given is not None]  # fmt: skip
+    if needs:
+        verb = "keeps what it needs" if len(needs) == 1 else "keep what they need"
+        raise ConfigurationError(
+            f"{' and '.join(needs)} {verb} in the cache, and a --demo run keeps none unless "
+            "told, so that its made-up answers stay apart: name one with --cache PATH"
+        )
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Override] | None:
