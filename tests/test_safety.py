@@ -135,7 +135,7 @@ def test_a_broken_cache_stops_before_any_request_and_can_be_cleared(
     said = {
         "random bytes": f"{cache} is not an isrc-resolver cache (not a SQLite file)",
         "truncated": f"the cache {cache} cannot be used",
-        "a folder": f"the cache {cache} is not a file",
+        "a folder": f"the cache {cache} is a folder, not a file",
     }[damage]
     assert said in err and "--cache" in err and "cache=" not in err
     assert "Traceback" not in err
