@@ -57,6 +57,13 @@ def test_the_summary_says_the_exit_code_of_every_run(
     before = (tmp_path / "in.csv").read_bytes()
     assert cli("in.csv", "-o", "o2.csv", "--summary-json", "in.csv").code == 2
     assert (tmp_path / "in.csv").read_bytes() == before
+    # One that cannot be written is refused before any request, not left unwritten.
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", spotify.env()["SPOTIFY_CLIENT_SECRET"])
+    monkeypatch.setenv("SPOTIFY_TOKEN_URL", spotify.token_url)
+    spotify.reset_stats()
+    ran = cli("in.csv", "-o", "o3.csv", "--summary-json", "nowhere/s.json")
+    assert ran.code == 2 and "nowhere/s.json (--summary-json)" in ran.err
+    assert spotify.stats()["total_requests"] == 0 and not (tmp_path / "o3.csv").exists()
 
 
 def test_a_summary_that_cannot_be_written_is_exit_1_naming_it(

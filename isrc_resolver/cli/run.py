@@ -171,6 +171,10 @@ async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
     reads, written = _places(args)
     # Before the cache is opened, the overrides read or anything sent.
     check_file_places(args.input, args.output, cache_path(args), written, reads)
+    if args.summary_json is not None:  # written by the command at exit: checked here
+        from .. import tables
+
+        tables.check_file(args.summary_json, "summary_json=")
     _cache_needed(args)
     settings = settings_from(args)
     overrides = _overrides(args)  # read and checked before the local server or any request
