@@ -29,11 +29,11 @@ EXPORT_COLUMNS = tuple(
 
 def export_cache(
     cache: Cache,
-    settings: Settings | str,
+    settings: Settings,
     target: str | os.PathLike[str],
     overrides: Mapping[str, Override] | None = None,
 ) -> int:
-    """Every answer of the scope ``settings`` (or a variant) gives (one row per ISRC,
+    """Every answer of the scope ``settings`` gives (one row per ISRC,
     found and not found, with ``resolved_at``) to ``target``, Parquet or CSV by its
     suffix, streamed: memory does not grow with the cache. With the second catalogues a
     run with ``settings`` asks, their last answers beside each (their columns, as a run
@@ -46,8 +46,7 @@ def export_cache(
     tables.check_file(target, "cache export PATH")
     tables.detect_format(target)
     check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.path)])
-    variant = settings if isinstance(settings, str) else settings.variant
-    seconds = () if isinstance(settings, str) else settings.second
+    variant, seconds = settings.variant, settings.second
     kinds = (Enrichment.DEEZER,) if seconds else ()
     columns = EXPORT_COLUMNS + tuple((c.name, c.kind) for c in enrichment_columns(kinds))
     escape = [
@@ -61,7 +60,6 @@ def export_cache(
         for batch in cache.results.scan(variant):
             listings: dict[str, Any] = {}
             for name in seconds:  # one today: Deezer
-                assert not isinstance(settings, str)
                 isrcs = [r.isrc for r in batch]
                 now = cache.clock()
                 listings = known_listings(cache.lookup_details, now, name, isrcs, settings)

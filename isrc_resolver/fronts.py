@@ -24,7 +24,7 @@ from .http.stats import ClientStats
 from .isrc import normalize_value
 from .matching import Hint, Hints
 from .models import Enrichment, Status
-from .paths import check_file_places, is_special
+from .paths import check_places, file_places, is_special
 from .pipeline.plan import distinct
 from .pipeline.workers import RunControl
 from .progress import Progress
@@ -174,7 +174,7 @@ async def resolve_file(
     s = resolver.settings
     started = time.perf_counter()
     written = {"candidates=": candidates, "report=": report, "summary_json=": summary_json}
-    check_file_places(input, output, s.cache, written, reads or {})
+    check_places(file_places(input, output, s.cache, written, reads or {}))
     extras = _Extras(resolver, output, candidates, report, summary_json)
     extras.forget_summary()
     run = RunReport()

@@ -19,7 +19,6 @@ from .errors import InputError
 __all__ = [
     "Place",
     "cache_places",
-    "check_file_places",
     "check_places",
     "clashes_with",
     "file_places",
@@ -163,19 +162,6 @@ def _clash(first: Place, second: Place, *, within: bool = False) -> str:
     )
 
 
-def check_file_places(
-    input: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    cache: os.PathLike[str] | None,
-    written: Mapping[str, str | os.PathLike[str] | None],
-    reads: Mapping[str, str | os.PathLike[str] | None],
-) -> None:
-    """Before the first request (and before the cache is opened, by the command): no file
-    a file's run writes (``output``, the cache, ``written`` by option) is a file it reads
-    (``input``, or a file in that folder; ``reads`` by option) or another it writes."""
-    check_places(file_places(input, output, cache, written, reads))
-
-
 def clashes_with(one: Place, others: Iterable[Place]) -> bool:
     """Whether ``one`` clashes with any of ``others`` (see :func:`check_places`)."""
     for other in others:
@@ -193,7 +179,10 @@ def file_places(
     written: Mapping[str, str | os.PathLike[str] | None],
     reads: Mapping[str, str | os.PathLike[str] | None],
 ) -> list[Place]:
-    """The places of a file's run (see :func:`check_file_places`)."""
+    """What a file's run reads and writes, for :func:`check_places` before the first
+    request (and, by the command, before the cache is opened): ``output``, the cache and
+    ``written`` (by option) are written; ``input`` (or every file below that folder) and
+    ``reads`` (by option) are read."""
     return [
         Place("input=", input, writes=False, folder=os.path.isdir(input)),
         Place("output=", output, writes=True),

@@ -162,7 +162,7 @@ def write_summary(target: str, outcome: Outcome, code: int, error: str | None) -
 
 
 async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
-    from ..paths import check_file_places
+    from ..paths import check_places, file_places
     from ..resolver import Resolver
 
     if args.input is None:  # --demo (main() checked)
@@ -170,7 +170,7 @@ async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
         log.info("demo: resolving the bundled sample %s", args.input)
     reads, written = _places(args)
     # Before the cache is opened, the overrides read or anything sent.
-    check_file_places(args.input, args.output, cache_path(args), written, reads)
+    check_places(file_places(args.input, args.output, cache_path(args), written, reads))
     if args.summary_json is not None:  # written by the command at exit: checked here
         from .. import tables
 

@@ -97,11 +97,20 @@ class SecondLookup:
 
     async def cached(self, isrcs: Sequence[str]) -> dict[str, Listing]:
         """The fresh answers the cache holds for ``isrcs`` (none with ``refresh``)."""
+        return {} if self._settings.refresh else await self._read(fresh_listings, isrcs)
+
+    async def known(self, isrcs: Sequence[str]) -> dict[str, Listing]:
+        """The last answers the cache holds for ``isrcs``, however old."""
+        return await self._read(known_listings, isrcs)
+
+    async def _read(
+        self, listings: Callable[..., dict[str, Listing]], isrcs: Sequence[str]
+    ) -> dict[str, Listing]:
         cache = self._cache
-        if cache is None or self._settings.refresh or not isrcs:
+        if cache is None or not isrcs:
             return {}
         c = cache.cache
-        read = functools.partial(fresh_listings, c.lookup_details, c.clock())
+        read = functools.partial(listings, c.lookup_details, c.clock())
         return await cache.call(read, self.name, list(isrcs), self._settings)
 
     async def lookup(self, isrcs: Sequence[str]) -> dict[str, Listing]:
@@ -141,15 +150,6 @@ class SecondLookup:
             found[isrc] = replace(listing, stale=True, error=found[isrc].error)
         self.stale = len(known)
         return found
-
-    async def known(self, isrcs: Sequence[str]) -> dict[str, Listing]:
-        """The last answers the cache holds for ``isrcs``, however old."""
-        cache = self._cache
-        if cache is None or not isrcs:
-            return {}
-        c = cache.cache
-        read = functools.partial(known_listings, c.lookup_details, c.clock())
-        return await cache.call(read, self.name, list(isrcs), self._settings)
 
 
 class SecondCatalogues:
