@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
+from .changes import Change, ordered
 from .errors import InputError
 from .http.stats import ClientStats
 from .isrc import normalize_value
@@ -31,6 +32,7 @@ from .progress import Progress
 from .report import RunReport
 from .review.candidates import CANDIDATE_COLUMNS, candidate_records
 from .review.candidates import FROM_NETWORK as CANDIDATES_FROM_NETWORK
+from .review.changed import CHANGE_COLUMNS, FROM_STORES, change_records
 from .review.listing import FROM_NETWORK as REVIEW_FROM_NETWORK
 from .review.listing import INPUT_TEXT, REVIEW_COLUMNS, Scan, review_records, scan_output
 from .review.page import render_report
@@ -69,6 +71,8 @@ class Engine(Protocol):
     @property
     def stats(self) -> ClientStats: ...
 
+    changes: list[Change]  # what changed since the cache's answers, every store's
+
     @property
     def second_counts(self) -> dict[str, dict[str, int]]: ...  # the second catalogues'
 
@@ -101,6 +105,7 @@ class FileOptions(TypedDict, total=False):
     candidates: str | os.PathLike[str] | None  # every found ISRC's candidates (needs a cache)
     report: str | os.PathLike[str] | None  # the run's HTML report
     summary_json: str | os.PathLike[str] | None  # the run's summary as one JSON document
+    changes: str | os.PathLike[str] | None  # what changed since the cache's answers
     reads: Mapping[str, str | os.PathLike[str] | None]  # other files read (option: path)
 
 
@@ -158,11 +163,13 @@ async def resolve_file(
     candidates: str | os.PathLike[str] | None = None,
     report: str | os.PathLike[str] | None = None,
     summary_json: str | os.PathLike[str] | None = None,
+    changes: str | os.PathLike[str] | None = None,
     reads: Mapping[str, str | os.PathLike[str] | None] | None = None,
 ) -> RunReport:
     """Read ``input`` (CSV, TSV, Parquet or ``-``), resolve, write ``output`` atomically.
     ``reads``: other files the run read, by option (the overrides, an env file), which no
-    file it writes may be.
+    file it writes may be. ``changes``: a table of what changed since the cache's answers
+    (see :mod:`.changes`), written on every run that names it.
 
     Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
     does not grow with the rows; nor, past ``pipeline.plan.HELD_AT_MOST`` distinct ISRCs,
@@ -173,12 +180,12 @@ async def resolve_file(
 
     s = resolver.settings
     started = time.perf_counter()
-    written = {"candidates=": candidates, "report=": report, "summary_json=": summary_json}
-    check_places(file_places(input, output, s.cache, written, reads or {}))
-    extras = _Extras(resolver, output, candidates, report, summary_json)
+    extras = _Extras(resolver, output, candidates, report, summary_json, changes)
+    check_places(file_places(input, output, s.cache, extras.written(), reads or {}))
     extras.forget_summary()
     run = RunReport()
     before = _count(RunReport(), resolver, (0, 0, 0, 0, 0))
+    known_changes = len(resolver.changes)
     reading = dict(column=column, input_format=input_format, chunk_rows=chunk_rows)
     hint_names = dict(title_column=title_column, artist_column=artist_column)
     with (
@@ -199,6 +206,7 @@ async def resolve_file(
                 s.escape_formulas, s.min_score, fill,
             )  # fmt: skip
     run.elapsed = time.perf_counter() - started
+    run.changes = ordered(resolver.changes[known_changes:])
     await extras.after_writing(run)
     return run
 
@@ -274,9 +282,11 @@ class _Extras:
         candidates: str | os.PathLike[str] | None,
         report: str | os.PathLike[str] | None,
         summary_json: str | os.PathLike[str] | None,
+        changes: str | os.PathLike[str] | None = None,
     ) -> None:
         self.resolver, self.output = resolver, output
         self.candidates, self.report, self.summary_json = candidates, report, summary_json
+        self.changes = changes
         self.per_day: dict[str, int] = {}
 
     def check(self) -> None:
@@ -300,6 +310,9 @@ class _Extras:
                 )
         if self.summary_json is not None:
             tables.check_file(self.summary_json, "summary_json=")
+        if self.changes is not None:
+            tables.check_file(self.changes, "changes=")
+            tables.detect_format(self.changes)
 
     async def before_writing(self, rows: dict[str, Row]) -> None:
         cache = self.resolver.async_cache
@@ -325,6 +338,9 @@ class _Extras:
             run.html = functools.partial(
                 _report_page, self.output, run, self.per_day, s.daily_quota
             )
+        if self.changes is not None:  # every run that names it: empty when nothing changed
+            count = write_changes(self.changes, run.changes)
+            log.info("changes: %d written to %s", count, self.changes)
         if self.report is not None and run.html is not None:
             page = await asyncio.to_thread(run.html)
             tables.write_text(self.report, page, "report=")
@@ -332,6 +348,15 @@ class _Extras:
         if self.summary_json is not None:  # last: what it says has all happened
             text = json.dumps(run.as_dict(), indent=2) + "\n"
             tables.write_text(self.summary_json, text, "summary_json=")
+
+    def written(self) -> dict[str, str | os.PathLike[str] | None]:
+        """The files written besides the output, by option."""
+        return {
+            "candidates=": self.candidates,
+            "report=": self.report,
+            "summary_json=": self.summary_json,
+            "changes=": self.changes,
+        }
 
     def forget_summary(self) -> None:
         """An earlier run's summary file is removed: the file is this run's, or none."""
@@ -343,7 +368,7 @@ class _Extras:
 def _report_page(
     output: str | os.PathLike[str], run: RunReport, per_day: dict[str, int], quota: int | None
 ) -> str:
-    return report_page(output, run.as_dict(), per_day, quota)
+    return report_page(output, run.as_dict(), per_day, quota, run.changes)
 
 
 def _preflight(
@@ -431,6 +456,15 @@ def write_review(scan: Scan, target: str | os.PathLike[str], lookup: Lookup | No
     )
 
 
+def write_changes(target: str | os.PathLike[str], changes: Sequence[Change]) -> int:
+    """``changes`` to ``target``, CSV, TSV or Parquet by its suffix, with its header when
+    there are none; returns the rows written."""
+    from . import tables
+
+    records = change_records(changes)
+    return tables.write_frames(target, [records], CHANGE_COLUMNS, "changes=", escape=FROM_STORES)
+
+
 def write_candidates(
     target: str | os.PathLike[str], rows: Mapping[str, Row], lookup: Lookup
 ) -> int:
@@ -448,7 +482,9 @@ def report_page(
     summary: Mapping[str, Any],
     per_day: Mapping[str, int] | None = None,
     daily_quota: int | None = None,
+    changes: Sequence[Change] = (),
 ) -> str:
     """The HTML report of a run whose output is the file ``output``."""
     scan = scan_file(output)
-    return render_report(summary, scan, per_day, daily_quota, f"isrc-resolve: {output}")
+    title = f"isrc-resolve: {output}"
+    return render_report(summary, scan, per_day, daily_quota, title, changes)

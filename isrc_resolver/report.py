@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .changes import Change, count
 from .errors import BudgetSpent, EnvironmentFailure, RateLimitStop, format_time
 from .models import Status
 
@@ -34,6 +35,8 @@ class RunReport:
     # Second catalogues (Deezer): per name, its distinct ISRCs by status (found, not_found,
     # error, pending), those from the cache, its requests and its rate signals.
     second: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What changed since the cache's answers, every store's (see ``changes``).
+    changes: list[Change] = field(default_factory=list)
     # The HTML report of the run (set by a file's run): shown inline in a notebook.
     html: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
@@ -77,7 +80,8 @@ class RunReport:
             f"pending={s[Status.PENDING]} deferred={s[Status.DEFERRED]} stale={self.stale} "
             f"cached={self.cache_hits} pinned={self.pinned} "
             f"requests={self.requests} token_requests={self.token_requests} "
-            f"429s={self.throttled} elapsed={self.elapsed:.1f}s"
+            f"429s={self.throttled} elapsed={self.elapsed:.1f}s "
+            + " ".join(f"{kind}={n}" for kind, n in count(self.changes).items())
         )
         for name, counts in self.second.items():
             line += "".join(f" {name}_{key}={value}" for key, value in counts.items())
@@ -105,6 +109,7 @@ class RunReport:
             ),
             "interrupted": self.interrupted,
             "failed": str(self.failed) if self.failed is not None else None,
+            "changes": count(self.changes),
             "exit_code": self.exit_code,
             "version": package_version(),
             **({"providers": self.second} if self.second else {}),

@@ -27,6 +27,7 @@ from collections.abc import (
 from typing import TYPE_CHECKING, TypeVar, Unpack, cast
 
 from . import fronts
+from .changes import Change
 from .fronts import FileOptions
 from .http.stats import ClientStats
 from .http.transport import Transport
@@ -101,7 +102,8 @@ class Resolver:
         self._cache: AsyncCache | None = None
         self._client: SpotifyClient | None = None
         self._stages: tuple[Fetcher, Enricher, SpotifyClient, Pinned] | None = None
-        self._second = SecondCatalogues()
+        self.changes: list[Change] = []  # what changed since the cache's answers (every store)
+        self._second = SecondCatalogues(self.changes)
         self.control = RunControl(settings.account_key)
         self.cache_hits = self.pinned = 0
 
@@ -348,6 +350,7 @@ def _wire(
     titles = TitleArtistSearch(client, s) if s.fallback_search != "off" else None
     search = IsrcSearch(client, s)
     fetcher = Fetcher(workers, search, cache, s, clock, budget, r.sleep, titles)
+    fetcher.changes = r.changes
     pinned = Pinned(client, workers, cache, s, r.overrides, clock)
     return fetcher, Enricher(client, workers, cache, s), client, pinned
 

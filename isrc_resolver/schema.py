@@ -39,6 +39,7 @@ __all__ = [
     "Row",
     "enriched",
     "enrichment_columns",
+    "iso_time",
     "output_columns",
     "result_row",
     "row_of",
@@ -90,8 +91,12 @@ def _track(get: Callable[[Track], Any]) -> Callable[[Resolved], Any]:
     return read
 
 
-def _iso(moment: float | None) -> str | None:
+def iso_time(moment: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC, to the second (None stays None)."""
     return None if moment is None else _iso_second(int(moment))
+
+
+_iso = iso_time
 
 
 @functools.lru_cache(maxsize=4096)

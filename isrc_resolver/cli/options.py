@@ -60,7 +60,7 @@ _SPOKEN = {
 _PARAMETER = re.compile(r"\b([a-z][a-z_]*)=(True|False|None)?")
 _SETTINGS = frozenset(f.name for f in fields(Settings))
 _FLAGGED = _SETTINGS | {"column", "input_format", "title_column", "artist_column"}
-_FLAGGED |= {"overrides", "candidates", "report", "summary_json", "env_file"}
+_FLAGGED |= {"overrides", "candidates", "report", "summary_json", "env_file", "changes"}
 
 
 class _Options(Protocol):

@@ -79,6 +79,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "review, requests per day (one self-contained file)",
     )
     checking.add_argument(
+        "--changes",
+        metavar="PATH",
+        help="also write what changed since the cache's answers, one row per ISRC and store: "
+        "gone, appeared, id_changed, names_changed (.csv, .tsv or .parquet; written, with "
+        "its header, on every run that names it)",
+    )
+    checking.add_argument(
         "--summary-json",
         metavar="PATH",
         help="also write the run's summary as one JSON document (for schedulers)",
@@ -112,6 +119,7 @@ def _places(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     reads = {"overrides=": args.overrides, "env_file=": env_file(args)}
     written = {"candidates=": args.candidates, "report=": args.report}
     written["summary_json="] = args.summary_json
+    written["changes="] = args.changes
     return reads, written
 
 
@@ -193,6 +201,7 @@ async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
             artist_column=args.artist_column,
             candidates=args.candidates,
             report=args.report,
+            changes=args.changes,
             reads=reads,
         )  # the summary file is the command's: written last, with the exit code
     if outcome is not None:

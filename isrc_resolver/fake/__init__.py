@@ -7,6 +7,14 @@ Run it alone with ``python -m isrc_resolver.fake --port 0``, or in-process::
 """
 
 from .catalogue import Catalogue
+from .records import World
 from .server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeConfig, FakeSpotify
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "Catalogue", "FakeConfig", "FakeSpotify"]
+__all__ = [
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "Catalogue",
+    "FakeConfig",
+    "FakeSpotify",
+    "World",
+]

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from .records import World
 from .server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeConfig, FakeSpotify
 
 
@@ -81,6 +82,14 @@ def _deezer_arguments(p: argparse.ArgumentParser) -> None:
         "--deezer-limit", type=int, default=50, help="Deezer requests per 5 s before code 4"
     )
     p.add_argument("--deezer-outage", action="store_true", help="every Deezer request a 503")
+    world = p.add_argument_group("the world since (comma-separated ISRCs), for a second night")
+    for name, what in (
+        ("taken-down", "no store has them any more"),
+        ("relinked", "their tracks carry new ids"),
+        ("renamed", "their titles gain ' (Remastered 2026)'"),
+        ("unreleased", "not out yet: no store has them so far"),
+    ):
+        world.add_argument(f"--{name}", metavar="ISRCS", default="", help=what)
     for name, meaning in (
         ("deezer-missing", "that Deezer does not have (Spotify only)"),
         ("deezer-only", "that Deezer has where Spotify has no track, or sells none"),
@@ -130,7 +139,17 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         deezer_other_edit=args.deezer_other_edit,
         deezer_busy=args.deezer_busy,
         deezer_outage=args.deezer_outage,
+        world=World(
+            taken_down=_isrcs(args.taken_down),
+            relinked=_isrcs(args.relinked),
+            renamed=_isrcs(args.renamed),
+            unreleased=_isrcs(args.unreleased),
+        ),
     )
+
+
+def _isrcs(text: str) -> frozenset[str]:
+    return frozenset(part.strip().upper() for part in text.split(",") if part.strip())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from .generate import ARTISTS, Generator
-from .records import Availability, FakeAlbum, FakeArtist, FakeTrack, spotify_id
+from .records import Availability, FakeAlbum, FakeArtist, FakeTrack, World, spotify_id
 
-__all__ = ["Availability", "Catalogue", "FakeAlbum", "FakeArtist", "FakeTrack"]
+__all__ = ["Availability", "Catalogue", "FakeAlbum", "FakeArtist", "FakeTrack", "World"]
+
+RENAMED = " (Remastered 2026)"  # what a rename adds to a title
 
 
 def _sold_in(track: FakeTrack, market: str | None) -> bool:
@@ -53,6 +55,7 @@ class Catalogue:
         self._tracks: dict[str, FakeTrack] = {}
         self._albums: dict[str, FakeAlbum] = {}
         self._fixed_by_id: dict[str, FakeTrack] = {}
+        self.world = World()
         for entry in _BUILTIN:
             self._add_fixed(entry)
         if fixtures is not None:
@@ -69,7 +72,8 @@ class Catalogue:
         return [t for t in tracks if _sold_in(t, market)]
 
     def tracks_of(self, isrc: str) -> list[FakeTrack]:
-        """Every track made for ``isrc``, whatever a search would show of them."""
+        """Every track made for ``isrc``, whatever a search would show of them, as the
+        world is now (see :class:`World`)."""
         isrc = isrc.upper()
         tracks = self._fixed.get(isrc)
         if tracks is None:
@@ -79,7 +83,21 @@ class Catalogue:
                 self._tracks[t.id] = t
                 self._by_title.setdefault(_title_key(t.name), []).append(t)
             self._albums.setdefault(t.album.id, t.album)
-        return tracks
+        if self.world.gone(isrc):
+            return []
+        changed = [self._as_now(t) for t in tracks]
+        for t in changed:
+            self._tracks.setdefault(t.id, t)
+        return changed
+
+    def _as_now(self, track: FakeTrack) -> FakeTrack:
+        """``track`` as the world has changed it (a re-link's new id, a rename)."""
+        isrc = track.isrc.upper()
+        if isrc in self.world.relinked:
+            track = replace(track, id=spotify_id(self.seed, "relinked", track.id))
+        if isrc in self.world.renamed:
+            track = replace(track, name=track.name + RENAMED)
+        return track
 
     def search_title(self, title: str, artist: str, market: str | None) -> list[FakeTrack]:
         """``q=track:"T" artist:"A"``: the tracks whose name has every word of the title
@@ -102,7 +120,8 @@ class Catalogue:
             by = any(wanted and (wanted in _title_key(a.name)) for a in t.artists)
             return 0 if exact and by else 1 if exact else 2
 
-        return sorted((t for t in out if _sold_in(t, market)), key=rank)
+        now = [self._as_now(t) for t in out if not self.world.gone(t.isrc.upper())]
+        return sorted((t for t in now if _sold_in(t, market)), key=rank)
 
     def _near_matches(self, track: FakeTrack) -> list[FakeTrack]:
         """The track, a live version and a remaster (other ISRCs), and a namesake by another

@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .records import World
+
 __all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "FakeConfig", "Stats", "error"]
 
 DEMO_CLIENT_ID = "demo-client-id"
@@ -56,6 +58,8 @@ class FakeConfig:
     deezer_other_artist: float = 0.0  # credited to another artist
     deezer_busy: float = 0.0  # probability of a code 700 answer
     deezer_outage: bool = False  # every Deezer request a 503
+    # How the world changed since (takedowns, re-links, renames, new releases), by ISRC.
+    world: World = field(default_factory=World)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["Availability", "FakeAlbum", "FakeArtist", "FakeTrack", "spotify_id"]
+__all__ = ["Availability", "FakeAlbum", "FakeArtist", "FakeTrack", "World", "spotify_id"]
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -76,3 +76,17 @@ class Availability:
     isrc_invisible: float = 0.0
     unavailable: float = 0.0
     conflicting: float = 0.0
+
+
+@dataclass(frozen=True)
+class World:
+    """How the world has changed since the catalogue was made, by ISRC: what a nightly
+    job should notice. Both stores (Spotify and Deezer) see the same world."""
+
+    taken_down: frozenset[str] = frozenset()  # no store has it any more
+    relinked: frozenset[str] = frozenset()  # its tracks carry new ids
+    renamed: frozenset[str] = frozenset()  # its titles gain " (Remastered 2026)"
+    unreleased: frozenset[str] = frozenset()  # not out yet: no store has it so far
+
+    def gone(self, isrc: str) -> bool:
+        return isrc in self.taken_down or isrc in self.unreleased

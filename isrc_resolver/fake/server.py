@@ -65,6 +65,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
             cfg.region_locked, cfg.foreign, cfg.isrc_invisible, cfg.unavailable, cfg.conflicting
         )
         self.catalogue = Catalogue(cfg.seed, cfg.fixtures, shares)
+        self.catalogue.world = cfg.world
         self._rng = random.Random(self.config.seed)
         self._tokens: dict[str, float] = {}
         self._window: deque[float] = deque()
@@ -118,8 +119,10 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
         self.deezer_stats = dict.fromkeys(self.deezer_stats, 0)
 
     def reconfigure(self, **changes: Any) -> None:
-        """Change behaviour while running (e.g. open or close an endpoint mid-test)."""
+        """Change behaviour while running (e.g. open or close an endpoint mid-test, or
+        change the world between two nights: ``world=World(taken_down=...)``)."""
         self.config = replace(self.config, **changes)
+        self.catalogue.world = self.config.world
 
     # -- app -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from ..changes import Answer, Change, compare
 from ..errors import EnvironmentFailure
 from ..matching import Hint, Hints
 from ..models import TITLE_ARTIST, MatchMethod, Result, Status
@@ -90,6 +91,7 @@ class Fetcher:
         # Each ISRC being asked, and the call asking it (no object per ISRC: a run over
         # 200,000 ISRCs registers them all at once).
         self.inflight: dict[str, _Run] = {}
+        self.changes: list[Change] = []  # fresh answers that differ from the cached ones
 
     async def fetch(
         self,
@@ -292,6 +294,11 @@ class _Run:
 
     async def final(self, isrc: str, result: Result) -> None:
         result = self._unless_title_lost(result)
+        before = self._known.get(isrc)  # the answer past its age this one refreshes
+        if before is not None:
+            change = compare(isrc, "spotify", Answer.of_result(before), Answer.of_result(result))
+            if change is not None:
+                self.f.changes.append(change)
         self.resolve_waiters(isrc, result)
         self.settle(isrc, result)
         await self.store.add(result)

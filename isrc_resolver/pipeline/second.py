@@ -23,6 +23,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
+from ..changes import Answer, Change, compare
 from ..deezer import DeezerClient
 from ..http.stats import ClientStats
 from ..http.transport import Transport
@@ -93,6 +94,7 @@ class SecondLookup:
         self._clock = clock
         self.cache_hits = 0
         self.failed = 0  # ISRCs of the last call whose request failed
+        self.changes: list[Change] = []  # fresh answers that differ from the cached ones
         self.stale = 0  # ISRCs of the last call given their earlier answer instead
 
     async def cached(self, isrcs: Sequence[str]) -> dict[str, Listing]:
@@ -118,6 +120,7 @@ class SecondLookup:
         found = await self.cached(isrcs)
         self.cache_hits += len(found)
         missing = [isrc for isrc in isrcs if isrc not in found]
+        before = await self.known(missing)  # what the cache held: served if asking fails
         buffer: dict[str, dict[str, Any]] = {}
 
         async def store() -> None:
@@ -143,11 +146,20 @@ class SecondLookup:
             if isrc not in found:  # the run stopped before it was asked
                 why = "not asked: the run stopped first"
                 found[isrc] = Listing.missing(self.name, isrc, ListingStatus.PENDING, why)
+        for isrc in missing:
+            change = compare(
+                isrc,
+                self.name,
+                Answer.of_listing(before[isrc]) if isrc in before else None,
+                Answer.of_listing(found[isrc]),
+            )
+            if change is not None:
+                self.changes.append(change)
         unanswered = [isrc for isrc in missing if not found[isrc].status.settled]
         self.failed = sum(found[isrc].status is ListingStatus.ERROR for isrc in unanswered)
-        known = await self.known(unanswered)
-        for isrc, listing in known.items():  # a known answer is never lost to a failure
-            found[isrc] = replace(listing, stale=True, error=found[isrc].error)
+        known = [isrc for isrc in unanswered if isrc in before]
+        for isrc in known:  # a known answer is never lost to a failure
+            found[isrc] = replace(before[isrc], stale=True, error=found[isrc].error)
         self.stale = len(known)
         return found
 
@@ -156,8 +168,9 @@ class SecondCatalogues:
     """The second catalogues of a run (Deezer, when ``providers`` names it), opened with
     the Resolver and asked before Spotify."""
 
-    def __init__(self) -> None:
+    def __init__(self, changes: list[Change] | None = None) -> None:
         self._lookups: list[SecondLookup] = []
+        self.changes = [] if changes is None else changes  # every catalogue's, in one list
         # The last call's part, per catalogue: its ISRCs by status, those from the cache,
         # its requests and its rate signals (code 4).
         self.counts: dict[str, dict[str, int]] = {}
@@ -174,7 +187,9 @@ class SecondCatalogues:
         for name in settings.second:
             catalogue = open_catalogue(name, settings, transport, sleep, clock)
             await catalogue.__aenter__()
-            self._lookups.append(SecondLookup(catalogue, workers, cache, settings, clock))
+            lookup = SecondLookup(catalogue, workers, cache, settings, clock)
+            lookup.changes = self.changes
+            self._lookups.append(lookup)
 
     async def aclose(self) -> None:
         lookups, self._lookups = self._lookups, []

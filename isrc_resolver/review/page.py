@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..changes import Change
 from .listing import Item, Scan
 
 __all__ = ["CSP", "render_report"]
@@ -161,6 +162,38 @@ def _cards(summary: Mapping[str, Any], scan: Scan) -> str:
     return f'<div class="cards">{"".join(cards)}</div>'
 
 
+def _changes_table(changes: Sequence[Change]) -> str:
+    """What changed since the cache's answers, gone first (as ``changes.ordered`` puts
+    them)."""
+    if not changes:
+        return '<p class="muted">Nothing changed in the answers asked again this run.</p>'
+    head = (
+        "<tr><th>change</th><th>ISRC</th><th>store</th><th>before</th><th>now</th>"
+        "<th>last seen</th></tr>"
+    )
+    body = []
+    for c in changes[:_SHOWN]:
+        before = " - ".join(v for v in (c.before_title, c.before_id) if v)
+        after = " - ".join(v for v in (c.after_title, c.after_id) if v)
+        body.append(
+            f"<tr><td class=why>{_e(c.change.value)}</td><td>{_e(c.isrc)}</td>"
+            f"<td>{_e(c.provider)}</td><td>{_e(before)}</td><td>{_e(after)}</td>"
+            f"<td>{_e(_when(c.last_seen))}</td></tr>"
+        )
+    more = (
+        f'<p class="muted">{len(changes) - _SHOWN} more in the --changes file.</p>'
+        if len(changes) > _SHOWN
+        else ""
+    )
+    return f"<table>{head}{''.join(body)}</table>{more}"
+
+
+def _when(moment: float | None) -> str:
+    if moment is None:
+        return ""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _summary_table(summary: Mapping[str, Any]) -> str:
     keys = (
         "rows", "unique", "cached", "requests", "token_requests", "throttled", "stale",
@@ -180,9 +213,11 @@ def render_report(
     per_day: Mapping[str, int] | None = None,
     daily_quota: int | None = None,
     title: str = "isrc-resolve run",
+    changes: Sequence[Change] = (),
 ) -> str:
     """The report page: ``summary`` (the run's, as ``--summary-json`` has it), ``scan`` (its
-    output counted, with the review list), the ledger's requests ``per_day``."""
+    output counted, with the review list), the ledger's requests ``per_day``, what
+    ``changes`` the run found."""
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     items = scan.sorted_items()
     statuses = sorted(scan.statuses.items(), key=lambda kv: -kv[1])
@@ -213,6 +248,8 @@ def render_report(
 <h2>How matches were made</h2>
 <div class="charts">{charts}</div>
 <p>{scan.conflicts} ISRCs are carried by different recordings (isrc_conflict).</p>
+<h2>What changed ({len(changes)})</h2>
+{_changes_table(changes)}
 <h2>To review ({len(items)})</h2>
 {_review_table(items)}
 <h2>Budget</h2>
