@@ -16,6 +16,7 @@ from ..settings import default_cache_path
 
 if TYPE_CHECKING:
     from ..store.cache import CacheInfo
+    from ..store.history import Entry
 
 __all__ = ["build_parser", "cache_command"]
 
@@ -26,9 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="isrc-resolve cache", description="Inspect, back up or clear the cache."
     )
-    p.add_argument("action", choices=["info", "clear", "backup"])
+    p.add_argument("action", choices=["info", "clear", "backup", "history"])
     p.add_argument(
-        "target", nargs="?", type=Path, help="with backup: the file to write the copy to"
+        "target",
+        nargs="?",
+        help="with backup: the file to write the copy to; with history: the ISRC",
     )
     p.add_argument(
         "--format",
@@ -51,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cache_command(args: argparse.Namespace) -> int:
     path = args.cache or default_cache_path()
     if args.action == "backup":
+        args.target = None if args.target is None else Path(args.target)
         _check_backup(args.target, path)
+    if args.action == "history":
+        args.target = _isrc(args.target)
     if not path.exists():
         _say(f"no cache at {path}")
         return 0
@@ -81,6 +87,9 @@ def cache_command(args: argparse.Namespace) -> int:
             cache.backup(args.target)
             _say(f"backed up {path} to {args.target}")
             return 0
+        if args.action == "history":
+            _print_history(args.target, cache.history.of(args.target))
+            return 0
         if args.format == "json":
             print(json.dumps(cache.report()))
             return 0
@@ -90,6 +99,41 @@ def cache_command(args: argparse.Namespace) -> int:
 
     _print_info(info)
     return 0
+
+
+def _isrc(given: str | None) -> str:
+    from ..isrc import is_valid_isrc, normalize_isrc
+
+    if given is None:
+        raise ConfigurationError("cache history needs the ISRC: cache history ISRC")
+    isrc = normalize_isrc(given)
+    if not is_valid_isrc(isrc):
+        raise ConfigurationError(
+            f"cache history {printable(given)}: not an ISRC (2 letters, 3 letters or digits, "
+            "7 digits, as GBAYE0601498)"
+        )
+    return isrc
+
+
+def _print_history(isrc: str, entries: list[Entry]) -> None:
+    """Every store's answer now, then the answers they replaced, newest first."""
+
+    def when(ts: float | None) -> str:
+        return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def said(e: Entry) -> str:
+        named = " ".join(printable(v) for v in (e.id, f'"{e.title}"' if e.title else None) if v)
+        return f"{e.source:<8} {e.status:<10} {named}".rstrip()
+
+    now = [e for e in entries if e.replaced_at is None]
+    past = [e for e in entries if e.replaced_at is not None]
+    _say(f"{isrc}: {'nothing in the cache' if not entries else ''}".rstrip(": "))
+    for e in now:
+        _say(f"  now      {said(e)}  (answered {when(e.fetched_at)})")
+    for e in past:
+        _say(
+            f"  before   {said(e)}  (answered {when(e.fetched_at)}, replaced {when(e.replaced_at)})"
+        )
 
 
 def _check_backup(target: Path | None, cache: Path) -> None:

@@ -128,7 +128,9 @@ class SecondLookup:
             if cache is not None and buffer:
                 items = dict(buffer)
                 buffer.clear()
-                await finish(cache.call(cache.cache.store_details, self.kind, items))
+                await finish(
+                    cache.call(cache.cache.store_details, self.kind, items, keep_history=True)
+                )
 
         async def ask(isrc: str) -> None:
             listing = await self.catalogue.lookup(isrc)

@@ -27,6 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 from ..errors import EnvironmentFailure
 from ..models import Candidate, Result, Status
 from .details import Details
+from .history import History
 from .leases import Leases
 from .ledger import Allowance, Ledger
 from .results import Results
@@ -63,6 +64,7 @@ class Cache:
         self.ledger = Ledger(self._db, clock)
         self.leases = Leases(self._db)
         self.details = Details(self._db, clock)
+        self.history = History(self._db)
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r})"
@@ -139,6 +141,7 @@ class Cache:
         results = list(results)
         now = self.clock()
         with self._transaction():
+            self.history.keep_results(results, variant, now)
             self.results.put(results, variant, now)
             ended = [r.isrc for r in results] if release is None else release
             if owner is not None and ended:
@@ -222,10 +225,17 @@ class Cache:
     ) -> dict[str, dict[str, Any]]:
         return self.details.lookup(kind, ids, max_age=max_age)
 
-    def store_details(self, kind: str, items: Mapping[str, Mapping[str, Any]]) -> None:
+    def store_details(
+        self, kind: str, items: Mapping[str, Mapping[str, Any]], *, keep_history: bool = False
+    ) -> None:
+        """Details of ``kind`` by id; ``keep_history``: they are a store's answers by ISRC,
+        and each one they change is kept (see :mod:`.history`)."""
         if items:
             with self._transaction():
-                self.details.put(kind, items, self.clock())
+                now = self.clock()
+                if keep_history:
+                    self.history.keep_details(kind, items, now)
+                self.details.put(kind, items, now)
 
     # -- housekeeping ----------------------------------------------------------------
 

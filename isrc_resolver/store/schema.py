@@ -61,6 +61,16 @@ CREATE TABLE IF NOT EXISTS details (
     fetched_at REAL NOT NULL,
     PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    isrc TEXT NOT NULL,
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    id TEXT,
+    title TEXT,
+    fetched_at REAL,
+    replaced_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_isrc ON history (isrc, replaced_at);
 """
 VERSION = "3"  # 1: variants without the API and strategy, one cooldown for all;
 # no record of how an answer was found and where it was looked for. 2: no candidates and
