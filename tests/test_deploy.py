@@ -39,6 +39,7 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
         # The paths the units name, pointed at this machine's real files.
         text = text.replace("/opt/isrc-resolver/bin/isrc-resolve", str(cli))
         text = text.replace("/opt/isrc-resolver/share/alert.sh", str(DEPLOY / "alert.sh"))
+        text = text.replace("/opt/isrc-resolver/share/gone.sh", str(DEPLOY / "gone.sh"))
         (tmp_path / unit.name).write_text(text)
         units.append(str(tmp_path / unit.name))
     done = subprocess.run([analyze, "verify", *units], capture_output=True, text=True)
@@ -72,6 +73,34 @@ def test_the_alert_pages_for_errors_and_for_quota_stops_only_when_they_repeat(
     (page,) = _alert(tmp_path, "3")  # the third night in a row
     assert "ended with exit 3" in page and "journalctl -u isrc-resolve.service" in page
     assert len(_alert(tmp_path, "2")) == 2  # a configuration error pages at once
+
+
+def test_tonights_takedowns_go_to_a_person(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    logged = tmp_path / "logged"
+    fake = bin_dir / "logger"
+    fake.write_text(f'#!/bin/sh\n{{ echo "$@"; cat; }} >> {logged}\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    changes = tmp_path / "changes.csv"
+    header = "isrc,provider,change,before_id,after_id,before_title,after_title,last_seen\n"
+    changes.write_text(header)
+    subprocess.run([str(DEPLOY / "gone.sh"), str(changes)], env=env, check=True)
+    assert not logged.exists()  # nothing went dark: nothing sent
+    changes.write_text(
+        header
+        + 'GBAYE0601498,spotify,gone,abc,,"Hey, Jude",,2026-12-05T02:17:00Z\n'
+        + "GBAYE0601498,deezer,gone,123,,Hey Jude,,2026-12-05T02:17:00Z\n"
+        + "USUM71703861,spotify,names_changed,x,x,A,A (Remastered 2026),2026-12-05T02:17:00Z\n"
+    )
+    subprocess.run([str(DEPLOY / "gone.sh"), str(changes)], env=env, check=True)
+    sent = logged.read_text().splitlines()
+    assert "2 recordings went dark tonight" in sent[0]
+    assert sent[1:] == ["GBAYE0601498 (spotify)", "GBAYE0601498 (deezer)"]
+    for unit in ((DEPLOY / "systemd" / "isrc-resolve.service"), (DEPLOY / "cron")):
+        assert "--changes /srv/catalogue/changes.csv" in unit.read_text()
+        assert "gone.sh /srv/catalogue/changes.csv" in unit.read_text()
 
 
 def test_the_cron_line_never_overlaps_runs() -> None:

@@ -259,6 +259,8 @@ class _Run:
                 result = replace(control.unfinished(isrc), searched=result.searched)
             else:
                 result = self._unless_title_lost(result)
+                self._tell(isrc, result)
+                self.store.queue(result)  # the miss it is now (stored by the flush that follows)
             self.resolve_waiters(isrc, result)
             self.settle(isrc, result)
         self.held.clear()
@@ -292,13 +294,17 @@ class _Run:
         why = "the title/artist search that found it could not run this time"
         return Result(result.isrc, Status.ERROR, error=why, searched=result.searched)
 
-    async def final(self, isrc: str, result: Result) -> None:
-        result = self._unless_title_lost(result)
-        before = self._known.get(isrc)  # the answer past its age this one refreshes
+    def _tell(self, isrc: str, result: Result) -> None:
+        """Note how ``result`` (fresh) differs from the answer past its age it refreshes."""
+        before = self._known.get(isrc)
         if before is not None:
             change = compare(isrc, "spotify", Answer.of_result(before), Answer.of_result(result))
             if change is not None:
                 self.f.changes.append(change)
+
+    async def final(self, isrc: str, result: Result) -> None:
+        result = self._unless_title_lost(result)
+        self._tell(isrc, result)
         self.resolve_waiters(isrc, result)
         self.settle(isrc, result)
         await self.store.add(result)
@@ -388,6 +394,13 @@ class _Store:
         if self._writing is None or self._writing.done():
             self._writing = asyncio.ensure_future(self._drain())
         await asyncio.shield(committed)
+
+    def queue(self, result: Result) -> None:
+        """``result`` (final) to be stored by the next :meth:`flush`."""
+        if self._f.cache is None or self._failed is not None:
+            return
+        self._held.discard(result.isrc)
+        self._buffer.append(result)
 
     async def _drain(self) -> None:
         f, cache = self._f, self._f.cache

@@ -477,6 +477,8 @@ def write_frames(
             return rows
         fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
         for chunk in chunks:
+            if not chunk:
+                continue  # an empty chunk writes nothing (the header comes once, below)
             frame = _frame(chunk, columns)
             for name in escape:
                 frame[name] = frame[name].map(escape_formula)
