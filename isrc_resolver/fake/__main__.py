@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from ..isrc import normalize_isrc
 from .records import World
 from .server import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeConfig, FakeSpotify
 
@@ -149,7 +150,7 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
 
 
 def _isrcs(text: str) -> frozenset[str]:
-    return frozenset(part.strip().upper() for part in text.split(",") if part.strip())
+    return frozenset(normalize_isrc(part) for part in text.split(",") if part.strip())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -194,13 +194,7 @@ class Cache:
     # -- leases: who is asking what ---------------------------------------------------
 
     def claim(
-        self,
-        isrcs: Sequence[str],
-        variant: str,
-        owner: str,
-        *,
-        ttl: float,
-        answered_since: float,
+        self, isrcs: Sequence[str], variant: str, owner: str, *, ttl: float, answered_since: float
     ) -> tuple[list[str], list[str]]:
         """Lease those of ``isrcs`` no other process holds a live lease on and none has
         stored an answer for after ``answered_since`` (when the caller read the cache: an
@@ -228,14 +222,12 @@ class Cache:
     def store_details(
         self, kind: str, items: Mapping[str, Mapping[str, Any]], *, keep_history: bool = False
     ) -> None:
-        """Details of ``kind`` by id; ``keep_history``: they are a store's answers by ISRC,
-        and each one they change is kept (see :mod:`.history`)."""
+        """``keep_history``: a store's answers by ISRC, each one they change kept."""
         if items:
             with self._transaction():
-                now = self.clock()
                 if keep_history:
-                    self.history.keep_details(kind, items, now)
-                self.details.put(kind, items, now)
+                    self.history.keep_details(kind, items, self.clock())
+                self.details.put(kind, items, self.clock())
 
     # -- housekeeping ----------------------------------------------------------------
 
