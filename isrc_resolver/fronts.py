@@ -123,7 +123,7 @@ async def resolve_dataframe(
     that stopped early (the quota, a budget, a signal, the machine) warns as well."""
     from . import tables
 
-    started, before = time.perf_counter(), _count(RunReport(), resolver, (0, 0, 0, 0, 0))
+    started, before = time.perf_counter(), _count(RunReport(), resolver, (0, 0, 0, 0, 0, 0))
     s = resolver.settings
     kinds = s.columns if with_ is None else s.evolve(with_=with_).columns
     values = tables.column_values(df, column)
@@ -184,8 +184,7 @@ async def resolve_file(
     check_places(file_places(input, output, s.cache, extras.written(), reads or {}))
     extras.forget_summary()
     run = RunReport()
-    before = _count(RunReport(), resolver, (0, 0, 0, 0, 0))
-    known_changes = len(resolver.changes)
+    before = _count(RunReport(), resolver, (0, 0, 0, 0, 0, 0))
     reading = dict(column=column, input_format=input_format, chunk_rows=chunk_rows)
     hint_names = dict(title_column=title_column, artist_column=artist_column)
     with (
@@ -206,7 +205,6 @@ async def resolve_file(
                 s.escape_formulas, s.min_score, fill,
             )  # fmt: skip
     run.elapsed = time.perf_counter() - started
-    run.changes = ordered(resolver.changes[known_changes:])
     await extras.after_writing(run)
     return run
 
@@ -400,19 +398,22 @@ def _in_thread(
     return hints
 
 
-Counts = tuple[int, int, int, int, int]  # API requests, token requests, 429s, cache hits, pinned
+# API requests, token requests, 429s, cache hits, pinned ISRCs, changes told
+Counts = tuple[int, int, int, int, int, int]
 
 
 def _count(report: RunReport, resolver: Engine, before: Counts) -> Counts:
     """Fill ``report`` with what the resolver did since ``before``; returns the totals."""
     stats, control = resolver.stats, resolver.control
     tokens = stats.requests["token"]
-    now = (stats.api_requests, tokens, stats.throttled, resolver.cache_hits, resolver.pinned)
+    told = len(resolver.changes)
+    now = (stats.api_requests, tokens, stats.throttled, resolver.cache_hits, resolver.pinned, told)
     report.requests = now[0] - before[0]
     report.token_requests = now[1] - before[1]
     report.throttled = now[2] - before[2]
     report.cache_hits = now[3] - before[3]
     report.pinned = now[4] - before[4]
+    report.changes = ordered(resolver.changes[before[5] : now[5]])
     report.second = {name: dict(counts) for name, counts in resolver.second_counts.items()}
     report.stop, report.interrupted, report.spent, report.failed = (
         control.stopped,

@@ -361,6 +361,8 @@ def test_the_summary_file_says_what_the_summary_line_says(
     for key, value in said.items():
         if key == "elapsed":
             assert f"{data['elapsed']:.1f}s" == value
+        elif key in data["changes"]:  # gone=, appeared=...: counted under "changes"
+            assert data["changes"][key] == int(value), key
         else:
             assert data[names.get(key, key)] == int(value), key
     assert data["exit_code"] == 0 and data["version"] and data["resume_at"] is None
