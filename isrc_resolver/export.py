@@ -44,7 +44,7 @@ def export_cache(
     from .store.listings import known_listings
 
     tables.check_file(target, "cache export PATH")
-    tables.detect_format(target)
+    tables.frame_format(target, "cache export PATH")
     check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.path)])
     variant, seconds = settings.variant, settings.second
     kinds = (Enrichment.DEEZER,) if seconds else ()

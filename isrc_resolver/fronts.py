@@ -97,8 +97,9 @@ class FileOptions(TypedDict, total=False):
     """What :func:`resolve_file` takes besides the paths."""
 
     column: str | None  # the ISRC column (default: the one named isrc, any case)
-    output_format: str | None  # csv, tsv or parquet (default: the output's suffix)
-    input_format: str | None  # csv, tsv or parquet (default: the input's suffix)
+    output_format: str | None  # csv, tsv, parquet or xlsx (default: the output's suffix)
+    input_format: str | None  # csv, tsv, parquet, xlsx or ods (default: the input's suffix)
+    sheet: str | int | None  # a workbook's sheet (default: the first with an ISRC column)
     title_column: str | None  # default: title, track, track_name or song, any case
     artist_column: str | None  # default: artist, artist_name or artists, any case
     chunk_rows: int  # rows read and written at a time (default 20,000)
@@ -157,6 +158,7 @@ async def resolve_file(
     column: str | None = None,
     output_format: str | None = None,
     input_format: str | None = None,
+    sheet: str | int | None = None,
     title_column: str | None = None,
     artist_column: str | None = None,
     chunk_rows: int = 20_000,
@@ -185,7 +187,7 @@ async def resolve_file(
     extras.forget_summary()
     run = RunReport()
     before = _count(RunReport(), resolver, (0, 0, 0, 0, 0, 0))
-    reading = dict(column=column, input_format=input_format, chunk_rows=chunk_rows)
+    reading = dict(column=column, input_format=input_format, chunk_rows=chunk_rows, sheet=sheet)
     hint_names = dict(title_column=title_column, artist_column=artist_column)
     with (
         tables.open_input(input, **reading, **hint_names) as source,  # type: ignore[arg-type]
@@ -292,7 +294,7 @@ class _Extras:
 
         if self.candidates is not None:
             tables.check_file(self.candidates, "candidates=")
-            tables.detect_format(self.candidates)
+            tables.frame_format(self.candidates, "candidates=")
             if self.resolver.async_cache is None:
                 raise InputError(
                     "candidates= writes the candidates kept in the cache: run with a cache "
@@ -310,7 +312,7 @@ class _Extras:
             tables.check_file(self.summary_json, "summary_json=")
         if self.changes is not None:
             tables.check_file(self.changes, "changes=")
-            tables.detect_format(self.changes)
+            tables.frame_format(self.changes, "changes=")
 
     async def before_writing(self, rows: dict[str, Row]) -> None:
         cache = self.resolver.async_cache

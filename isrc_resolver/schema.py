@@ -31,8 +31,10 @@ from .models import (
 __all__ = [
     "DEEZER_COLUMNS",
     "FORMATS",
+    "FRAMES",
     "OUTPUT_COLUMNS",
     "RESULT_COLUMNS",
+    "WRITTEN",
     "Column",
     "Kind",
     "Resolved",
@@ -46,7 +48,9 @@ __all__ = [
 ]
 
 
-FORMATS = ("csv", "tsv", "parquet")  # what a table can be read from and written to
+FORMATS = ("csv", "tsv", "parquet", "xlsx", "ods")  # what a table can be read from
+WRITTEN = ("csv", "tsv", "parquet", "xlsx")  # ... and written to (an .ods is only read)
+FRAMES = ("csv", "tsv", "parquet")  # what the side tables (candidates, review...) are
 
 
 class Kind(enum.StrEnum):

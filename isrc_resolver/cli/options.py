@@ -42,6 +42,7 @@ __all__ = [
     "hint_arguments",
     "number",
     "settings_from",
+    "sheet_argument",
 ]
 
 # Messages of the library name parameters (``token_url=``, ``cache=None``); here they are
@@ -60,7 +61,7 @@ _SPOKEN = {
 _PARAMETER = re.compile(r"\b([a-z][a-z_]*)=(True|False|None)?")
 _SETTINGS = frozenset(f.name for f in fields(Settings))
 _FLAGGED = _SETTINGS | {"column", "input_format", "title_column", "artist_column"}
-_FLAGGED |= {"overrides", "candidates", "report", "summary_json", "env_file", "changes"}
+_FLAGGED |= {"overrides", "candidates", "report", "summary_json", "env_file", "changes", "sheet"}
 
 
 class _Options(Protocol):
@@ -152,6 +153,21 @@ def hint_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="the artist column (default: the first of Artist, Main Artist, Primary Artist, "
         "Artist Name, Artists..., any case)",
+    )
+
+
+def _sheet(text: str) -> str | int:
+    """A sheet by its 0-based index (digits) or its name."""
+    return int(text) if text.isdigit() else text
+
+
+def sheet_argument(p: _Options) -> None:
+    p.add_argument(
+        "--sheet",
+        type=_sheet,
+        metavar="NAME|INDEX",
+        help="a workbook's sheet, by name or 0-based index (default: the first sheet with an "
+        "ISRC column)",
     )
 
 

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from ..errors import format_time
 from ..schema import FORMATS
 from ..settings import ENV_API_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, Settings
-from .options import credentials, hint_arguments, overrides_argument, settings_from
+from .options import (
+    credentials,
+    hint_arguments,
+    overrides_argument,
+    settings_from,
+    sheet_argument,
+)
 
 if TYPE_CHECKING:
     from ..pipeline.plan import Forecast
@@ -37,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "of any run's command",
     )
     p.add_argument("--input-format", choices=FORMATS, help="input format (default: its suffix)")
+    sheet_argument(p)
     p.add_argument("--column", metavar="NAME", help="the ISRC column (default: 'isrc')")
     hint_arguments(p)
     overrides_argument(p)
@@ -105,6 +112,7 @@ def _forecast(args: argparse.Namespace) -> tuple[Forecast, Settings]:
         args.input,
         column=args.column,
         input_format=args.input_format,
+        sheet=args.sheet,
         title_column=args.title_column,
         artist_column=args.artist_column,
     ) as source:

@@ -49,7 +49,7 @@ def review(args: argparse.Namespace) -> int:
     source = Path(args.output)
     target = args.to or source.with_name(source.stem + ".review.csv")
     tables.check_file(target, "review -o")
-    tables.detect_format(target)
+    tables.frame_format(target, "review -o")
     path = None if args.no_cache else (args.cache or default_cache_path())
     written = Place("review -o", target, writes=True)
     check_places([Place("review OUTPUT", source, writes=False), written, *cache_places(path)])

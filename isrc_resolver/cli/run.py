@@ -18,7 +18,7 @@ from ..errors import ConfigurationError, EnvironmentFailure, InputError, format_
 from ..models import Status
 from ..overrides import Override
 from ..report import RunReport, package_version
-from ..schema import FORMATS
+from ..schema import FORMATS, WRITTEN
 from ..settings import Settings
 from .options import (
     as_flags,
@@ -27,6 +27,7 @@ from .options import (
     hint_arguments,
     overrides_argument,
     settings_from,
+    sheet_argument,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "input",
         nargs="?",
-        help="CSV, TSV or Parquet file (or a folder of Parquet files) to read, or - for "
+        help="CSV, TSV, Parquet or workbook (.xlsx, .ods) file (or a folder of Parquet files) "
+        "to read, or - for "
         "standard input "
         "(with --demo, default: a small bundled sample)",
     )
@@ -50,14 +52,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         required=True,
         metavar="PATH",
-        help="file to write (.csv, .tsv or .parquet), or - for CSV on standard output",
+        help="file to write (.csv, .tsv, .parquet or .xlsx), or - for CSV on standard output",
     )
-    p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's suffix)")
+    p.add_argument("--format", choices=WRITTEN, help="output format (default: from -o's suffix)")
     p.add_argument(
         "--input-format",
         choices=FORMATS,
         help="input format (default: from the input's suffix; CSV for standard input)",
     )
+    sheet_argument(p)
     p.add_argument(
         "--column",
         metavar="NAME",
@@ -197,6 +200,7 @@ async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
             column=args.column,
             output_format=args.format,
             input_format=args.input_format,
+            sheet=args.sheet,
             title_column=args.title_column,
             artist_column=args.artist_column,
             candidates=args.candidates,

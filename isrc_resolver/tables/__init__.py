@@ -6,7 +6,7 @@ the pipeline: it reads ISRCs and hints, and writes rows built from :mod:`..schem
 
 from .columns import HintColumns, find_hint_columns, find_isrc_column
 from .escape import escape_formula
-from .formats import FORMATS, detect_format
+from .formats import FORMATS, detect_format, frame_format
 from .frames import column_values, frame_durations, frame_hints, with_results
 from .notes import column_notes
 from .read import (
@@ -17,15 +17,9 @@ from .read import (
     read_output,
     read_overrides,
 )
-from .write import (
-    Target,
-    check_file,
-    check_output,
-    open_output,
-    write_frames,
-    write_output,
-    write_text,
-)
+from .side import check_file, write_frames, write_text
+from .target import Target
+from .write import check_output, open_output, write_output
 
 __all__ = [
     "FORMATS",
@@ -43,6 +37,7 @@ __all__ = [
     "find_isrc_column",
     "find_result_columns",
     "frame_durations",
+    "frame_format",
     "frame_hints",
     "open_input",
     "open_output",

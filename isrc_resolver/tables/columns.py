@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InputError
 from ..isrc import normalize_value
@@ -35,13 +35,16 @@ __all__ = [
 
 def find_isrc_column(columns: Sequence[str], wanted: str | None, display: str) -> str:
     """The ISRC column: ``wanted`` if given, else the one column named ``isrc`` in any
-    case. The CLI and the library share this rule and its messages."""
+    case, else the one a label's file names so ("ISRC Code", "ISRC No."...). The CLI and
+    the library share this rule and its messages."""
     listing = ", ".join(columns) or "(none)"
     if wanted is not None:
         if wanted in columns:
             return wanted
         raise InputError(f"column {wanted!r} not found in {display}; columns are: {listing}")
     named = [c for c in columns if c.strip().lower() == "isrc"]
+    if not named:
+        named = [c for c in columns if _bare_name(c) in _ISRC_NAMES]
     if len(named) == 1:
         return named[0]
     if named:
@@ -52,6 +55,15 @@ def find_isrc_column(columns: Sequence[str], wanted: str | None, display: str) -
         f"no column named 'isrc' in {display}; columns are: {listing}. "
         "Name the ISRC column with column="
     )
+
+
+# What labels' and distributors' files call the ISRC column, compared without case, spaces,
+# dashes, dots or underscores.
+_ISRC_NAMES = frozenset({"isrc", "isrccode", "isrcno", "isrcnumber", "isrcid"})
+
+
+def _bare_name(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
 
 
 # The names labels' and distributors' files give these columns, in order of preference,
@@ -196,10 +208,17 @@ class Table(Protocol):
     columns: list[str]
     column: str
     hint_columns: HintColumns
-    format: str  # csv, tsv or parquet: what it was read from
+    format: str  # csv, tsv, parquet, xlsx or ods: what it was read from
+    preamble: list[list[Any]]  # a workbook's rows above its header (else none)
+    sheet_name: str | None  # a workbook's sheet
 
     @property
     def schema(self) -> pa.Schema: ...
+
+    def typed(self, start: int, stop: int) -> list[list[Any]] | None:
+        """Data rows ``start`` to ``stop`` with each cell in its own type, where the
+        chunks hold them as text (a workbook's); None: the chunks' cells are the cells."""
+        ...
 
     def chunks(self, *, text: bool = False) -> Iterator[pd.DataFrame]: ...
 

@@ -25,8 +25,10 @@ from ..errors import EnvironmentFailure, InputError
 from ..overrides import Override, parse_overrides
 from ..schema import DEEZER_COLUMNS, OUTPUT_COLUMNS
 from . import dataset
+from .advice import not_utf8, not_utf8_file
 from .formats import detect_format
 from .source import InputSource, opened
+from .workbook import Sheet
 
 __all__ = [
     "REVIEW_MARK",
@@ -199,7 +201,7 @@ class CsvSource(InputSource):
                 "contain the delimiter), so fix that row and run again"
             )
         if "UTF8" in str(exc) or "utf8" in str(exc).lower():
-            return _not_utf8_file(self.display, self.path)
+            return not_utf8_file(self.display, self.path)
         return f"{self.display} is not valid CSV ({exc})"
 
     def _first_ragged_line(self) -> int:
@@ -218,6 +220,31 @@ class CsvSource(InputSource):
         return 0
 
 
+class WorkbookSource(InputSource):
+    """One sheet of an .xlsx or .ods workbook (see :mod:`.workbook`), read whole."""
+
+    format = "xlsx"
+
+    def __init__(self, *args: Any, sheet: str | int | None = None, **kwargs: Any) -> None:
+        self.sheet = sheet
+        super().__init__(*args, **kwargs)
+
+    def _open(self) -> None:
+        self._file.seek(0)
+        self._sheet = Sheet(self._file.read(), self.display, self.sheet, self._column_wanted)
+        self.sheet_name, self.preamble = self._sheet.name, self._sheet.preamble
+        self.columns = self._sheet.columns
+        self.schema = pa.schema([(c, pa.string()) for c in self.columns])
+
+    def typed(self, start: int, stop: int) -> list[list[Any]] | None:
+        """The data rows ``start`` to ``stop``, each cell in its own type (text, a whole
+        number as an integer, a float, a date, a boolean; None for an empty cell)."""
+        return self._sheet.rows[start:stop]
+
+    def _batches(self, columns: list[str] | None) -> Iterator[pa.RecordBatch]:
+        yield from self._sheet.batches(columns or self.columns, self.chunk_rows)
+
+
 class TsvSource(CsvSource):
     """A tab-separated file."""
 
@@ -228,6 +255,8 @@ _SOURCES: dict[str, type[InputSource]] = {
     "csv": CsvSource,
     "tsv": TsvSource,
     "parquet": ParquetSource,
+    "xlsx": WorkbookSource,
+    "ods": WorkbookSource,
 }
 
 
@@ -250,20 +279,12 @@ def _no_nulls(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(filled, schema=batch.schema)
 
 
-def _not_utf8_file(display: str, path: Path) -> str:
-    try:
-        path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _not_utf8(display, exc, path)
-    return f"{display} is not UTF-8 text; save it as 'CSV UTF-8' or convert it"
-
-
 def _sniff_delimiter(path: Path, display: str) -> str:
     with _text(path, display) as fh:
         try:
             sample = fh.read(64 * 1024)
         except UnicodeDecodeError as exc:
-            raise InputError(_not_utf8(display, exc, path)) from None
+            raise InputError(not_utf8(display, exc, path)) from None
     first_line = sample.split("\n", 1)[0]
     try:
         return str(csv.Sniffer().sniff(first_line, delimiters=",;\t").delimiter)
@@ -277,54 +298,6 @@ def _text(path: Path, display: str) -> Iterator[IO[str]]:
         yield fh
 
 
-def _not_utf8(display: str, exc: UnicodeDecodeError, path: Path) -> str:
-    """Why ``display`` cannot be read as text, and the fix that fits what it is."""
-    other = _not_text(display, path)
-    if other is not None:
-        return other
-    return (
-        f"{display} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
-        f"offset {exc.start}); save it as 'CSV UTF-8' or convert it from the encoding it "
-        f"was saved in, e.g. from Windows-1252: iconv -f cp1252 -t utf-8 {display} > "
-        f"{_beside(path, '-utf8.csv')}"
-    )
-
-
-def _beside(path: Path, suffix: str) -> str:
-    """A new name for a converted copy of ``path`` (never the file itself)."""
-    return str(path.with_name(path.stem + suffix))
-
-
-def _not_text(display: str, path: Path) -> str | None:
-    """What a file that is not text in any 8-bit encoding is, told by its first bytes."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(512)
-    except OSError:
-        return None
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (head[:64].count(0) > len(head[:64]) // 4):
-        return (
-            f"{display} is UTF-16 text (as Excel's 'Unicode Text' saves it); save it as "
-            f"'CSV UTF-8', or convert it: iconv -f utf-16 -t utf-8 {display} > "
-            f"{_beside(path, '-utf8.csv')}"
-        )
-    if head.startswith(b"\x1f\x8b"):
-        unzipped = _beside(path, "-unzipped.csv")
-        return (
-            f"{display} is gzip-compressed; decompress it first: gunzip -c {display} > {unzipped}"
-        )
-    if head.startswith(b"PAR1"):
-        return (
-            f"{display} is a Parquet file, not CSV: name it .parquet or pass --input-format parquet"
-        )
-    if head.startswith(b"PK\x03\x04"):
-        return (
-            f"{display} is a zip archive (an Excel workbook or a zipped file), not CSV: "
-            "save the sheet as 'CSV UTF-8', or unzip it first"
-        )
-    return None
-
-
 @contextlib.contextmanager
 def open_input(
     path: str | os.PathLike[str],
@@ -334,9 +307,12 @@ def open_input(
     chunk_rows: int = 20_000,
     title_column: str | None = None,
     artist_column: str | None = None,
+    sheet: str | int | None = None,
 ) -> Iterator[InputSource]:
     """Open ``path`` (or ``-`` for standard input, spooled to a temporary file).
-    ``column``: the ISRC column's name, or a function that picks it from the columns."""
+    ``column``: the ISRC column's name, or a function that picks it from the columns.
+    ``sheet``: a workbook's sheet, by name or 0-based index (default: the first sheet
+    with an ISRC column)."""
     hints = {"title_column": title_column, "artist_column": artist_column}
     if str(path) == "-":
         with tempfile.NamedTemporaryFile(prefix="isrc-stdin-", suffix=".csv") as spool:
@@ -347,7 +323,12 @@ def open_input(
                 doing = "cannot keep standard input in the temporary file"
                 raise EnvironmentFailure.from_os(exc, doing, spool.name) from None
             kind = _SOURCES[detect_format("-", input_format)]
-            source = kind(Path(spool.name), "standard input", column, chunk_rows, **hints)
+            spooled = Path(spool.name)
+            source = (
+                WorkbookSource(spooled, "standard input", column, chunk_rows, sheet=sheet, **hints)
+                if kind is WorkbookSource
+                else kind(spooled, "standard input", column, chunk_rows, **hints)
+            )
             with contextlib.closing(source):
                 yield source
         return
@@ -360,7 +341,16 @@ def open_input(
         with contextlib.closing(ParquetDataset(p, str(p), column, chunk_rows, **hints)) as data:
             yield data
         return
-    kind = _SOURCES[detect_format(p, input_format)]
+    fmt = detect_format(p, input_format)
+    kind = _SOURCES[fmt]
+    if kind is WorkbookSource:
+        book = WorkbookSource(p, str(p), column, chunk_rows, sheet=sheet, **hints)
+        book.format = fmt
+        with contextlib.closing(book):
+            yield book
+        return
+    if sheet is not None:
+        raise InputError(f"--sheet is for a workbook (.xlsx, .ods); {p} is {fmt}")
     with contextlib.closing(kind(p, str(p), column, chunk_rows, **hints)) as source:
         yield source
 

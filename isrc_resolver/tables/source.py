@@ -28,6 +28,8 @@ class InputSource:
     format = ""
     schema: pa.Schema
     columns: list[str]
+    preamble: list[list[Any]] = []  # noqa: RUF012 - a workbook's own list replaces it
+    sheet_name: str | None = None
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class InputSource:
         self.path = path
         self.display = display
         self.chunk_rows = chunk_rows
+        self._column_wanted = column if isinstance(column, str) else None
         # The file is held open from here to the end: each pass reads the same file, even
         # when a new one is moved into its place meanwhile (a late nightly export).
         self._file = self._hold()
@@ -137,6 +140,10 @@ class InputSource:
                 return native
             native.close()
         raise self._changed("another file was moved into its place")
+
+    def typed(self, start: int, stop: int) -> list[list[Any]] | None:
+        """See :class:`.columns.Table`: a CSV's or Parquet's chunks hold its cells."""
+        return None
 
     def durations(self) -> dict[str, int]:
         """Each ISRC's first ``duration_ms`` (empty without that column: nothing is read)."""

@@ -11,8 +11,7 @@ import os
 import stat
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import pandas as pd
@@ -20,45 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import EnvironmentFailure, InputError
+from ..errors import InputError
 from ..models import Enrichment, Status
-from ..paths import is_special
-from ..schema import Kind, Row, output_columns
+from ..schema import Row, output_columns
 from .atomic import temporary_beside, umask
 from .columns import Table, output_names
-from .escape import escape_formula
-from .formats import detect_format
+from .formats import written_format
 from .lines import csv_lines, has_carriage_return, holds
 from .rows import BuiltRows, fill_checks, series
 from .stdout import Utf8Stdout, utf8_stdout
+from .target import ARROW_TYPES, Target, failed
+from .workbook_out import WorkbookSink
 
-__all__ = [
-    "OutputSink",
-    "Target",
-    "check_file",
-    "check_output",
-    "open_output",
-    "write_frames",
-    "write_output",
-    "write_text",
-]
-
-_ARROW_TYPES = {
-    Kind.TEXT: pa.string(),
-    Kind.INTEGER: pa.int64(),
-    Kind.FLOAT: pa.float64(),
-    Kind.BOOLEAN: pa.bool_(),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where the output goes, checked before anything is asked of Spotify."""
-
-    display: str
-    format: str
-    path: str | None  # None: standard output
-    direct: bool  # write straight into it (a device or a FIFO): no temporary file
+__all__ = ["OutputSink", "check_output", "open_output", "write_output"]
 
 
 def check_output(target: str | os.PathLike[str], output_format: str | None = None) -> Target:
@@ -66,11 +39,11 @@ def check_output(target: str | os.PathLike[str], output_format: str | None = Non
     it names (the link stays). Raises :class:`InputError` naming the fix."""
     display = str(target)
     if display == "-":
-        fmt = output_format or "csv"
-        if fmt == "parquet":
-            raise InputError("Parquet cannot be written to standard output; use -o FILE.parquet")
-        return Target(display, detect_format("-", fmt), None, True)
-    fmt = detect_format(display, output_format)
+        fmt = written_format("-", output_format or "csv")
+        if fmt in ("parquet", "xlsx"):
+            raise InputError(f"{fmt} cannot be written to standard output; use -o FILE.{fmt}")
+        return Target(display, fmt, None, True)
+    fmt = written_format(display, output_format)
     real = os.path.realpath(display)
     if os.path.isdir(real):
         raise InputError(f"cannot write {display}: it is a folder; name a file in it")
@@ -117,7 +90,7 @@ class OutputSink:
         ``Int64`` and ``boolean`` back (polars and duckdb read the Arrow types)."""
         fields = list(self.source.schema)
         fields += [
-            pa.field(n, _ARROW_TYPES[c.kind]) for c, n in zip(self.columns, self.names, strict=True)
+            pa.field(n, ARROW_TYPES[c.kind]) for c, n in zip(self.columns, self.names, strict=True)
         ]
         empty = self.source.schema.empty_table().to_pandas()
         for column, name in zip(self.columns, self.names, strict=True):
@@ -129,11 +102,7 @@ class OutputSink:
         self, chunk: pd.DataFrame, rows: BuiltRows, min_score: float = 90.0
     ) -> Counter[Status]:
         """Append ``chunk`` with its results; returns the rows' statuses."""
-        data, statuses = rows.columns(chunk[self.source.column].tolist())
-        h = self.source.hint_columns
-        if h.usable:
-            assert h.title is not None and h.artist is not None
-            fill_checks(data, chunk[h.title].tolist(), chunk[h.artist].tolist(), min_score)
+        data, statuses = values_of(chunk, rows, self.source, min_score)
         # Only text output cares, and only the input's cells need a look: our own values
         # were checked once per ISRC as they were built (rows.carriage_return).
         quote_all = self._parquet is None and (rows.carriage_return or has_carriage_return(chunk))
@@ -143,7 +112,7 @@ class OutputSink:
         try:
             self._write_frame(chunk, quote_all=quote_all)
         except OSError as exc:
-            raise _failed(exc, self.target) from None
+            raise failed(exc, self.target) from None
         return statuses
 
     @property
@@ -154,7 +123,7 @@ class OutputSink:
     @property
     def types(self) -> list[pa.DataType] | None:
         """Parquet's types of our columns (None: a text output, which writes text)."""
-        return None if self._parquet is None else [_ARROW_TYPES[c.kind] for c in self.columns]
+        return None if self._parquet is None else [ARROW_TYPES[c.kind] for c in self.columns]
 
     @property
     def writes_arrow(self) -> bool:
@@ -181,7 +150,7 @@ class OutputSink:
         try:
             self._parquet.write_table(table)
         except OSError as exc:
-            raise _failed(exc, self.target) from None
+            raise failed(exc, self.target) from None
         rows.stale += stale
         return statuses
 
@@ -243,7 +212,7 @@ class OutputSink:
         try:
             self._put(text)
         except OSError as exc:
-            raise _failed(exc, self.target) from None
+            raise failed(exc, self.target) from None
         self._header_written = True
         return statuses
 
@@ -309,13 +278,18 @@ def open_output(
     *,
     output_format: str | None = None,
     kinds: Sequence[Enrichment] = (),
-) -> Iterator[OutputSink]:
+) -> Iterator[OutputSink | WorkbookSink]:
     """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
     checked = check_output(target, output_format)
     try:
-        sink = OutputSink(checked, source, kinds)
+        sink: OutputSink | WorkbookSink
+        if checked.format == "xlsx":
+            assert checked.path is not None
+            sink = WorkbookSink(checked.path, checked.direct, source, kinds)
+        else:
+            sink = OutputSink(checked, source, kinds)
     except OSError as exc:
-        raise _failed(exc, checked) from None
+        raise failed(exc, checked) from None
     try:
         yield sink
     except BaseException:
@@ -324,17 +298,20 @@ def open_output(
     try:
         sink.close(complete=True)
     except OSError as exc:
-        raise _failed(exc, checked) from None
+        raise failed(exc, checked) from None
 
 
-def _failed(exc: OSError, target: Target) -> EnvironmentFailure:
-    """The output could not be written: the machine's failure, told with its path. What
-    was there before stays as it was (the run wrote to a temporary file)."""
-    where = "standard output" if target.path is None else target.display
-    failure = EnvironmentFailure.from_os(exc, "cannot write the output", where)
-    if target.path is not None and not target.direct:
-        failure.args = (f"{failure}; {target.display} was left as it was",)
-    return failure
+def values_of(
+    chunk: pd.DataFrame, rows: BuiltRows, source: Table, min_score: float
+) -> tuple[list[list[Any]], Counter[Status]]:
+    """The chunk's values of each output column, with its rows' match checks; and the
+    rows' statuses."""
+    data, statuses = rows.columns(chunk[source.column].tolist())
+    h = source.hint_columns
+    if h.usable:
+        assert h.title is not None and h.artist is not None
+        fill_checks(data, chunk[h.title].tolist(), chunk[h.artist].tolist(), min_score)
+    return data, statuses
 
 
 def write_output(
@@ -357,13 +334,13 @@ def write_output(
     with open_output(target, source, output_format=output_format, kinds=kinds) as sink:
         # Spreadsheets run a cell that starts with = + - @ as a formula: text from the
         # network is escaped in CSV and TSV (OWASP), never in Parquet or input columns.
-        escape = escape_formulas and sink.format != "parquet"
+        escape = escape_formulas and sink.format not in ("parquet", "xlsx")
         built = BuiltRows(
             rows, sink.columns, kinds, escape=escape, consume=True, sep=sink.sep, fill=fill,
             types=sink.types, checked=source.hint_columns.usable,
         )  # fmt: skip
         at = source.columns.index(source.column)
-        if sink.writes_lines or sink.writes_arrow:
+        if isinstance(sink, OutputSink) and (sink.writes_lines or sink.writes_arrow):
             if fill is None:
                 built.number_all()
             for batch in source.batches():
@@ -375,122 +352,14 @@ def write_output(
                     statuses.update(sink.write_arrow(batch, built, min_score))
                 written(batch.num_rows)
             return statuses, built.stale
-        for chunk in source.chunks(text=sink.format != "parquet"):
+        for chunk in source.chunks(text=sink.format not in ("parquet", "xlsx")):
             if fill is not None:
                 built.prepare(chunk[source.column].tolist())
-            statuses.update(sink.write(chunk, built, min_score))
+            if isinstance(sink, WorkbookSink):
+                data, counted = values_of(chunk, built, source, min_score)
+                sink.write(chunk, data)
+                statuses.update(counted)
+            else:
+                statuses.update(sink.write(chunk, built, min_score))
             written(len(chunk))
     return statuses, built.stale
-
-
-def check_file(target: str | os.PathLike[str], flag: str) -> str:
-    """A file another option writes (``flag`` names it in messages): its folder exists
-    and is writable, and it is not a folder. Returns the real path."""
-    display = str(target)
-    real = os.path.realpath(display)
-    if display == "-" or os.path.isdir(real):
-        raise InputError(f"cannot write {display} ({flag}): name a file")
-    if is_special(real):
-        if not os.access(real, os.W_OK):
-            raise InputError(f"cannot write {display} ({flag}): permission denied")
-        return real  # a device or a FIFO: written in place
-    directory = os.path.dirname(real)
-    if not os.path.isdir(directory):
-        raise InputError(f"cannot write {display} ({flag}): folder {directory} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write {display} ({flag}): folder {directory} is not writable")
-    return real
-
-
-@contextlib.contextmanager
-def _atomic(target: str | os.PathLike[str], real: str, fmt: str) -> Iterator[str]:
-    """A temporary file beside ``real`` to write; moved into place if all went well,
-    removed otherwise. A device or a FIFO (``/dev/null``) is written in place, never
-    replaced. The machine's refusals name ``target``."""
-    checked = Target(str(target), fmt, real, is_special(real))
-    tmp: str | None = None
-    if checked.direct:
-        try:
-            yield real
-        except OSError as exc:
-            raise _failed(exc, checked) from None
-        return
-    try:
-        tmp = temporary_beside(real)
-        yield tmp
-        os.chmod(tmp, 0o644 & ~umask())
-        os.replace(tmp, real)
-        tmp = None
-    except OSError as exc:
-        raise _failed(exc, checked) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def write_text(target: str | os.PathLike[str], text: str, flag: str) -> None:
-    """``text`` into ``target`` whole or not at all (a temporary file moved into place)."""
-    real = check_file(target, flag)
-    with _atomic(target, real, "text") as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
-def _frame(chunk: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, Kind]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            name: pd.array([r.get(name) for r in chunk], dtype=kind.pandas_dtype)  # type: ignore[call-overload]
-            for name, kind in columns
-        }
-    )
-
-
-def write_frames(
-    target: str | os.PathLike[str],
-    chunks: Iterable[Sequence[Mapping[str, Any]]],
-    columns: Sequence[tuple[str, Kind]],
-    flag: str,
-    *,
-    escape: Sequence[str] = (),
-) -> int:
-    """Chunks of records with ``columns`` (name, type) to ``target``, CSV/TSV or Parquet
-    by its suffix, whole or not at all; the text columns named in ``escape`` (from the
-    network) made inert for spreadsheets in CSV and TSV. Returns the rows written."""
-    real = check_file(target, flag)
-    fmt = detect_format(real)
-    empty = pd.DataFrame({n: pd.Series([], dtype=k.pandas_dtype) for n, k in columns})
-    metadata = pa.Schema.from_pandas(empty, preserve_index=False).metadata  # pandas reads back
-    fields = [pa.field(name, _ARROW_TYPES[kind]) for name, kind in columns]
-    schema = pa.schema(fields, metadata=metadata)
-    sep = "\t" if fmt == "tsv" else ","
-    rows = 0
-    with _atomic(target, real, fmt) as tmp, contextlib.ExitStack() as stack:
-        if fmt == "parquet":
-            parquet = stack.enter_context(pq.ParquetWriter(tmp, schema, compression="zstd"))
-            for chunk in chunks:
-                parquet.write_table(
-                    pa.Table.from_pandas(
-                        _frame(chunk, columns), schema=schema, preserve_index=False
-                    )
-                )
-                rows += len(chunk)
-            return rows
-        fh = stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
-        for chunk in chunks:
-            if not chunk:
-                continue  # an empty chunk writes nothing (the header comes once, below)
-            frame = _frame(chunk, columns)
-            for name in escape:
-                frame[name] = frame[name].map(escape_formula)
-            frame.to_csv(
-                fh,
-                sep=sep,
-                header=rows == 0,
-                index=False,
-                lineterminator="\n",
-                quoting=csv.QUOTE_ALL if has_carriage_return(frame) else csv.QUOTE_MINIMAL,
-            )
-            rows += len(frame)
-        if rows == 0:
-            fh.write(sep.join(name for name, _ in columns) + "\n")
-    return rows
