@@ -461,6 +461,12 @@ def two(count: int, quota: int) -> list[Row]:
     return [Row(*row) for row in rows(count, quota)]
 
 
+def workbook(tmp: Path, rows: int) -> list[Row]:
+    from scenario_workbook import workbook_round_trip  # in this folder
+
+    return [Row(*row) for row in workbook_round_trip(tmp, rows)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -485,6 +491,7 @@ def main() -> int:
             lambda t: warm(t, [100_000] if q else [1_000_000, 3_000_000], 20_000 if q else 200_000),
         ),
         ("many distinct", lambda t: many(t, 200_000 if q else 10_000_000)),
+        ("workbook", lambda t: workbook(t, 20_000 if q else 200_000)),
     ]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="isrc-bench-") as tmp:

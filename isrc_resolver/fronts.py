@@ -196,7 +196,8 @@ async def resolve_file(
         _preflight(output, output_format, source, s)
         extras.check()
         try:
-            rows, streaming = await _resolve_all(resolver, source, run, progress, candidates)
+            most = tables.rows_at_most(output, output_format, source)
+            rows, streaming = await _resolve_all(resolver, source, run, progress, candidates, most)
         finally:
             _count(run, resolver, before)
         await extras.before_writing(rows)
@@ -212,12 +213,23 @@ async def resolve_file(
 
 
 async def _resolve_all(
-    resolver: Engine, source: InputSource, run: RunReport, progress: Progress, candidates: object
+    resolver: Engine,
+    source: InputSource,
+    run: RunReport,
+    progress: Progress,
+    candidates: object,
+    most: int | None = None,
 ) -> tuple[dict[str, Row], bool]:
     """The rows a file's run writes from memory, and whether the rest stream from the
-    cache (a catalogue past what a run holds: see :mod:`.pipeline.plan`)."""
+    cache (a catalogue past what a run holds: see :mod:`.pipeline.plan`). ``most``: the
+    rows the output can hold (a sheet's), checked before any request."""
     hints = _file_hints(source)
     run.rows, unique, seen = distinct(source.isrc_spellings(), _streams(resolver, candidates))
+    if most is not None and run.rows > most:
+        raise InputError(
+            f"{source.display} has {run.rows:,} rows, more than one sheet of an .xlsx "
+            f"holds ({most:,} under its header); write the output as .csv or .parquet"
+        )
     if seen is not None:
         with seen:
             run.unique = len(seen)

@@ -206,3 +206,16 @@ def test_the_library_reads_and_writes_workbooks(hosted: ServerThread, tmp_path: 
         5012345678900,
         "GBAYE0601498",
     ]
+
+
+def test_an_output_longer_than_a_sheet_is_refused_before_any_request(
+    hosted: ServerThread, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import isrc_resolver.tables.write as write
+
+    monkeypatch.setattr(write, "EXCEL_ROWS", 6)  # a sheet of 6 rows: 5 under the header
+    write_csv(tmp_path / "in.csv", [{"isrc": "GBAYE0601498"}] * 6)
+    ran = cli("in.csv", "-o", "out.xlsx", "--no-cache")
+    assert ran.code == 2 and "more than one sheet of an .xlsx holds (5 under" in ran.err
+    assert hosted.stats()["total_requests"] == 0 and not (tmp_path / "out.xlsx").exists()
+    assert cli("in.csv", "-o", "out.csv", "--no-cache").code == 0

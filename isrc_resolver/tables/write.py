@@ -29,9 +29,9 @@ from .lines import csv_lines, has_carriage_return, holds
 from .rows import BuiltRows, fill_checks, series
 from .stdout import Utf8Stdout, utf8_stdout
 from .target import ARROW_TYPES, Target, failed
-from .workbook_out import WorkbookSink
+from .workbook_out import EXCEL_ROWS, WorkbookSink
 
-__all__ = ["OutputSink", "check_output", "open_output", "write_output"]
+__all__ = ["OutputSink", "check_output", "open_output", "rows_at_most", "write_output"]
 
 
 def check_output(target: str | os.PathLike[str], output_format: str | None = None) -> Target:
@@ -299,6 +299,16 @@ def open_output(
         sink.close(complete=True)
     except OSError as exc:
         raise failed(exc, checked) from None
+
+
+def rows_at_most(
+    target: str | os.PathLike[str], output_format: str | None, source: Table
+) -> int | None:
+    """The data rows ``target`` can hold: a sheet's, less its header and the preamble
+    (None: no limit)."""
+    if str(target) == "-" or written_format(target, output_format) != "xlsx":
+        return None
+    return EXCEL_ROWS - 1 - len(source.preamble)
 
 
 def values_of(
