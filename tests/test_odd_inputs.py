@@ -57,10 +57,6 @@ def test_csv_on_a_console_that_cannot_encode_the_names_is_utf8(
     [
         (lambda p: p.write_bytes("isrc\nGBAYE0601498\n".encode("utf-16")), "is UTF-16 text"),
         (lambda p: p.write_bytes(gzip.compress(b"isrc\nGBAYE0601498\n")), "gzip-compressed"),
-        (
-            lambda p: pq.write_table(pa.table({"isrc": ["GBAYE0601498"]}), p),
-            "is a Parquet file, not CSV",
-        ),
         (lambda p: p.write_bytes(b"isrc,t\nGBAYE0601498,caf\xe9\n"), "iconv -f cp1252"),
     ],
 )
@@ -80,6 +76,24 @@ def test_a_file_that_is_not_utf8_text_gets_the_advice_that_fits(
     assert "latin1" not in ran.err and "> in.csv" not in ran.err  # never over the input
     assert spotify.stats()["total_requests"] == 0
     assert (tmp_path / "in.csv").read_bytes() == before
+
+
+def test_a_parquet_file_or_a_workbook_named_csv_is_read_for_what_it_is(
+    env: Env, spotify: ServerThread, cli: Cli, tmp_path: Path
+) -> None:
+    import xlsxwriter
+
+    env(spotify)
+    pq.write_table(pa.table({"isrc": ["GBAYE0601498"], "n": [7]}), tmp_path / "parquet.csv")
+    book = xlsxwriter.Workbook(tmp_path / "book.csv")
+    book.add_worksheet().write_row(0, 0, ["ISRC", "n"])
+    book.worksheets()[0].write_row(1, 0, ["GBAYE0601498", 7])
+    book.close()
+    for name in ("parquet.csv", "book.csv"):
+        ran = cli(name, "-o", f"{name}.out.csv", "--no-cache")
+        assert ran.code == 0, ran.err
+        (row,) = read_csv(tmp_path / f"{name}.out.csv")
+        assert row["status"] == "found" and row["n"] == "7"
 
 
 def test_the_ledger_wildcard_is_no_account_name(

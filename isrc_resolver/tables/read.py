@@ -342,6 +342,8 @@ def open_input(
             yield data
         return
     fmt = detect_format(p, input_format)
+    if input_format is None and fmt in ("csv", "tsv"):
+        fmt = _by_content(p) or fmt  # a Parquet file or a workbook named .csv
     kind = _SOURCES[fmt]
     if kind is WorkbookSource:
         book = WorkbookSource(p, str(p), column, chunk_rows, sheet=sheet, **hints)
@@ -353,6 +355,16 @@ def open_input(
         raise InputError(f"--sheet is for a workbook (.xlsx, .ods); {p} is {fmt}")
     with contextlib.closing(kind(p, str(p), column, chunk_rows, **hints)) as source:
         yield source
+
+
+def _by_content(path: Path) -> str | None:
+    """The format a file's first bytes name, when they name one that is not text."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return None  # opening it again says why, naming it
+    return {b"PAR1": "parquet", b"PK\x03\x04": "xlsx"}.get(head)
 
 
 REVIEW_MARK = "review_reason"  # a column only review files have: their empty ids are undecided
