@@ -196,8 +196,8 @@ async def resolve_file(
         _preflight(output, output_format, source, s)
         extras.check()
         try:
-            most = tables.rows_at_most(output, output_format, source)
-            rows, streaming = await _resolve_all(resolver, source, run, progress, candidates, most)
+            fits = tables.rows_fit(output, output_format, source)
+            rows, streaming = await _resolve_all(resolver, source, run, progress, candidates, fits)
         finally:
             _count(run, resolver, before)
         await extras.before_writing(rows)
@@ -218,18 +218,14 @@ async def _resolve_all(
     run: RunReport,
     progress: Progress,
     candidates: object,
-    most: int | None = None,
+    fits: Callable[[int], None] = lambda rows: None,
 ) -> tuple[dict[str, Row], bool]:
     """The rows a file's run writes from memory, and whether the rest stream from the
-    cache (a catalogue past what a run holds: see :mod:`.pipeline.plan`). ``most``: the
-    rows the output can hold (a sheet's), checked before any request."""
+    cache (a catalogue past what a run holds: see :mod:`.pipeline.plan`). ``fits``: the
+    output can hold the input's rows (a sheet's rows are counted), before any request."""
     hints = _file_hints(source)
     run.rows, unique, seen = distinct(source.isrc_spellings(), _streams(resolver, candidates))
-    if most is not None and run.rows > most:
-        raise InputError(
-            f"{source.display} has {run.rows:,} rows, more than one sheet of an .xlsx "
-            f"holds ({most:,} under its header); write the output as .csv or .parquet"
-        )
+    fits(run.rows)
     if seen is not None:
         with seen:
             run.unique = len(seen)
@@ -281,6 +277,9 @@ def _cached_rows(
     if not streaming or cache is None:
         return contextlib.nullcontext()
     return cached_rows(cache.cache.path, resolver.settings)
+
+
+_WRITTEN = ("candidates=", "report=", "summary_json=", "changes=")  # by option
 
 
 class _Extras:
@@ -347,9 +346,7 @@ class _Extras:
         if cache is not None:
             self.per_day = await cache.call(cache.cache.ledger.per_day, s.account_key)
         if str(self.output) != "-":
-            run.html = functools.partial(
-                _report_page, self.output, run, self.per_day, s.daily_quota
-            )
+            run.html = functools.partial(_report_page, self.output, run, self.per_day, s)
         if self.changes is not None:  # every run that names it: empty when nothing changed
             count = write_changes(self.changes, run.changes)
             log.info("changes: %d written to %s", count, self.changes)
@@ -363,12 +360,10 @@ class _Extras:
 
     def written(self) -> dict[str, str | os.PathLike[str] | None]:
         """The files written besides the output, by option."""
-        return {
-            "candidates=": self.candidates,
-            "report=": self.report,
-            "summary_json=": self.summary_json,
-            "changes=": self.changes,
-        }
+        given = (self.candidates, self.report, self.summary_json, self.changes)
+        return dict(
+            zip(("candidates=", "report=", "summary_json=", "changes="), given, strict=True)
+        )
 
     def forget_summary(self) -> None:
         """An earlier run's summary file is removed: the file is this run's, or none."""
@@ -378,9 +373,9 @@ class _Extras:
 
 
 def _report_page(
-    output: str | os.PathLike[str], run: RunReport, per_day: dict[str, int], quota: int | None
+    output: str | os.PathLike[str], run: RunReport, days: Mapping[str, int], s: Settings
 ) -> str:
-    return report_page(output, run.as_dict(), per_day, quota, run.changes)
+    return report_page(output, run.as_dict(), days, s.daily_quota, run.changes)
 
 
 def _preflight(

@@ -19,7 +19,7 @@ from .read import (
 )
 from .side import check_file, write_frames, write_text
 from .target import Target
-from .write import check_output, open_output, rows_at_most, write_output
+from .write import check_output, open_output, rows_fit, write_output
 
 __all__ = [
     "FORMATS",
@@ -43,7 +43,7 @@ __all__ = [
     "open_output",
     "read_output",
     "read_overrides",
-    "rows_at_most",
+    "rows_fit",
     "with_results",
     "write_frames",
     "write_output",

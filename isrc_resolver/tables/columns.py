@@ -209,6 +209,7 @@ class Table(Protocol):
     column: str
     hint_columns: HintColumns
     format: str  # csv, tsv, parquet, xlsx or ods: what it was read from
+    display: str  # its name in messages
     preamble: list[list[Any]]  # a workbook's rows above its header (else none)
     sheet_name: str | None  # a workbook's sheet
 

@@ -31,7 +31,7 @@ from .stdout import Utf8Stdout, utf8_stdout
 from .target import ARROW_TYPES, Target, failed
 from .workbook_out import EXCEL_ROWS, WorkbookSink
 
-__all__ = ["OutputSink", "check_output", "open_output", "rows_at_most", "write_output"]
+__all__ = ["OutputSink", "check_output", "open_output", "rows_fit", "write_output"]
 
 
 def check_output(target: str | os.PathLike[str], output_format: str | None = None) -> Target:
@@ -301,14 +301,22 @@ def open_output(
         raise failed(exc, checked) from None
 
 
-def rows_at_most(
+def rows_fit(
     target: str | os.PathLike[str], output_format: str | None, source: Table
-) -> int | None:
-    """The data rows ``target`` can hold: a sheet's, less its header and the preamble
-    (None: no limit)."""
-    if str(target) == "-" or written_format(target, output_format) != "xlsx":
-        return None
-    return EXCEL_ROWS - 1 - len(source.preamble)
+) -> Callable[[int], None]:
+    """A check that ``target`` can hold so many data rows of ``source``: a sheet holds
+    1,048,576 rows, less its header and the preamble. Raises :class:`InputError`."""
+    fmt = None if str(target) == "-" else written_format(target, output_format)
+    most = EXCEL_ROWS - 1 - len(source.preamble)
+
+    def check(rows: int) -> None:
+        if fmt == "xlsx" and rows > most:
+            raise InputError(
+                f"{source.display} has {rows:,} rows, more than one sheet of an .xlsx holds "
+                f"({most:,} under its header); write the output as .csv or .parquet"
+            )
+
+    return check
 
 
 def values_of(
