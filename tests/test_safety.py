@@ -95,7 +95,9 @@ def test_ragged_rows_stop_before_any_request(
     [
         (["-o", "missing/out.csv"], "folder"),
         (["-o", "-", "--format", "parquet"], "Parquet cannot be written to standard output"),
-        (["-o", "out.xlsx"], "the formats are csv (.csv), tsv (.tsv) and parquet (.parquet)"),
+        (["-o", "out.ods"], "out.ods: ods is read, not written; write .xlsx, .csv or .parquet"),
+        (["-o", "-", "--format", "xlsx"], "An .xlsx workbook cannot be written to standard"),
+        (["-o", "out.numbers"], "the formats are csv (.csv), tsv (.tsv), parquet (.parquet), xlsx"),
         (["-o", "out.json"], "cannot write or read out.json as json"),
         (["-o", "."], "it is a folder"),
     ],

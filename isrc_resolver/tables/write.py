@@ -41,7 +41,8 @@ def check_output(target: str | os.PathLike[str], output_format: str | None = Non
     if display == "-":
         fmt = written_format("-", output_format or "csv")
         if fmt in ("parquet", "xlsx"):
-            raise InputError(f"{fmt} cannot be written to standard output; use -o FILE.{fmt}")
+            said = "Parquet" if fmt == "parquet" else "An .xlsx workbook"
+            raise InputError(f"{said} cannot be written to standard output; use -o FILE.{fmt}")
         return Target(display, fmt, None, True)
     fmt = written_format(display, output_format)
     real = os.path.realpath(display)
