@@ -219,3 +219,60 @@ def test_an_output_longer_than_a_sheet_is_refused_before_any_request(
     assert ran.code == 2 and "more than one sheet of an .xlsx holds (5 under" in ran.err
     assert hosted.stats()["total_requests"] == 0 and not (tmp_path / "out.xlsx").exists()
     assert cli("in.csv", "-o", "out.csv", "--no-cache").code == 0
+
+
+def _ods(path: Path, rows: list[list[Any]]) -> None:
+    """A minimal OpenDocument spreadsheet, as LibreOffice saves one (one sheet)."""
+    cells = []
+    for row in rows:
+        out = []
+        for v in row:
+            if v is None:
+                out.append("<table:table-cell/>")
+            elif isinstance(v, int | float):
+                out.append(
+                    f'<table:table-cell office:value-type="float" office:value="{v}">'
+                    f"<text:p>{v}</text:p></table:table-cell>"
+                )
+            else:
+                out.append(
+                    '<table:table-cell office:value-type="string">'
+                    f"<text:p>{v}</text:p></table:table-cell>"
+                )
+        cells.append("<table:table-row>" + "".join(out) + "</table:table-row>")
+    office = "urn:oasis:names:tc:opendocument:xmlns"
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<office:document-content xmlns:office="{office}:office:1.0" '
+        f'xmlns:table="{office}:table:1.0" xmlns:text="{office}:text:1.0" office:version="1.2">'
+        '<office:body><office:spreadsheet><table:table table:name="Releases">'
+        + "".join(cells)
+        + "</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<manifest:manifest xmlns:manifest="{office}:manifest:1.0" manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/" '
+        'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        z.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+
+
+def test_an_ods_is_read_as_a_workbook(hosted: ServerThread, cli: Cli, tmp_path: Path) -> None:
+    rows = [["Releases 2024", None], [None, None], ["ISRC", "UPC"], ["GBAYE0601498", 5012345678900]]
+    _ods(tmp_path / "releases.ods", [*rows, ["Total", None]])
+    assert cli("releases.ods", "-o", "out.xlsx", "--no-cache").code == 0
+    out = _cells(tmp_path / "out.xlsx")
+    assert [r[:2] for r in out] == [
+        ["Releases 2024", ""], ["", ""], ["ISRC", "UPC"], ["GBAYE0601498", 5012345678900],
+        ["Total", ""],
+    ]  # fmt: skip
+    status = out[2].index("status")
+    assert [r[status] for r in out[3:]] == ["found", "invalid"]
+    ran = cli("releases.ods", "-o", "again.ods", "--no-cache")
+    assert ran.code == 2 and "ods is read, not written" in ran.err
