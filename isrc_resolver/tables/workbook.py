@@ -1,4 +1,5 @@
-"""Spreadsheets: ``.xlsx`` and ``.ods`` in (python-calamine), ``.xlsx`` out (xlsxwriter).
+"""Spreadsheets in: ``.xlsx`` and ``.ods``, read with python-calamine (``.xlsx`` out is
+:mod:`.workbook_out`'s).
 
 A catalogue sheet often has a title and a period line above its header, several sheets,
 UPCs stored as 13-digit numbers, dates, and codes with leading zeros stored as text. The
@@ -8,10 +9,9 @@ its type: the pipeline sees each cell as text (as a CSV would hold it), and an `
 output writes each input cell back with its own type, then the added columns.
 
 Known traps, handled here: calamine skips empty top rows unless told not to, and gives
-every number as a float (a whole number goes back as an integer); both writers would turn
-text starting with ``=`` into a formula and xlsxwriter turns URLs into links unless told
-not to; a password-protected workbook is an OLE file holding an encrypted package, not an
-``.xls``. A formula in the input comes back as its cached value.
+every number as a float (a whole number goes back as an integer); a password-protected
+workbook is an OLE file holding an encrypted package, not an ``.xls``. A formula in the
+input comes back as its cached value.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from .columns import find_isrc_column
 __all__ = ["HEADER_ROWS", "Sheet"]
 
 HEADER_ROWS = 20  # the header is looked for in this many rows from the top
-EXCEL_ROWS = 1_048_576  # rows in one sheet of an .xlsx
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE compound file: .xls, or an encrypted .xlsx
 _ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
