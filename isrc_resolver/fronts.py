@@ -184,7 +184,7 @@ async def resolve_file(
     started = time.perf_counter()
     extras = _Extras(resolver, output, candidates, report, summary_json, changes)
     check_places(file_places(input, output, s.cache, extras.written(), reads or {}))
-    extras.forget_summary()
+    extras.forget_earlier()
     run = RunReport()
     before = _count(RunReport(), resolver, (0, 0, 0, 0, 0, 0))
     reading = dict(column=column, input_format=input_format, chunk_rows=chunk_rows, sheet=sheet)
@@ -279,9 +279,6 @@ def _cached_rows(
     return cached_rows(cache.cache.path, resolver.settings)
 
 
-_WRITTEN = ("candidates=", "report=", "summary_json=", "changes=")  # by option
-
-
 class _Extras:
     """What a file's run writes besides the output: the candidates table, the HTML
     report, the summary file; each target checked before the first request."""
@@ -365,11 +362,12 @@ class _Extras:
             zip(("candidates=", "report=", "summary_json=", "changes="), given, strict=True)
         )
 
-    def forget_summary(self) -> None:
-        """An earlier run's summary file is removed: the file is this run's, or none."""
-        if self.summary_json is not None and not is_special(self.summary_json):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.summary_json)
+    def forget_earlier(self) -> None:
+        """Earlier runs' files here go: each is this run's, or there is none."""
+        for target in self.written().values():
+            if target is not None and not is_special(target):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(target)
 
 
 def _report_page(

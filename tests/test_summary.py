@@ -234,3 +234,20 @@ async def test_a_found_answer_is_not_cached_over_by_a_first_market_miss(
     async with resolver_for(server, cache=cache, market="US", max_requests=0) as r:
         cached = await r.resolve_values(codes)
     assert all(cached[c].found and cached[c].track == first[c].track for c in codes)
+
+
+def test_a_failed_run_leaves_no_earlier_runs_files_looking_like_its_own(
+    env: Env, spotify: ServerThread, cli: Cli, tmp_path: Path
+) -> None:
+    """Yesterday's report, candidates and changes are not tonight's: a night that fails
+    before writing them leaves none (a takedown alert must not be sent twice)."""
+    env(spotify)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(3)])
+    extras = ["--report", "r.html", "--changes", "ch.csv", "--candidates", "cand.csv"]
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.db", "--summary-json", "s.json", *extras]
+    assert cli(*args).code == 0
+    assert all((tmp_path / f).exists() for f in ("r.html", "ch.csv", "cand.csv", "s.json"))
+    assert cli(*args, "--column", "nope").code == 2
+    assert not any((tmp_path / f).exists() for f in ("r.html", "ch.csv", "cand.csv"))
+    assert _summary(tmp_path / "s.json")["exit_code"] == 2
+    assert (tmp_path / "out.csv").exists()  # the output is whole, from the run before

@@ -158,8 +158,9 @@ class _Said(logging.Handler):
 
 
 def _summary_target(args: argparse.Namespace, said: _Said) -> str | None:
-    """The summary file to write at exit (see ``run.summary_target``); a folder that will
-    not let the earlier one be removed ends the command here (``said.code``)."""
+    """The summary file to write at exit (see ``run.summary_target``, which also removes
+    an earlier run's files); a folder that will not let them be removed ends the command
+    here (``said.code``)."""
     found: list[str | None] = []
 
     def find() -> int:

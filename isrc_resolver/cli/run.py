@@ -127,31 +127,34 @@ def _places(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def summary_target(args: argparse.Namespace) -> str | None:
-    """Where this run's summary goes, when it may be written there whatever happens: it
-    names a file (a device is written in place) that the run neither reads nor writes
-    otherwise. An earlier run's summary there is removed now: the file is this run's, or
-    there is none. None: no --summary-json, or one the checks will refuse."""
+    """Where this run's summary goes, when it may be written there whatever happens (a
+    file, or a device written in place, that the run neither reads nor writes otherwise).
+    An earlier run's summary, report, candidates and changes there are removed now: each
+    file is this run's, or there is none (a failed night leaves no earlier night's news to
+    be sent again). None: no --summary-json, or one the checks will refuse."""
     from .. import tables
     from ..paths import Place, clashes_with, file_places, is_special
 
-    target = args.summary_json
-    if target is None:
-        return None
     if args.input is None:  # --demo
         args.input = str(demo_sample())
     reads, written = _places(args)
-    del written["summary_json="]
-    others = file_places(args.input, args.output, cache_path(args), written, reads)
-    try:
-        tables.check_file(target, "summary_json=")
-    except InputError:
-        return None
-    if clashes_with(Place("summary_json=", target, writes=True), others):
-        return None
-    if not is_special(target):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(target)
-    return str(target)
+    safe: dict[str, str] = {}
+    for option, target in written.items():
+        if target is None:
+            continue
+        rest = {o: t for o, t in written.items() if o != option}
+        others = file_places(args.input, args.output, cache_path(args), rest, reads)
+        try:
+            tables.check_file(target, option)
+        except InputError:
+            continue  # the run refuses it, naming it, before any request
+        if clashes_with(Place(option, target, writes=True), others):
+            continue
+        if not is_special(target):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
+        safe[option] = str(target)
+    return safe.get("summary_json=")
 
 
 def write_summary(target: str, outcome: Outcome, code: int, error: str | None) -> int:
