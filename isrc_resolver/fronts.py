@@ -25,7 +25,7 @@ from .http.stats import ClientStats
 from .isrc import normalize_value
 from .matching import Hint, Hints
 from .models import Enrichment, Status
-from .paths import check_places, file_places, is_special
+from .paths import check_places, file_places, is_special, remove_earlier
 from .pipeline.plan import distinct
 from .pipeline.workers import RunControl
 from .progress import Progress
@@ -365,9 +365,8 @@ class _Extras:
     def forget_earlier(self) -> None:
         """Earlier runs' files here go: each is this run's, or there is none."""
         for target in self.written().values():
-            if target is not None and not is_special(target):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(target)
+            if target is not None:
+                remove_earlier(target)
 
 
 def _report_page(

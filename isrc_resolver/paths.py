@@ -9,6 +9,7 @@ name) before the first request, and refuses a clash naming both options.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ __all__ = [
     "clashes_with",
     "file_places",
     "is_special",
-    "same_file",
+    "remove_earlier",
 ]
 
 
@@ -93,10 +94,12 @@ def _is_null(found: os.stat_result) -> bool:
     return (found.st_dev, found.st_ino) == (null.st_dev, null.st_ino)
 
 
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether ``a`` and ``b`` name one file (or one file to be made)."""
-    first = _identity(a)
-    return first is not None and first == _identity(b)
+def remove_earlier(path: str | os.PathLike[str]) -> None:
+    """Remove the file at ``path`` that an earlier run wrote, so that what is there after
+    this run is this run's, or nothing. A device or a FIFO is left as it is."""
+    if not is_special(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _inside(path: str | os.PathLike[str], folder: _Identity) -> bool:

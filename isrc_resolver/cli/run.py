@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -133,7 +132,7 @@ def summary_target(args: argparse.Namespace) -> str | None:
     file is this run's, or there is none (a failed night leaves no earlier night's news to
     be sent again). None: no --summary-json, or one the checks will refuse."""
     from .. import tables
-    from ..paths import Place, clashes_with, file_places, is_special
+    from ..paths import Place, clashes_with, file_places, remove_earlier
 
     if args.input is None:  # --demo
         args.input = str(demo_sample())
@@ -150,9 +149,7 @@ def summary_target(args: argparse.Namespace) -> str | None:
             continue  # the run refuses it, naming it, before any request
         if clashes_with(Place(option, target, writes=True), others):
             continue
-        if not is_special(target):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(target)
+        remove_earlier(target)
         safe[option] = str(target)
     return safe.get("summary_json=")
 
