@@ -1,4 +1,5 @@
-"""``isrc-resolve cache {info,clear}``: look into the cache, or empty it."""
+"""``isrc-resolve cache {info,clear,backup,history}``: look into the cache, copy it, empty
+it, or tell one ISRC's answers over time."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ log = logging.getLogger("isrc_resolver")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="isrc-resolve cache", description="Inspect, back up or clear the cache."
+        prog="isrc-resolve cache",
+        description="Inspect, back up or clear the cache, or show one ISRC's history.",
     )
     p.add_argument("action", choices=["info", "clear", "backup", "history"])
     p.add_argument(

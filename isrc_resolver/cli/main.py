@@ -67,6 +67,7 @@ cache commands:
   isrc-resolve cache clear --cooldown       end the cooldowns only (answers and ledger kept)
   isrc-resolve cache info --format json     for monitoring: requests per day, cooldown, ages
   isrc-resolve cache backup PATH            a consistent copy of a live cache
+  isrc-resolve cache history ISRC           every store's answer for one ISRC, now and before
   isrc-resolve cache export PATH [options]  every answer as one table (Parquet or CSV), for
                                             the scope a run with those options uses
 """
@@ -77,7 +78,7 @@ _USAGE = """
   isrc-resolve INPUT -o OUTPUT [options]
   isrc-resolve --demo [INPUT] -o OUTPUT [options]
   isrc-resolve plan INPUT [options] [--format {text,json}]
-  isrc-resolve cache {info,clear} [--cache PATH] [--cooldown]
+  isrc-resolve cache {info,clear,backup,history} [PATH|ISRC] [--cache PATH] [--cooldown]
   isrc-resolve review OUTPUT [-o REVIEW.csv]
   (an input file called 'cache', 'plan' or 'review' is ./cache, ./plan or ./review)"""
 
