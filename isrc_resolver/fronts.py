@@ -276,7 +276,7 @@ def _cached_rows(
     cache = resolver.async_cache
     if not streaming or cache is None:
         return contextlib.nullcontext()
-    return cached_rows(cache.cache.path, resolver.settings)
+    return cached_rows(cache.cache.location, resolver.settings)
 
 
 class _Extras:

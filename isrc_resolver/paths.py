@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .database import DatabaseURL
 from .errors import InputError
 
 __all__ = [
@@ -43,10 +44,13 @@ class Place:
 _Identity = tuple[object, ...]
 
 
-def cache_places(cache: str | os.PathLike[str] | None, option: str = "cache=") -> list[Place]:
+def cache_places(
+    cache: str | os.PathLike[str] | DatabaseURL | None, option: str = "cache="
+) -> list[Place]:
     """The files of a SQLite cache: the database, its journal and shared memory, and the
-    token file kept beside it. All are written while a run has the cache open."""
-    if cache is None:
+    token file kept beside it. All are written while a run has the cache open. A
+    database cache has none."""
+    if cache is None or isinstance(cache, DatabaseURL):
         return []
     folder, name = os.path.split(os.fspath(cache))
     return [
@@ -178,7 +182,7 @@ def clashes_with(one: Place, others: Iterable[Place]) -> bool:
 def file_places(
     input: str | os.PathLike[str],
     output: str | os.PathLike[str],
-    cache: os.PathLike[str] | None,
+    cache: os.PathLike[str] | DatabaseURL | None,
     written: Mapping[str, str | os.PathLike[str] | None],
     reads: Mapping[str, str | os.PathLike[str] | None],
 ) -> list[Place]:

@@ -360,7 +360,7 @@ async def _budget(s: Settings, cache: AsyncCache | None, clock: Callable[[], flo
     other caches spent (their ledgers)."""
     elsewhere = 0
     if cache is not None:
-        path, now = cache.cache.path, clock()
+        path, now = cache.cache.location, clock()
         elsewhere = await asyncio.to_thread(spent_by_other_caches, s, path, now)
     return budget_for(s, cache, clock, elsewhere)
 

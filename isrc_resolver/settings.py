@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from ._logging import Secret
+from .database import DatabaseURL
 from .errors import ConfigurationError
 from .markets import ISRC_COUNTRY, MARKETS, isrc_market, parse_markets
 from .models import Enrichment, FallbackSearch, MatchPreference
@@ -33,7 +34,9 @@ __all__ = [
     "ENV_CLIENT_SECRET",
     "Options",
     "Settings",
+    "cache_location",
     "default",
+    "default_cache",
     "default_cache_path",
 ]
 
@@ -48,6 +51,7 @@ ENV_CLIENT_SECRET = ("SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_SECRET")
 ENV_API_URL = "SPOTIFY_API_URL"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
 ENV_DEEZER_API_URL = "DEEZER_API_URL"
+ENV_CACHE = "ISRC_RESOLVER_CACHE"  # the cache: a file's path or a postgresql:// URL
 DEFAULT_DEEZER_API_URL = "https://api.deezer.com"
 # The catalogues a run can ask: Spotify (always) and the second ones beside it.
 PROVIDERS = ("spotify", "deezer")
@@ -63,6 +67,28 @@ def default_cache_path() -> Path:
     from platformdirs import user_cache_path  # only when a cache is opened, not for --help
 
     return user_cache_path("isrc-resolver", appauthor=False) / "cache.sqlite3"
+
+
+def cache_location(given: str | os.PathLike[str] | DatabaseURL) -> Path | DatabaseURL:
+    """A cache named by a path or a ``postgresql://`` URL (ConfigurationError for a URL
+    that does not parse; its message shows the URL masked)."""
+    if isinstance(given, DatabaseURL):
+        return given
+    location = getattr(given, "location", None)  # an open cache's
+    if isinstance(location, Path | DatabaseURL):
+        return location
+    try:
+        url = DatabaseURL.parse(os.fspath(given))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return url if url is not None else Path(given)
+
+
+def default_cache(environ: Mapping[str, str] | None = None) -> Path | DatabaseURL:
+    """The cache a run opens unless told: ``ISRC_RESOLVER_CACHE`` (a path or a
+    ``postgresql://`` URL) when set, else :func:`default_cache_path`."""
+    given = (os.environ if environ is None else environ).get(ENV_CACHE)
+    return cache_location(given) if given else default_cache_path()
 
 
 def api_scope(api_url: str) -> str:
@@ -93,7 +119,7 @@ class Settings:
     max_retries: int = 5
     max_wait: float = 120.0  # longest Retry-After sat out, seconds
     timeout: float = 30.0  # per request, seconds
-    cache: Path | None = None  # None: no cache and nothing on disk
+    cache: Path | DatabaseURL | None = None  # None: no cache and nothing on disk
     max_age: float = 30 * DAY  # seconds (Options and the CLI take days)
     not_found_max_age: float = 7 * DAY  # seconds (likewise)
     refresh: bool = False
@@ -211,7 +237,7 @@ class Settings:
         return cls(
             client_id=client_id,
             client_secret=Secret(client_secret),
-            **_coerce(options),
+            **_coerce(options, env),
         )
 
 
@@ -230,7 +256,9 @@ class Options(TypedDict, total=False):
     max_retries: int
     max_wait: float
     timeout: float
-    cache: str | os.PathLike[str] | bool | None  # a path, an open Cache, True: the default
+    # a path, a postgresql:// URL, an open Cache, True: the default (ISRC_RESOLVER_CACHE or
+    # the user's cache folder)
+    cache: str | os.PathLike[str] | DatabaseURL | bool | None
     max_age: float | timedelta  # days (as the CLI's --max-age), or a timedelta
     not_found_max_age: float | timedelta  # likewise
     refresh: bool
@@ -263,7 +291,7 @@ def _first(env: Mapping[str, str], names: Iterable[str]) -> str | None:
     return next((env[n] for n in names if env.get(n)), None)
 
 
-def _coerce(options: dict[str, Any]) -> dict[str, Any]:
+def _coerce(options: dict[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Caller-friendly forms into the typed ones (strings to enums, ``True`` to a path)."""
     unknown = set(options) - set(_DEFAULTS)
     if unknown:
@@ -315,11 +343,11 @@ def _coerce(options: dict[str, Any]) -> dict[str, Any]:
     if "cache" in out:
         cache = out["cache"]
         if cache is True:
-            out["cache"] = default_cache_path()
+            out["cache"] = default_cache(env)
         elif cache is None or cache is False:
             out["cache"] = None
         else:
-            out["cache"] = Path(cache)
+            out["cache"] = cache_location(cache)
     return out
 
 

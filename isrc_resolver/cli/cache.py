@@ -1,5 +1,6 @@
-"""``isrc-resolve cache {info,clear,backup,history}``: look into the cache, copy it, empty
-it, or tell one ISRC's answers over time."""
+"""``isrc-resolve cache {info,clear,backup,history,copy}``: look into the cache, back it
+up, empty it, tell one ISRC's answers over time, or copy one cache into another (a file
+into a team's PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._logging import printable
+from ..database import DatabaseURL
 from ..errors import CacheError, ConfigurationError, format_time
-from ..settings import default_cache_path
+from ..settings import cache_location, default_cache, default_cache_path
+from .options import cache_argument, cache_exists, environment
 
 if TYPE_CHECKING:
     from ..store.cache import CacheInfo
@@ -29,11 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="isrc-resolve cache",
         description="Inspect, back up or clear the cache, or show one ISRC's history.",
     )
-    p.add_argument("action", choices=["info", "clear", "backup", "history"])
+    p.add_argument("action", choices=["info", "clear", "backup", "history", "copy"])
     p.add_argument(
         "target",
         nargs="?",
-        help="with backup: the file to write the copy to; with history: the ISRC",
+        help="with backup: the file to write the copy to; with history: the ISRC; with "
+        "copy: the cache to copy from (SRC)",
+    )
+    p.add_argument(
+        "destination",
+        nargs="?",
+        metavar="DST",
+        help="with copy: the cache to copy into (a file or a postgresql:// URL); what it "
+        "holds is kept, newer answers win, and the ledger keeps the larger count",
     )
     p.add_argument(
         "--format",
@@ -48,19 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="with clear: end only the quota stops' cooldowns; keep the answers and the ledger",
     )
     p.add_argument(
-        "--cache", type=Path, metavar="PATH", help=f"cache file (default: {default_cache_path()})"
+        "--cache",
+        type=cache_argument,
+        metavar="PATH|URL",
+        help="cache file or postgresql:// URL (default: $ISRC_RESOLVER_CACHE, else "
+        f"{default_cache_path()})",
     )
     return p
 
 
 def cache_command(args: argparse.Namespace) -> int:
-    path = args.cache or default_cache_path()
+    if args.action == "copy":
+        return _copy(args.target, args.destination)
+    path = args.cache or default_cache(environment(None)[0])
     if args.action == "backup":
         args.target = None if args.target is None else Path(args.target)
         _check_backup(args.target, path)
     if args.action == "history":
         args.target = _isrc(args.target)
-    if not path.exists():
+    if not cache_exists(path):
         _say(f"no cache at {path}")
         return 0
     from ..store.cache import Cache, set_aside
@@ -70,7 +87,7 @@ def cache_command(args: argparse.Namespace) -> int:
     except CacheError as exc:
         # Only a SQLite file that does not read back is replaced, and it is kept aside;
         # anything else (not a cache, a newer one, locked, read-only) is said and left be.
-        if args.action != "clear" or exc.reason != "damaged":
+        if args.action != "clear" or exc.reason != "damaged" or not isinstance(path, Path):
             raise
         kept = set_aside(path, time.time())
         Cache(path).close()
@@ -138,7 +155,37 @@ def _print_history(isrc: str, entries: list[Entry]) -> None:
         )
 
 
-def _check_backup(target: Path | None, cache: Path) -> None:
+def _copy(source: str | None, destination: str | None) -> int:
+    """``cache copy SRC DST``: SRC's answers, ledger, history and cooldowns merged into DST
+    (created if need be). SRC is only read."""
+    from ..paths import Place, check_places
+    from ..store.cache import Cache
+
+    if source is None or destination is None:
+        raise ConfigurationError(
+            "cache copy needs the cache to copy from and the one to copy into: cache copy "
+            "SRC DST (each a file or a postgresql:// URL)"
+        )
+    src, dst = cache_location(source), cache_location(destination)
+    if not cache_exists(src):
+        raise ConfigurationError(f"cache copy: there is no cache at {src}; name an existing one")
+    if src == dst or (
+        isinstance(src, Path) and isinstance(dst, Path) and src.resolve() == dst.resolve()
+    ):
+        raise ConfigurationError(f"cache copy: {src} is both SRC and DST; name two caches")
+    if isinstance(src, Path) and isinstance(dst, Path):
+        check_places([Place("cache copy SRC", src, False), Place("cache copy DST", dst, True)])
+    with Cache(src) as source_cache, Cache(dst) as target:
+        copied = target.copy_from(source_cache)
+    _say(
+        f"copied {src} into {dst}: {copied.answers} answers, {copied.details} store and "
+        f"detail answers, {copied.requests} requests in {copied.ledger_seconds} ledger "
+        f"seconds, {copied.history} replaced answers, {copied.cooldowns} cooldown(s)"
+    )
+    return 0
+
+
+def _check_backup(target: Path | None, cache: Path | DatabaseURL) -> None:
     """A backup is a new regular file, none of the cache's own."""
     from ..paths import Place, cache_places, check_places, is_special
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ..errors import InputError
-from .options import add_settings_arguments, overrides_argument
+from .options import add_settings_arguments, cache_exists, overrides_argument
 from .plan import plan_settings
 
 __all__ = ["build_parser", "export"]
@@ -35,7 +35,7 @@ def export(args: argparse.Namespace) -> int:
     from ..store.cache import Cache
 
     settings, _ = plan_settings(args)
-    if settings.cache is None or not settings.cache.exists():
+    if settings.cache is None or not cache_exists(settings.cache):
         why = "--no-cache" if args.no_cache else "--demo keeps none unless told"
         where = settings.cache or f"(none: {why})"
         raise InputError(f"no cache to export at {where}; name it with --cache PATH")

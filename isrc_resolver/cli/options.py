@@ -17,8 +17,9 @@ import re
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from ..database import DatabaseURL
 from ..errors import ConfigurationError
 from ..models import Enrichment, FallbackSearch, MatchPreference
 from ..settings import (
@@ -29,13 +30,17 @@ from ..settings import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     Settings,
+    cache_location,
     default,
+    default_cache,
     default_cache_path,
 )
 
 __all__ = [
     "add_settings_arguments",
     "as_flags",
+    "cache_argument",
+    "cache_exists",
     "cache_path",
     "credentials",
     "env_file",
@@ -350,9 +355,10 @@ def _pace_arguments(pace: _Options) -> None:
 def _cache_arguments(cache: _Options) -> None:
     cache.add_argument(
         "--cache",
-        type=Path,
-        metavar="PATH",
-        help=f"cache file (default: {default_cache_path()})",
+        type=cache_argument,
+        metavar="PATH|URL",
+        help="cache file, or a postgresql://USER:PASSWORD@HOST:PORT/DB shared by several "
+        f"hosts (default: $ISRC_RESOLVER_CACHE, else {default_cache_path()})",
     )
     cache.add_argument(
         "--no-cache",
@@ -471,12 +477,28 @@ def credentials(args: argparse.Namespace) -> tuple[dict[str, str], str]:
     return environment(args.env_file)
 
 
-def cache_path(args: argparse.Namespace) -> Path | None:
-    """The cache a run with these flags opens (None: none)."""
+def cache_path(args: argparse.Namespace) -> Path | DatabaseURL | None:
+    """The cache a run with these flags opens (None: none): ``--cache``, else
+    ``ISRC_RESOLVER_CACHE`` (from the environment or the .env file), else the default."""
     # The demo keeps its made-up answers out of the real cache unless told otherwise.
     if args.no_cache or (args.demo and args.cache is None):
         return None
-    return args.cache or default_cache_path()
+    if args.cache is not None:
+        return cast(Path | DatabaseURL, args.cache)
+    return default_cache(environment(getattr(args, "env_file", None))[0])
+
+
+def cache_exists(cache: Path | DatabaseURL | None) -> bool:
+    """Is there a cache to read (a file that exists, or a database)?"""
+    return isinstance(cache, DatabaseURL) or (cache is not None and cache.exists())
+
+
+def cache_argument(text: str) -> Path | DatabaseURL:
+    """``--cache``: a file's path or a ``postgresql://`` URL."""
+    try:
+        return cache_location(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def settings_from(
@@ -486,7 +508,7 @@ def settings_from(
     credentials' place, when the caller looked already)."""
     environ, looked_in = found or credentials(args)
     given = {k: v for k, v in vars(args).items() if k in _SETTINGS and k != "cache"}
-    cache = None if cache_path(args) is None else (args.cache or True)
+    cache = cache_path(args)
     return Settings.build(
         environ=environ,
         looked_in=looked_in,

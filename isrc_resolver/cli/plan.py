@@ -12,6 +12,7 @@ from ..errors import format_time
 from ..schema import FORMATS
 from ..settings import ENV_API_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, Settings
 from .options import (
+    cache_exists,
     credentials,
     hint_arguments,
     overrides_argument,
@@ -116,7 +117,7 @@ def _forecast(args: argparse.Namespace) -> tuple[Forecast, Settings]:
         title_column=args.title_column,
         artist_column=args.artist_column,
     ) as source:
-        cache = Cache(settings.cache) if settings.cache and settings.cache.exists() else None
+        cache = Cache(settings.cache) if settings.cache and cache_exists(settings.cache) else None
         try:
             titles = source.hint_columns.usable
             return forecast(

@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..settings import default_cache_path
+from ..settings import default_cache, default_cache_path
+from .options import cache_argument, cache_exists, environment
 
 __all__ = ["build_parser", "review"]
 
@@ -31,9 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--cache",
-        type=Path,
-        metavar="PATH",
-        help=f"where the candidates are kept (default: {default_cache_path()})",
+        type=cache_argument,
+        metavar="PATH|URL",
+        help="where the candidates are kept: a file or a postgresql:// URL (default: "
+        f"$ISRC_RESOLVER_CACHE, else {default_cache_path()})",
     )
     p.add_argument("--no-cache", action="store_true", help="list without the candidates")
     p.add_argument("--title-column", metavar="NAME", help="the input's title column")
@@ -50,11 +52,11 @@ def review(args: argparse.Namespace) -> int:
     target = args.to or source.with_name(source.stem + ".review.csv")
     tables.check_file(target, "review -o")
     tables.frame_format(target, "review -o")
-    path = None if args.no_cache else (args.cache or default_cache_path())
+    path = None if args.no_cache else (args.cache or default_cache(environment(None)[0]))
     written = Place("review -o", target, writes=True)
     check_places([Place("review OUTPUT", source, writes=False), written, *cache_places(path)])
     scan = scan_file(source, args.title_column, args.artist_column)
-    if path is not None and path.exists():
+    if path is not None and cache_exists(path):
         from ..store.cache import Cache
 
         with Cache(path) as cache:

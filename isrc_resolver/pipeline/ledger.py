@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..settings import Settings
 from ..spotify.budget import Budget, Grant
-from ..store.cache import AsyncCache
+from ..store.cache import AsyncCache, Location
 from ..store.registry import register, spent_elsewhere
 
 __all__ = ["CacheLedger", "budget_for", "spent_by_other_caches"]
@@ -37,10 +37,14 @@ class CacheLedger:
         await self._cache.call(self._cache.cache.give_back, self._account, count, second)
 
 
-def spent_by_other_caches(settings: Settings, cache: Path, now: float) -> int:
+def spent_by_other_caches(settings: Settings, cache: Location, now: float) -> int:
     """List ``cache`` among this user's caches, and, with a daily quota, what the account
     spent in the last 24 hours by the ledgers of the others (each said in the log): one
-    developer account has one allowance, whichever cache a run uses."""
+    developer account has one allowance, whichever cache a run uses. A database's ledger
+    is the team's own: the file caches of this user are not added to it (``cache copy``
+    carries a file's ledger into it)."""
+    if not isinstance(cache, Path):
+        return 0
     register(cache)
     if settings.daily_quota is None:
         return 0

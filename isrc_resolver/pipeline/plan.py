@@ -19,7 +19,6 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..isrc import Normalized, count_isrcs, is_valid_isrc, normalize_value
@@ -27,7 +26,7 @@ from ..models import TITLE_ARTIST, FallbackSearch, MatchMethod, Result, Status
 from ..overrides import Override
 from ..schema import Row, row_of
 from ..settings import TITLE_PAGES, Settings
-from ..store.cache import AsyncCache, Cache
+from ..store.cache import AsyncCache, Cache, Location
 from ..store.details import PINNED_TRACK as KIND
 from ..store.listings import fresh_listings
 from ..store.runset import RunSet
@@ -384,7 +383,9 @@ async def plan_streamed(
 
 
 @contextlib.contextmanager
-def cached_rows(path: Path, settings: Settings) -> Iterator[Callable[[list[str]], dict[str, Row]]]:
+def cached_rows(
+    path: Location, settings: Settings
+) -> Iterator[Callable[[list[str]], dict[str, Row]]]:
     """For the write pass: the rows of some ISRCs from the cache at ``path``, on a
     connection of the calling thread's own. An answer that turned stale since the run
     began is still the answer this run has."""

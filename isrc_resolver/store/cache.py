@@ -1,14 +1,17 @@
 """The persistent cache: what makes nightly reruns cost only what is new or stale.
 
-One SQLite file (standard library ``sqlite3``, WAL mode); its tables are described in
-:mod:`.schema`. :class:`Cache` is the front over the parts that share its one connection:
+Two backends keep the same tables (described in :mod:`.schema`): a SQLite file
+(:mod:`.sqlite`, for one host) and a PostgreSQL database (:mod:`.postgres`, for a team's
+hosts). :class:`Cache` is the front over the parts that share the backend's connection:
 :class:`.results.Results`, :class:`.ledger.Ledger` (with the cooldowns),
 :class:`.leases.Leases` and :class:`.details.Details`. A call that touches several of them
-(an answer stored, its lease ended and its request counted) is one transaction here.
+(an answer stored, its lease ended and its request counted) is one transaction here. The
+pipeline does not know which backend it has.
 
 All calls are synchronous and meant to run off the event loop (:class:`AsyncCache` runs
-them on one worker thread). Two processes may share one file: WAL lets readers proceed
-while one writes, and a generous busy timeout makes a writer wait instead of failing.
+them on one worker thread). Several processes may share one cache: on SQLite, WAL lets
+readers proceed while one writes, and a generous busy timeout makes a writer wait instead
+of failing; on PostgreSQL, writers take turns on a transaction lock.
 """
 
 from __future__ import annotations
@@ -16,33 +19,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
+from ..database import DatabaseURL
 from ..errors import EnvironmentFailure
 from ..models import Candidate, Result, Status
+from .copy import Copied, copy_rows
 from .details import Details
 from .history import History
-from .leases import Leases
+from .leases import Leases, Sessions
 from .ledger import Allowance, Ledger
 from .results import Results
-from .schema import connect, explain
-from .sql import Transaction
+from .sql import Database
+from .sqlite import SqliteBackend
 
-__all__ = ["AsyncCache", "Cache", "CacheInfo", "set_aside"]
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "Location", "location_of", "set_aside"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+Location = Path | DatabaseURL  # where a cache lives: a SQLite file or a PostgreSQL database
+
+
+def location_of(given: str | os.PathLike[str] | DatabaseURL) -> Location:
+    """A cache's location from a path or a ``postgresql://`` URL."""
+    if isinstance(given, DatabaseURL):
+        return given
+    return DatabaseURL.parse(str(given)) or Path(given)
+
 
 @dataclass(frozen=True, slots=True)
 class CacheInfo:
-    path: Path
+    path: Location
     entries: int
     found: int
     not_found: int
@@ -53,27 +67,58 @@ class CacheInfo:
     accounts: tuple[Allowance, ...] = ()
 
 
+class Backend(Protocol):
+    """What a cache keeps its tables in (:mod:`.sqlite`, :mod:`.postgres`)."""
+
+    @property
+    def location(self) -> Location: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def sessions(self) -> Sessions: ...
+
+    def close(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def size_bytes(self) -> int: ...
+
+    def compact(self) -> None: ...
+
+
 class Cache:
     """Results by ISRC and variant, with ages; the ledger, cooldowns, leases and details."""
 
-    def __init__(self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time):
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | DatabaseURL,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.location = location_of(path)
         self.clock = clock  # the wall clock ages and the ledger are measured by
-        self._db = connect(self.path)  # raises CacheError, with advice that fits the cause
+        # Either raises CacheError, with advice that fits the cause, or EnvironmentFailure
+        # for a database that cannot be reached.
+        self._backend = _backend(self.location)
+        self._db = self._backend.db
         self.results = Results(self._db, clock)
         self.ledger = Ledger(self._db, clock)
-        self.leases = Leases(self._db)
+        self.leases = Leases(self._db, self._backend.sessions)
         self.details = Details(self._db, clock)
         self.history = History(self._db)
 
-    def __repr__(self) -> str:
-        return f"Cache({str(self.path)!r})"
+    @property
+    def path(self) -> Path | None:
+        """The cache's file; None for a database."""
+        return self.location if isinstance(self.location, Path) else None
 
-    def __fspath__(self) -> str:
-        return str(self.path)
+    def __repr__(self) -> str:
+        return f"Cache({str(self.location)!r})"
 
     def close(self) -> None:
-        self._db.close()
+        self._backend.close()
 
     def __enter__(self) -> Cache:
         return self
@@ -81,22 +126,10 @@ class Cache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction. The machine's refusal half-way through a run (a full
-        disk, a file made read-only, a lock held past the busy timeout) is an
-        :class:`EnvironmentFailure` naming this file: the run stops sending, since what
-        it sends could no longer be counted, and writes its output."""
-        try:
-            with Transaction(self._db):
-                yield
-        except OSError as exc:
-            raise EnvironmentFailure.from_os(exc, "cannot write the cache", self.path) from None
-        except sqlite3.OperationalError as exc:
-            failure = explain(exc, self.path)
-            if failure.reason == "damaged":  # not the machine's: a bug or a broken file
-                raise
-            raise EnvironmentFailure(str(failure), path=str(self.path)) from None
+    def _transaction(self) -> AbstractContextManager[None]:
+        """One write transaction; the machine's refusal half-way through a run (a full
+        disk, a read-only file, a database gone) is an EnvironmentFailure naming it."""
+        return self._backend.transaction()
 
     # -- results ---------------------------------------------------------------------
 
@@ -236,14 +269,14 @@ class Cache:
         accounts = tuple(self.ledger.allowance(name) for name in self.ledger.accounts())
         cooldowns = [a.cooldown_until for a in accounts if a.cooldown_until is not None]
         return CacheInfo(
-            path=self.path,
+            path=self.location,
             entries=sum(counts.values()),
             found=counts.get(Status.FOUND.value, 0),
             not_found=counts.get(Status.NOT_FOUND.value, 0),
             oldest=oldest,
             newest=newest,
             cooldown_until=max(cooldowns, default=None),
-            size_bytes=self.path.stat().st_size if self.path.exists() else 0,
+            size_bytes=self._backend.size_bytes(),
             accounts=tuple(a for a in accounts if a.requests or a.cooldown_until),
         )
 
@@ -253,7 +286,7 @@ class Cache:
         status and age (``cache info --format json``)."""
         info = self.info()
         return {
-            "path": str(self.path),
+            "path": str(self.location),
             "size_bytes": info.size_bytes,
             "entries": info.entries,
             "answers": self.results.by_age(self.clock()),
@@ -270,22 +303,29 @@ class Cache:
         }
 
     def backup(self, target: Path) -> None:
-        """A consistent copy of this cache at ``target`` (SQLite's online backup: other
-        processes may go on writing meanwhile), mode 0600, moved into place whole."""
+        """A consistent copy of this cache at ``target``, a SQLite cache file of mode
+        0600, moved into place whole (a database's is copied into a new file)."""
+        if isinstance(self._backend, SqliteBackend):
+            self._backend.backup(target)
+            return
         tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.close(fd)
-            with contextlib.closing(sqlite3.connect(tmp)) as copy:
-                self._db.backup(copy)
-            os.replace(tmp, target)
-        except (OSError, sqlite3.Error) as exc:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            code = exc.errno if isinstance(exc, OSError) else None
-            raise EnvironmentFailure(
-                f"cannot write the backup {target}: {exc}", path=str(target), code=code
-            ) from None
+            with Cache(tmp, clock=self.clock) as copy:
+                copy.copy_from(self)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise EnvironmentFailure.from_os(exc, "cannot write the backup", target) from None
+        finally:
+            for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm"))):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
+
+    def copy_from(self, source: Cache) -> Copied:
+        """Merge ``source``'s answers, ledger, history and cooldowns into this cache
+        (:mod:`.copy`): ``cache copy``."""
+        return copy_rows(source._db, self._db, self._transaction)
 
     def clear(self) -> int:
         """Delete every cached result and the cooldowns; returns how many results went.
@@ -297,10 +337,7 @@ class Cache:
             self._db.execute("DELETE FROM details")
             self._db.execute("DELETE FROM leases")
             self._db.execute("DELETE FROM meta WHERE key != 'schema'")
-        # Giving the space back is housekeeping: on a full disk it cannot be done, and the
-        # answers are gone all the same.
-        with contextlib.suppress(sqlite3.OperationalError):
-            self._db.execute("VACUUM")
+        self._backend.compact()
         return count
 
 
@@ -314,7 +351,7 @@ class AsyncCache:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isrc-cache")
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], float]) -> AsyncCache:
+    async def open(cls, path: Location, *, clock: Callable[[], float]) -> AsyncCache:
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isrc-cache-open")
         try:
             loop = asyncio.get_running_loop()
@@ -344,6 +381,16 @@ class AsyncCache:
         if self._owned:
             await self.call(self.cache.close)
         self._thread.shutdown(wait=True)
+
+
+def _backend(location: Location) -> Backend:
+    if isinstance(location, DatabaseURL):
+        from .postgres import PostgresBackend  # the driver only when a database is named
+
+        return PostgresBackend(location)
+    from .sqlite import SqliteBackend
+
+    return SqliteBackend(location)
 
 
 def set_aside(path: Path, when: float) -> Path:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .sql import select_in
+from .sql import Database, select_in
 
 __all__ = ["PINNED_TRACK", "Details"]
 
@@ -17,7 +16,7 @@ PINNED_TRACK = "track"  # the kind pinned tracks (overrides) are kept under
 class Details:
     """The ``details`` table, as JSON per (kind, id)."""
 
-    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self._db = db
         self._clock = clock
 
@@ -34,4 +33,8 @@ class Details:
     def put(self, kind: str, items: Mapping[str, Mapping[str, Any]], now: float) -> None:
         rows = [(kind, i, json.dumps(d, ensure_ascii=False), now) for i, d in items.items()]
         if rows:
-            self._db.executemany("INSERT OR REPLACE INTO details VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany(
+                "INSERT INTO details VALUES (?, ?, ?, ?) ON CONFLICT (kind, id) "
+                "DO UPDATE SET data = excluded.data, fetched_at = excluded.fetched_at",
+                rows,
+            )

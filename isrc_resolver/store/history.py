@@ -5,13 +5,12 @@ when the next one for the same ISRC and store differs from it in status, id or t
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..models import Result, Status
-from .sql import select_in
+from .sql import Database, select_in
 
 __all__ = ["Entry", "History"]
 
@@ -33,7 +32,7 @@ class Entry:
 class History:
     """The ``history`` table."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
 
     def keep_results(self, results: Sequence[Result], variant: str, now: float) -> None:

@@ -1,18 +1,28 @@
 """Leases: the ISRCs a process is asking right now, so that two processes sharing a cache
-ask each ISRC once. A killed process's leases are void at once on this host, and expire
-elsewhere."""
+ask each ISRC once. Each lease has an expiry; and a lease whose owner is known to have
+ended is void at once: on SQLite, a process of this host that is gone; on PostgreSQL, a
+database session that is gone (whichever host it was on)."""
 
 from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from .sql import select_in
+from .sql import Database, select_in
 
-__all__ = ["Leases", "lease_owner", "owner_alive"]
+__all__ = ["Leases", "Sessions", "lease_owner", "owner_alive"]
+
+
+class Sessions(Protocol):
+    """How a backend tells live lease owners: ``mark`` stamps an owner's name with what
+    the backend can check later; ``alive`` keeps the marked names whose owner lives."""
+
+    def mark(self, owner: str) -> str: ...
+
+    def alive(self, holders: Iterable[str]) -> set[str]: ...
 
 
 def lease_owner() -> str:
@@ -39,39 +49,42 @@ def owner_alive(owner: str) -> bool:
 class Leases:
     """The ``leases`` table. Writes happen inside the caller's transaction."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database, sessions: Sessions) -> None:
         self._db = db
+        self._sessions = sessions
 
     def held_by_others(
         self, isrcs: Sequence[str], variant: str, owner: str, now: float
     ) -> set[str]:
         """Those of ``isrcs`` on which a live process other than ``owner`` holds a lease."""
-        return {
-            isrc
-            for isrc, holder in select_in(
+        held = list(
+            select_in(
                 self._db,
                 "SELECT isrc, owner FROM leases WHERE variant = ? AND owner != ? "
                 "AND expires > ? AND isrc IN ({})",
-                (variant, owner, now),
+                (variant, self._sessions.mark(owner), now),
                 isrcs,
             )
-            if owner_alive(holder)
-        }
+        )
+        live = self._sessions.alive({holder for _, holder in held}) if held else set()
+        return {isrc for isrc, holder in held if holder in live}
 
     def take(self, isrcs: Sequence[str], variant: str, owner: str, expires: float) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
-            [(isrc, variant, owner, expires) for isrc in isrcs],
+            "INSERT INTO leases VALUES (?, ?, ?, ?) ON CONFLICT (isrc, variant) "
+            "DO UPDATE SET owner = excluded.owner, expires = excluded.expires",
+            [(isrc, variant, self._sessions.mark(owner), expires) for isrc in isrcs],
         )
 
     def end(self, isrcs: Sequence[str], variant: str, owner: str) -> None:
         self._db.executemany(
             "DELETE FROM leases WHERE isrc = ? AND variant = ? AND owner = ?",
-            [(isrc, variant, owner) for isrc in isrcs],
+            [(isrc, variant, self._sessions.mark(owner)) for isrc in isrcs],
         )
 
     def release(self, owner: str, isrcs: Sequence[str] | None, now: float) -> None:
         """End ``owner``'s leases (on ``isrcs``, or all), and any that have expired."""
+        owner = self._sessions.mark(owner)
         if isrcs is None:
             self._db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
         else:

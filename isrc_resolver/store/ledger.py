@@ -7,9 +7,11 @@ land, so it is kept small (a minute would push a quota-bound job a minute later 
 
 from __future__ import annotations
 
-import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .sql import Database
 
 __all__ = ["ANY_ACCOUNT", "WINDOW", "Allowance", "Ledger"]
 
@@ -29,11 +31,16 @@ class Allowance:
     cooldown_until: float | None
 
 
+def _date(day: int) -> str:
+    """Day ``day`` since 1970-01-01 (UTC), as ``YYYY-MM-DD``."""
+    return time.strftime("%Y-%m-%d", time.gmtime(day * WINDOW))
+
+
 class Ledger:
     """The ``ledger`` table and the cooldowns in ``meta``. Writes happen inside the
     caller's transaction."""
 
-    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self._db = db
         self._clock = clock
 
@@ -51,8 +58,9 @@ class Ledger:
     def uncount(self, account: str, requests: int, second: int) -> None:
         """Take back ``requests`` counted at ``second`` (reserved, never sent)."""
         self._db.execute(
-            "UPDATE ledger SET requests = max(requests - ?, 0) WHERE account = ? AND second = ?",
-            (requests, account, second),
+            "UPDATE ledger SET requests = CASE WHEN requests > ? THEN requests - ? ELSE 0 END "
+            "WHERE account = ? AND second = ?",
+            (requests, requests, account, second),
         )
 
     def forget_old(self, now: float) -> None:
@@ -97,11 +105,11 @@ class Ledger:
         """``account``'s requests per UTC day over the last ``days`` days, by date."""
         since = int((self._clock() - days * WINDOW) // _GRAIN)
         rows = self._db.execute(
-            "SELECT date(second * ?, 'unixepoch'), SUM(requests) FROM ledger "
+            "SELECT second / ?, SUM(requests) FROM ledger "
             "WHERE account = ? AND second >= ? GROUP BY 1 ORDER BY 1",
-            (_GRAIN, account, since),
+            (int(WINDOW) // _GRAIN, account, since),
         )
-        return {day: int(total) for day, total in rows}
+        return {_date(int(day)): int(total) for day, total in rows}
 
     def cooldown_until(self, account: str) -> float | None:
         """Unix time before which ``account`` should send nothing, if a quota stop set one
@@ -113,7 +121,8 @@ class Ledger:
 
     def set_cooldown(self, account: str, until: float) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"cooldown:{account}", repr(until))
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"cooldown:{account}", repr(until)),
         )
 
     def clear_cooldowns(self) -> int:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import json
 import math
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..models import Candidate, MatchMethod, Result, Status, Track
-from .sql import select_in
+from .sql import Database, select_in
 
 __all__ = ["Results"]
 
@@ -26,6 +25,18 @@ def _places(searched: str) -> tuple[str, ...]:
 
 _COLUMNS = "isrc, status, track, match_count, fetched_at, method, market, searched, conflict"
 _LIGHT = _COLUMNS.replace("track,", "NULL,")
+
+
+_STORED = (
+    "status, track, match_count, fetched_at, method, market, searched, stored_at, conflict, "
+    "candidates"
+)
+# INSERT ... ON CONFLICT DO UPDATE: one statement that SQLite and PostgreSQL both take
+_PUT = (
+    f"INSERT INTO results (isrc, variant, {_STORED}) VALUES ({', '.join('?' * 12)}) "
+    "ON CONFLICT (isrc, variant) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _STORED.split(", "))
+)
 
 
 def _decode(row: tuple[Any, ...]) -> Result | None:
@@ -57,7 +68,7 @@ def _candidates_json(result: Result) -> str | None:
 class Results:
     """The ``results`` table. Writes happen inside the caller's transaction."""
 
-    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float]) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float]) -> None:
         self._db = db
         self._clock = clock
 
@@ -122,9 +133,7 @@ class Results:
             if r.status in (Status.FOUND, Status.NOT_FOUND)
         ]
         if rows:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+            self._db.executemany(_PUT, rows)
 
     def candidates(
         self, isrcs: Sequence[str], variant: str | None
@@ -133,11 +142,12 @@ class Results:
         why the chosen one won (answers stored before candidates were kept have none).
         ``variant`` None: the latest answer of any variant (a run's settings unknown)."""
         out: dict[str, tuple[tuple[Candidate, ...], str | None]] = {}
+        which = "" if variant is None else "variant = ? AND "
         rows = select_in(
             self._db,
-            "SELECT isrc, candidates FROM results WHERE (variant = ? OR ? IS NULL) "
-            "AND candidates IS NOT NULL AND isrc IN ({}) ORDER BY stored_at",
-            (variant, variant),
+            f"SELECT isrc, candidates FROM results WHERE {which}"
+            "candidates IS NOT NULL AND isrc IN ({}) ORDER BY stored_at",
+            () if variant is None else (variant,),
             isrcs,
         )
         for isrc, text in rows:
@@ -151,16 +161,20 @@ class Results:
         return out
 
     def scan(self, variant: str, size: int = 20_000) -> Iterator[list[Result]]:
-        """Every answer of ``variant``, in ISRC order, ``size`` at a time (one statement
-        read as it goes: memory does not grow with the table)."""
-        cursor = self._db.execute(
-            f"SELECT {_COLUMNS} FROM results WHERE variant = ? ORDER BY isrc", (variant,)
-        )
-        try:
-            while batch := cursor.fetchmany(size):
-                yield [r for r in map(_decode, batch) if r is not None]
-        finally:
-            cursor.close()
+        """Every answer of ``variant``, in ISRC order, ``size`` at a time (a page after
+        the last ISRC read each time: memory does not grow with the table, on either
+        backend)."""
+        after = ""
+        while True:
+            batch = self._db.execute(
+                f"SELECT {_COLUMNS} FROM results WHERE variant = ? AND isrc > ? "
+                "ORDER BY isrc LIMIT ?",
+                (variant, after, size),
+            ).fetchall()
+            if not batch:
+                return
+            after = batch[-1][0]
+            yield [r for r in map(_decode, batch) if r is not None]
 
     def answered_since(self, isrcs: Sequence[str], variant: str, since: float) -> set[str]:
         """Those of ``isrcs`` with an answer stored after ``since``."""

@@ -1,12 +1,45 @@
-"""The SQL plumbing every part of the store shares: transactions and ``IN`` lists."""
+"""The SQL plumbing every part of the store shares: the connection's shape, transactions
+and ``IN`` lists.
+
+The parts of the store (results, ledger, leases, details, history) write SQL that SQLite
+and PostgreSQL both take (``?`` marks, ``INSERT ... ON CONFLICT ... DO UPDATE``), against a
+:class:`Database`: a ``sqlite3.Connection``, or the PostgreSQL connection of
+:mod:`.postgres`, which speaks the same way.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
-__all__ = ["LOOKUP_BATCH", "Transaction", "locked", "select_in"]
+__all__ = ["LOOKUP_BATCH", "Database", "Rows", "Transaction", "locked", "select_in"]
+
+
+class Rows(Protocol):
+    """What a statement gives back (a DB-API cursor)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ...) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class Database(Protocol):
+    """A connection in autocommit mode that takes ``?`` marks."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Rows: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows: ...
+
 
 LOOKUP_BATCH = 500  # keys in one ``IN`` list: under SQLite's default limit of parameters
 
@@ -31,7 +64,7 @@ class Transaction:
 
 
 def select_in(
-    db: sqlite3.Connection, sql: str, params: tuple[object, ...], keys: Sequence[str]
+    db: Database, sql: str, params: tuple[object, ...], keys: Sequence[str]
 ) -> Iterator[tuple[Any, ...]]:
     """Rows of ``sql`` (whose ``{}`` is an ``IN`` list) for ``keys``, in batches that stay
     under SQLite's limit on parameters. Only ``?`` marks go into the SQL."""
