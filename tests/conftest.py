@@ -101,3 +101,26 @@ def own_state_folder(
     """Each test has a state folder of its own: the list of this user's caches (which runs
     read to see the account's spending elsewhere) never crosses from one test to another."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A real PostgreSQL for the session (tests/pgserver.py). Without the server binaries
+    the PostgreSQL tests are skipped on a developer's machine, and fail under CI, which
+    installs them."""
+    import os
+
+    from .pgserver import find_binaries, running
+
+    if find_binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install the PostgreSQL server (apt-get install postgresql)")
+        pytest.skip("no PostgreSQL server binaries here (apt-get install postgresql)")
+    with running() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> str:
+    """The URL (password and all) of a new, empty database on the session's server."""
+    return str(pg_server.new_database())

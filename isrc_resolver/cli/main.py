@@ -70,6 +70,11 @@ cache commands:
   isrc-resolve cache history ISRC           every store's answer for one ISRC, now and before
   isrc-resolve cache export PATH [options]  every answer as one table (Parquet or CSV), for
                                             the scope a run with those options uses
+  isrc-resolve cache copy SRC DST           merge one cache into another (a file into a
+                                            team's postgresql:// database, say)
+
+the cache is a file, or a PostgreSQL database several hosts share: --cache or
+ISRC_RESOLVER_CACHE=postgresql://USER:PASSWORD@HOST:PORT/DB (its password is never shown)
 """
 )
 
@@ -78,7 +83,7 @@ _USAGE = """
   isrc-resolve INPUT -o OUTPUT [options]
   isrc-resolve --demo [INPUT] -o OUTPUT [options]
   isrc-resolve plan INPUT [options] [--format {text,json}]
-  isrc-resolve cache {info,clear,backup,history} [PATH|ISRC] [--cache PATH] [--cooldown]
+  isrc-resolve cache {info,clear,backup,history,copy} [PATH|ISRC|SRC DST] [--cache PATH|URL]
   isrc-resolve review OUTPUT [-o REVIEW.csv]
   (an input file called 'cache', 'plan' or 'review' is ./cache, ./plan or ./review)"""
 

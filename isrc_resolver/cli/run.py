@@ -114,6 +114,7 @@ class Outcome:
     """What the command knows of its run when it ends, however it ends."""
 
     report: RunReport | None = None
+    cache: str | None = None  # the cache the run used, a database's URL masked
 
 
 def _places(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -161,6 +162,7 @@ def write_summary(target: str, outcome: Outcome, code: int, error: str | None) -
 
     summary = outcome.report.as_dict() if outcome.report is not None else {}
     summary["exit_code"] = code
+    summary["cache"] = outcome.cache
     if error is not None:
         summary["error"] = error
     summary.setdefault("version", package_version())
@@ -180,8 +182,11 @@ async def run(args: argparse.Namespace, outcome: Outcome | None = None) -> int:
         args.input = str(demo_sample())
         log.info("demo: resolving the bundled sample %s", args.input)
     reads, written = _places(args)
+    cache = cache_path(args)
+    if outcome is not None:
+        outcome.cache = None if cache is None else str(cache)
     # Before the cache is opened, the overrides read or anything sent.
-    check_places(file_places(args.input, args.output, cache_path(args), written, reads))
+    check_places(file_places(args.input, args.output, cache, written, reads))
     if args.summary_json is not None:  # written by the command at exit: checked here
         from .. import tables
 

@@ -33,6 +33,11 @@ __all__ = ["Fetcher", "MarketSearch", "TitleSearch"]
 log = logging.getLogger("isrc_resolver")
 
 LEASE_SECONDS = 300.0  # how long another process waits for an ISRC this one leased
+# Another process's answers stored this long before the cache was read are taken as
+# possibly unseen by that read: its clock is read before its commit (and on another
+# host, a little off ours), and an answer it commits just after our read must not be
+# asked again.
+SETTLE_SECONDS = 10.0
 _CLAIM_AT_LEAST = 64  # ISRCs leased at a time (or 4 per worker)
 _POLL_SECONDS = 0.5  # how often to look for another process's answers
 
@@ -110,7 +115,8 @@ class Fetcher:
         ``partial``: cached misses that were not searched everywhere this run would look
         (they go on from where they stopped). ``hints``: gives the input's title and artist
         of the ISRCs missed in every market, for the title/artist round."""
-        run = _Run(self, emit, known or {}, self.clock() if since is None else since)
+        read_at = self.clock() if since is None else since
+        run = _Run(self, emit, known or {}, read_at - SETTLE_SECONDS)
         run.partial = dict(partial or {})
         run.durations = hints.durations if hints is not None else {}
         # A title/artist round only for an input that has titles and artists.

@@ -172,8 +172,10 @@ class Cache:
         """Save settled results (found / not found) in one transaction, and end the leases
         of ``owner`` on these ISRCs (or on ``release``) in it."""
         results = list(results)
-        now = self.clock()
         with self._transaction():
+            # The time is read once the transaction holds the write lock: a writer that
+            # waited its turn does not store answers as older than they are.
+            now = self.clock()
             self.history.keep_results(results, variant, now)
             self.results.put(results, variant, now)
             ended = [r.isrc for r in results] if release is None else release

@@ -50,7 +50,7 @@ class Ledger:
         if requests > 0:
             self._db.execute(
                 "INSERT INTO ledger VALUES (?, ?, ?) ON CONFLICT (account, second) "
-                "DO UPDATE SET requests = requests + excluded.requests",
+                "DO UPDATE SET requests = ledger.requests + excluded.requests",
                 (account, second, requests),
             )
         return second
