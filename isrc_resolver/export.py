@@ -45,7 +45,7 @@ def export_cache(
 
     tables.check_file(target, "cache export PATH")
     tables.frame_format(target, "cache export PATH")
-    check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.path)])
+    check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.location)])
     variant, seconds = settings.variant, settings.second
     kinds = (Enrichment.DEEZER,) if seconds else ()
     columns = EXPORT_COLUMNS + tuple((c.name, c.kind) for c in enrichment_columns(kinds))

@@ -24,6 +24,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, Unpack, cast
 
 from . import fronts
@@ -329,9 +330,11 @@ async def resolve_file(
 
 
 def _spotify(r: Resolver, budget: Budget) -> SpotifyClient:
-    """The Spotify client of an opening Resolver ``r``; its token kept beside the cache."""
+    """The Spotify client of an opening Resolver ``r``; its token kept beside a cache file
+    (a database cache keeps none: each process asks for its own)."""
     s, cache = r.settings, r.async_cache
-    cache_file = cache.cache.path if cache is not None else None
+    where = cache.cache.location if cache is not None else None
+    cache_file = where if isinstance(where, Path) else None
     return SpotifyClient(
         s,
         token_store=TokenStore.beside(cache_file, s.client_id, s.client_secret, r.clock),

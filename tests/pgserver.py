@@ -111,7 +111,9 @@ class PgServer:
         if not self.folder.exists():
             return  # stopped already
         with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            self._run(
+                str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"
+            )
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

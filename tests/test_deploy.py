@@ -158,5 +158,5 @@ def test_cache_backup_of_a_cache_another_process_is_writing(
 
 
 def live_variant(cache: Cache) -> str:
-    with sqlite3.connect(cache.path) as db:
+    with sqlite3.connect(cache.location) as db:  # type: ignore[arg-type]
         return str(db.execute("SELECT variant FROM results LIMIT 1").fetchone()[0])

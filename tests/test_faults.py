@@ -144,7 +144,7 @@ def test_cache_clear_never_unlinks_a_cache_another_process_holds(
     env(spotify)
     write_csv(Path("in.csv"), [{"isrc": i} for i in isrcs(5)])
     assert cli("in.csv", "-o", "out.csv", "--cache", "c.db", "--daily-quota", "100")[0] == 0
-    monkeypatch.setattr("isrc_resolver.store.schema.BUSY_SECONDS", 0.2)
+    monkeypatch.setattr("isrc_resolver.store.sqlite.BUSY_SECONDS", 0.2)
     holder = sqlite3.connect("c.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another run, mid-transaction
     try:

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from isrc_resolver import Cache
 from isrc_resolver.database import DatabaseURL
 

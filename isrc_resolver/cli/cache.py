@@ -16,7 +16,7 @@ from .._logging import printable
 from ..database import DatabaseURL
 from ..errors import CacheError, ConfigurationError, format_time
 from ..settings import cache_location, default_cache, default_cache_path
-from .options import cache_argument, cache_exists, environment
+from .sources import cache_argument, cache_exists, environment
 
 if TYPE_CHECKING:
     from ..store.cache import CacheInfo

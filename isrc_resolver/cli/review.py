@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ..settings import default_cache, default_cache_path
-from .options import cache_argument, cache_exists, environment
+from .sources import cache_argument, cache_exists, environment
 
 __all__ = ["build_parser", "review"]
 

@@ -1,6 +1,6 @@
 """The persistent cache: what makes nightly reruns cost only what is new or stale.
 
-Two backends keep the same tables (described in :mod:`.schema`): a SQLite file
+Two backends keep the same tables (described in :mod:`.sqlite`): a SQLite file
 (:mod:`.sqlite`, for one host) and a PostgreSQL database (:mod:`.postgres`, for a team's
 hosts). :class:`Cache` is the front over the parts that share the backend's connection:
 :class:`.results.Results`, :class:`.ledger.Ledger` (with the cooldowns),
@@ -77,7 +77,8 @@ class Backend(Protocol):
     def db(self) -> Database: ...
 
     @property
-    def sessions(self) -> Sessions: ...
+    def sessions(self) -> Sessions | None:
+        """How leases are tied to their owners; None: to this host's processes."""
 
     def close(self) -> None: ...
 
@@ -108,11 +109,6 @@ class Cache:
         self.leases = Leases(self._db, self._backend.sessions)
         self.details = Details(self._db, clock)
         self.history = History(self._db)
-
-    @property
-    def path(self) -> Path | None:
-        """The cache's file; None for a database."""
-        return self.location if isinstance(self.location, Path) else None
 
     def __repr__(self) -> str:
         return f"Cache({str(self.location)!r})"

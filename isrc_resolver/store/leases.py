@@ -13,7 +13,7 @@ from typing import Protocol
 
 from .sql import Database, select_in
 
-__all__ = ["Leases", "Sessions", "lease_owner", "owner_alive"]
+__all__ = ["HostSessions", "Leases", "Sessions", "lease_owner", "owner_alive"]
 
 
 class Sessions(Protocol):
@@ -46,12 +46,22 @@ def owner_alive(owner: str) -> bool:
     return True
 
 
+class HostSessions:
+    """Lease owners on one host (a SQLite cache's): a process that has ended holds nothing."""
+
+    def mark(self, owner: str) -> str:
+        return owner
+
+    def alive(self, holders: Iterable[str]) -> set[str]:
+        return {holder for holder in holders if owner_alive(holder)}
+
+
 class Leases:
     """The ``leases`` table. Writes happen inside the caller's transaction."""
 
-    def __init__(self, db: Database, sessions: Sessions) -> None:
+    def __init__(self, db: Database, sessions: Sessions | None = None) -> None:
         self._db = db
-        self._sessions = sessions
+        self._sessions = sessions or HostSessions()
 
     def held_by_others(
         self, isrcs: Sequence[str], variant: str, owner: str, now: float

@@ -11,14 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .sql import Database
+from .sql import ANY_ACCOUNT, Database
 
 __all__ = ["ANY_ACCOUNT", "WINDOW", "Allowance", "Ledger"]
 
 _GRAIN = 1
 WINDOW = 86_400.0  # the quota's rolling window
 _KEPT_DAYS = 31  # the ledger's history: requests per day over the last 30 days
-ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
 
 
 @dataclass(frozen=True, slots=True)

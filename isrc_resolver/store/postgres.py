@@ -5,7 +5,7 @@ synchronous and run on the cache's own thread (:class:`~.cache.AsyncCache`), so 
 driver's plain interface serves; one pool per database and process lends each open cache
 a connection, so a process holds two or three connections however many workers it runs.
 
-* The tables are those of SQLite (:mod:`.schema`), with PostgreSQL's types; the schema is
+* The tables are those of SQLite (:mod:`.sqlite`), with PostgreSQL's types; the schema is
   versioned in ``meta`` and created or migrated under a lock, and a newer schema than this
   release knows is refused, never migrated down.
 * Writers take turns on one transaction-level advisory lock, as SQLite's writers take

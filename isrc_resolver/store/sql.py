@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-__all__ = ["LOOKUP_BATCH", "Database", "Rows", "Transaction", "locked", "select_in"]
+__all__ = ["ANY_ACCOUNT", "LOOKUP_BATCH", "Database", "Rows", "Transaction", "locked", "select_in"]
 
 
 class Rows(Protocol):
@@ -41,6 +41,7 @@ class Database(Protocol):
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows: ...
 
 
+ANY_ACCOUNT = "*"  # a cooldown carried over from version 1: it holds every account
 LOOKUP_BATCH = 500  # keys in one ``IN`` list: under SQLite's default limit of parameters
 
 
