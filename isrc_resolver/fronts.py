@@ -26,7 +26,7 @@ from .isrc import normalize_value
 from .matching import Hint, Hints
 from .models import Enrichment, Status
 from .paths import check_places, file_places, is_special, remove_earlier
-from .pipeline.plan import distinct
+from .pipeline.plan import Held, ask_streamed, distinct, write_pass_rows
 from .pipeline.workers import RunControl
 from .progress import Progress
 from .report import RunReport
@@ -173,11 +173,9 @@ async def resolve_file(
     file it writes may be. ``changes``: a table of what changed since the cache's answers
     (see :mod:`.changes`), written on every run that names it.
 
-    Rows are streamed in chunks twice (to collect the ISRCs, then to write), so memory
-    does not grow with the rows; nor, past ``pipeline.plan.HELD_AT_MOST`` distinct ISRCs,
-    with the catalogue (they are kept on disk). The titles and artists are read a third
-    time only for the ISRCs missed in every market.
-    """
+    Rows are streamed in chunks twice (to collect the ISRCs, then to write): memory does
+    not grow with the rows, nor past ``pipeline.plan.HELD_AT_MOST`` distinct ISRCs with the
+    catalogue (kept on disk). Titles and artists are read again for the misses only."""
     from . import tables
 
     s = resolver.settings
@@ -192,17 +190,18 @@ async def resolve_file(
     with (
         tables.open_input(input, **reading, **hint_names) as source,  # type: ignore[arg-type]
         contextlib.closing(Progress(enabled=s.progress)) as progress,
+        Held() as seen,  # a streamed run's ISRCs and outcomes, until the rows are written
     ):
         _preflight(output, output_format, source, s)
         extras.check()
         try:
             fits = tables.rows_fit(output, output_format, source)
-            rows, streaming = await _resolve_all(resolver, source, run, progress, candidates, fits)
+            rows = await _resolve_all(resolver, source, run, progress, candidates, fits, seen)
         finally:
             _count(run, resolver, before)
         await extras.before_writing(rows)
         progress.phase("writing", run.rows, "row")
-        with _cached_rows(resolver, streaming) as fill:
+        with write_pass_rows(seen.runset, resolver.async_cache, s) as fill:
             run.statuses, run.stale = tables.write_output(
                 output, source, rows, s.columns, output_format, progress.advance,
                 s.escape_formulas, s.min_score, fill,
@@ -218,25 +217,29 @@ async def _resolve_all(
     run: RunReport,
     progress: Progress,
     candidates: object,
-    fits: Callable[[int], None] = lambda rows: None,
-) -> tuple[dict[str, Row], bool]:
-    """The rows a file's run writes from memory, and whether the rest stream from the
-    cache (a catalogue past what a run holds: see :mod:`.pipeline.plan`). ``fits``: the
-    output can hold the input's rows (a sheet's rows are counted), before any request."""
+    fits: Callable[[int], None],
+    seen: Held,
+) -> dict[str, Row]:
+    """The rows a file's run writes from memory; a catalogue past what a run holds keeps
+    its ISRCs and outcomes on disk instead, in ``seen`` (see :mod:`.pipeline.streamed`).
+    ``fits``: the output can hold the input's rows (a sheet's rows are counted), before
+    any request."""
     hints = _file_hints(source)
-    run.rows, unique, seen = distinct(source.isrc_spellings(), _streams(resolver, candidates))
+    run.rows, unique, seen.runset = distinct(
+        source.isrc_spellings(), _streams(resolver, candidates)
+    )
     fits(run.rows)
-    if seen is not None:
-        with seen:
-            run.unique = len(seen)
-            return await _resolve_streaming(resolver, seen, progress, hints), True
+    if seen.runset is not None:
+        run.unique = len(seen.runset)
+        await _resolve_streaming(resolver, seen.runset, progress, hints)
+        return {}
     run.unique = len(unique)
     kinds = resolver.settings.columns
     rows = await resolver.resolve_rows(
         unique, kinds=kinds, progress=progress, distinct=True, hints=hints
     )
     unique.clear()
-    return rows, False
+    return rows
 
 
 def _streams(resolver: Engine, candidates: object) -> bool:
@@ -254,29 +257,20 @@ def _streams(resolver: Engine, candidates: object) -> bool:
 
 async def _resolve_streaming(
     resolver: Engine, seen: RunSet, progress: Progress, hints: Hints
-) -> dict[str, Row]:
-    """The rows of the ISRCs this run asks; the others' answers stay in the cache, counted
-    (``cache_hits``) and read again by the write pass."""
-    from .pipeline.plan import plan_streamed
+) -> None:
+    """Ask what the cache does not answer; every outcome stays in the cache or in
+    ``seen``, read again by the write pass, and the fresh answers are counted
+    (``cache_hits``)."""
 
     cache, s = resolver.async_cache, resolver.settings
     assert cache is not None
-    asks, hits = await plan_streamed(seen, cache, s, hints.titles)
-    resolver.cache_hits += hits
-    return await resolver.resolve_rows(
-        asks, kinds=s.columns, progress=progress, distinct=True, hints=hints
-    )
 
+    async def resolve(batch: list[str]) -> dict[str, Row]:
+        return await resolver.resolve_rows(
+            batch, kinds=s.columns, progress=progress, distinct=True, hints=hints
+        )
 
-def _cached_rows(
-    resolver: Engine, streaming: bool
-) -> contextlib.AbstractContextManager[Callable[[list[str]], dict[str, Row]] | None]:
-    from .pipeline.plan import cached_rows
-
-    cache = resolver.async_cache
-    if not streaming or cache is None:
-        return contextlib.nullcontext()
-    return cached_rows(cache.cache.location, resolver.settings)
+    resolver.cache_hits += await ask_streamed(seen, cache, s, hints.titles, resolve)
 
 
 class _Extras:

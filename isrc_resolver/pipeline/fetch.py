@@ -34,10 +34,10 @@ log = logging.getLogger("isrc_resolver")
 
 LEASE_SECONDS = 300.0  # how long another process waits for an ISRC this one leased
 # Another process's answers stored this long before the cache was read are taken as
-# possibly unseen by that read: its clock is read before its commit (and on another
-# host, a little off ours), and an answer it commits just after our read must not be
-# asked again.
-SETTLE_SECONDS = 10.0
+# possibly unseen by that read: a writer reads its clock under its write lock, just before
+# its commit (and on another host, a clock a little off ours), and an answer committed
+# just after our read must not be asked again.
+SETTLE_SECONDS = 2.0
 _CLAIM_AT_LEAST = 64  # ISRCs leased at a time (or 4 per worker)
 _POLL_SECONDS = 0.5  # how often to look for another process's answers
 

@@ -2,9 +2,12 @@
 
 A run over more distinct ISRCs than it may hold (:data:`HELD_AT_MOST`, about 1 KB each
 in memory with its answer) keeps them on disk instead: :func:`distinct` moves them to a
-:class:`~isrc_resolver.store.runset.RunSet`, :func:`classify` decides what to ask
-without reading any cached track, and :func:`cached_rows` gives the write pass the rows
-of a chunk's ISRCs from the cache: memory stays flat however large the catalogue.
+:class:`~isrc_resolver.store.runset.RunSet`; :func:`classify` decides what to ask
+without reading any cached track and puts those ISRCs in the RunSet too (a big
+catalogue's first nights ask nearly all of them); :func:`ask_streamed` asks them a batch
+at a time and keeps there each outcome the cache does not hold; and
+:func:`streamed_rows` gives the write pass the rows of a chunk's ISRCs from the RunSet
+and the cache: memory stays flat however large the catalogue, cached or not.
 
 Nothing here sends a request. The outcome is the list of ISRCs the fetch stage should ask,
 in the order it should ask them; cached answers that are still fresh are emitted at once.
@@ -17,7 +20,8 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import pickle
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,15 +36,18 @@ from ..store.listings import fresh_listings
 from ..store.runset import RunSet
 
 __all__ = [
+    "ASK_BATCH",
     "HELD_AT_MOST",
     "Asks",
     "Forecast",
+    "Held",
+    "ask_streamed",
     "cached_or_missing",
-    "cached_rows",
     "classify",
     "distinct",
     "forecast",
-    "plan_streamed",
+    "streamed_rows",
+    "write_pass_rows",
 ]
 
 log = logging.getLogger("isrc_resolver")
@@ -170,18 +177,14 @@ async def cached_or_missing(
     return Asks(order, hits, stale, partial)
 
 
-async def classify(
-    batches: Iterable[Sequence[str]], cache: AsyncCache, settings: Settings, titles: bool
-) -> tuple[list[str], int]:
-    """What :func:`cached_or_missing` decides, for ISRCs given a batch at a time (a run's
-    distinct ISRCs, read back from disk), without reading any cached track: the ISRCs to
-    ask, in the same order, and the count of fresh answers (left in the cache, read again
-    when the rows are written)."""
-    partial: list[str] = []
-    new: list[str] = []
-    past: list[tuple[bool, float, int, str]] = []  # sorted as cached_or_missing sorts
+async def classify(seen: RunSet, cache: AsyncCache, settings: Settings, titles: bool) -> int:
+    """What :func:`cached_or_missing` decides, for a run's distinct ISRCs kept in ``seen``
+    (read back a batch at a time), without reading any cached track: the ISRCs to ask go
+    into ``seen`` in the same order (misses to go on with, then the new, then the stale by
+    :func:`_refresh_order`), so that memory does not grow with them. Returns the count of
+    fresh answers (left in the cache, read again when the rows are written)."""
     hits = 0
-    for part in batches:
+    for part in seen.batches(_CACHE_SLICE):
         stale: dict[str, Result] = {}
         cached = await cache.call(
             cache.cache.lookup, part, settings.variant, stale=stale, light=True,
@@ -189,11 +192,18 @@ async def classify(
         )  # fmt: skip
         usable, resumed = triage(cached, stale, settings, titles)
         hits += len(usable)
-        partial += (r.isrc for r in resumed)
-        new += (isrc for isrc in part if isrc not in cached and isrc not in stale)
-        past += ((*_refresh_order(r), len(past) + n, r.isrc) for n, r in enumerate(stale.values()))
-    past.sort()
-    return partial + new + [isrc for *_, isrc in past], hits
+        seen.add_asks(
+            [
+                *((0, 0.0, 0.0, r.isrc) for r in resumed),
+                *((1, 0.0, 0.0, i) for i in part if i not in cached and i not in stale),
+                *(
+                    (2, float(o[0]), o[1], r.isrc)
+                    for r in stale.values()
+                    for o in [_refresh_order(r)]
+                ),
+            ]
+        )
+    return hits
 
 
 @dataclass
@@ -374,30 +384,81 @@ def distinct(
     return rows, list(held.unique) if seen is None else [], seen
 
 
-async def plan_streamed(
-    seen: RunSet, cache: AsyncCache, settings: Settings, titles: bool
-) -> tuple[list[str], int]:
-    """The ISRCs to ask, in the order a held run asks them, and the fresh answers left
-    in the cache (see :func:`~isrc_resolver.pipeline.plan.classify`)."""
-    return await classify(seen.batches(_CACHE_SLICE), cache, settings, titles)
+# -- a streamed run: its ISRCs, asks and outcomes on disk ---------------------------------
+
+# ISRCs a streamed run asks at a time: each batch goes through every round (first
+# searches, fallback markets, titles) before the next begins; its rows are let go after.
+ASK_BATCH = 50_000
+
+
+async def ask_streamed(
+    seen: RunSet,
+    cache: AsyncCache,
+    settings: Settings,
+    titles: bool,
+    resolve: Callable[[list[str]], Awaitable[dict[str, Row]]],
+) -> int:
+    """Ask what the plan leaves to ask of the ISRCs in ``seen``, ``ASK_BATCH`` at a time
+    (``resolve``: a batch's rows); returns the fresh answers left in the cache. A fresh
+    found answer is in the cache; every other outcome (a miss, an error, a deferral, a
+    stale answer served) is kept in ``seen`` for the write pass."""
+    hits = await classify(seen, cache, settings, titles)
+    for batch in seen.asks(ASK_BATCH):
+        rows = await resolve(batch)
+        seen.keep(
+            (isrc, pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL))
+            for isrc, row in rows.items()
+            if row.stale or row.status is not Status.FOUND
+        )
+    return hits
 
 
 @contextlib.contextmanager
-def cached_rows(
-    path: Location, settings: Settings
+def streamed_rows(
+    seen: RunSet, location: Location, settings: Settings
 ) -> Iterator[Callable[[list[str]], dict[str, Row]]]:
-    """For the write pass: the rows of some ISRCs from the cache at ``path``, on a
-    connection of the calling thread's own. An answer that turned stale since the run
-    began is still the answer this run has."""
-
-    with Cache(path) as cache:
+    """For the write pass: the rows of some ISRCs, those this run kept in ``seen`` first,
+    the rest from the cache at ``location`` (on a connection of the calling thread's
+    own). An answer that turned stale since the run began is still the answer this run
+    has."""
+    with Cache(location) as cache:
 
         def fill(isrcs: list[str]) -> dict[str, Row]:
+            # Our own pickles, in a private temporary database of this process.
+            out: dict[str, Row] = {
+                isrc: pickle.loads(data) for isrc, data in seen.kept(isrcs).items()
+            }
+            rest = [isrc for isrc in isrcs if isrc not in out]
             stale: dict[str, Result] = {}
             fresh = cache.lookup(
-                isrcs, settings.variant, stale=stale, max_age=settings.max_age,
+                rest, settings.variant, stale=stale, max_age=settings.max_age,
                 not_found_max_age=settings.not_found_max_age,
             )  # fmt: skip
-            return {isrc: row_of(r) for isrc, r in (*fresh.items(), *stale.items())}
+            out.update((isrc, row_of(r)) for isrc, r in (*fresh.items(), *stale.items()))
+            return out
 
         yield fill
+
+
+class Held:
+    """A streamed run's :class:`RunSet`, open from the plan to the end of the write pass
+    (``runset`` None: the run holds its rows in memory)."""
+
+    runset: RunSet | None = None
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.runset is not None:
+            self.runset.close()
+
+
+def write_pass_rows(
+    seen: RunSet | None, cache: AsyncCache | None, settings: Settings
+) -> contextlib.AbstractContextManager[Callable[[list[str]], dict[str, Row]] | None]:
+    """The write pass's ``fill`` for a streamed run (:func:`streamed_rows`); None for a
+    run that holds its rows."""
+    if seen is None or cache is None:
+        return contextlib.nullcontext()
+    return streamed_rows(seen, cache.cache.location, settings)
