@@ -1,6 +1,6 @@
 """Benchmarks: the resolver against the local Spotify, with a baseline where one applies.
 
-    python benchmarks/run.py            # the full set (about three quarters of an hour)
+    python benchmarks/run.py            # the full set (about an hour)
     python benchmarks/run.py --quick    # smaller inputs (about a minute)
 
 Every figure is a ratio or a count, so it holds on a shared, noisy machine. The local server
@@ -461,6 +461,18 @@ def two(count: int, quota: int) -> list[Row]:
     return [Row(*row) for row in rows(count, quota)]
 
 
+def hosts(tmp: Path, count: int) -> list[Row]:
+    from scenario_hosts import two_hosts  # in this folder; starts its own PostgreSQL
+
+    return [Row(*row) for row in two_hosts(tmp, count, server, stats)]
+
+
+def uncached(tmp: Path, distinct: int) -> list[Row]:
+    from scenario_hosts import many_uncached  # in this folder; starts its own PostgreSQL
+
+    return [Row(*row) for row in many_uncached(tmp, distinct)]
+
+
 def workbook(tmp: Path, rows: int) -> list[Row]:
     from scenario_workbook import workbook_round_trip  # in this folder
 
@@ -492,6 +504,8 @@ def main() -> int:
         ),
         ("many distinct", lambda t: many(t, 200_000 if q else 10_000_000)),
         ("workbook", lambda t: workbook(t, 20_000 if q else 200_000)),
+        ("two hosts", lambda t: hosts(t, 2_000 if q else 20_000)),
+        ("many distinct, not cached", lambda t: uncached(t, 300_000 if q else 10_000_000)),
     ]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="isrc-bench-") as tmp:
