@@ -109,7 +109,10 @@ def many_uncached(tmp: Path, distinct: int) -> Report:
     source = _csv(folder / "catalogue.csv", codes(distinct, seed=34))
     out: Report = []
     with running() as pg:
-        for name, cache in (("SQLite", str(folder / "empty.db")), ("PostgreSQL", pg.new_database())):
+        for name, cache in (
+            ("SQLite", str(folder / "empty.db")),
+            ("PostgreSQL", pg.new_database()),
+        ):
             args = [sys.executable, "-m", "isrc_resolver", str(source), "-o",
                     str(folder / "out.csv"), "--cache", cache, "--max-requests", "0",
                     "--fallback-markets", "none", "-q"]  # fmt: skip

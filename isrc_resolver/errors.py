@@ -13,7 +13,8 @@ Every error the library raises on purpose derives from :class:`ResolverError`::
     ├── RateLimitStop           a wait longer than allowed, or the daily quota (CLI exit 3)
     ├── BudgetSpent             the run's own request budget is used up    (CLI exit 3)
     └── EnvironmentFailure      the machine refused: a full disk, a read-only file, no
-                                permission, a lock held too long, a closed pipe (CLI exit 1)
+        │                       permission, a lock held too long, a closed pipe (CLI exit 1)
+        └── StoreLost           the cache's database went away during the run (CLI exit 1)
 
 Messages name what went wrong and what to do. None of them ever holds a secret or token.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "RateLimitStop",
     "RequestError",
     "ResolverError",
+    "StoreLost",
     "TokenError",
     "is_environment",
 ]
@@ -136,6 +138,12 @@ class EnvironmentFailure(ResolverError):
         what = doing if where is None else f"{doing} {where}"
         place = None if where is None else str(where)
         return cls(f"{what}: {cause}; {_remedy(code)}", path=place, code=code)
+
+
+class StoreLost(EnvironmentFailure):
+    """The cache's database could not be reached during the run (the server down, the
+    network gone). The run stops sending and writes no output: the rows it would write
+    are read from the cache, and the requests it sent could no longer be counted."""
 
 
 _REMEDIES = {

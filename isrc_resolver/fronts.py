@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from .changes import Change, ordered
-from .errors import InputError
+from .errors import InputError, StoreLost
 from .http.stats import ClientStats
 from .isrc import normalize_value
 from .matching import Hint, Hints
@@ -199,6 +199,8 @@ async def resolve_file(
             rows = await _resolve_all(resolver, source, run, progress, candidates, fits, seen)
         finally:
             _count(run, resolver, before)
+        if isinstance(run.failed, StoreLost):
+            raise run.failed  # the rows would come from it: no output rather than a wrong one
         await extras.before_writing(rows)
         progress.phase("writing", run.rows, "row")
         with write_pass_rows(seen.runset, resolver.async_cache, s) as fill:

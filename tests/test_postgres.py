@@ -248,6 +248,8 @@ def test_a_database_that_goes_down_during_the_run_is_exit_1(
         assert proc.returncode == 1, err
         assert f"127.0.0.1:{own.port}" in err and "Traceback" not in err
         assert not secrets_in(err)
+        # The rows would come from the database: no output rather than a wrong one.
+        assert not (tmp_path / "out.csv").exists()
     finally:
         own.stop()
 
@@ -328,3 +330,51 @@ def test_cache_copy_carries_answers_and_the_ledger(
     assert code == 0, err
     with Cache(tmp_path / "back.sqlite3") as cache:
         assert cache.info().entries == entries
+
+
+def test_a_database_with_another_programs_results_table_is_refused(
+    spotify: ServerThread, pg_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE results (id INTEGER PRIMARY KEY, total NUMERIC)")
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(5)])
+    code, _, err = run(spotify, host(tmp_path, "a"), tmp_path, "in.csv", "-o", "o.csv", url=pg_url)
+    assert code == 2 and "not an isrc-resolver cache" in err, err
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert tables == {"results"}  # nothing created beside it
+    assert spotify.stats()["search_requests"] == 0
+
+
+def test_the_cache_url_may_come_from_the_env_file(
+    spotify: ServerThread, pg_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(f"ISRC_RESOLVER_CACHE={pg_url}\n")
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(10)])
+    code, _, err = run(spotify, host(tmp_path, "a"), tmp_path, "in.csv", "-o", "o.csv", *ONE)
+    assert code == 0, err
+    assert requests_in(pg_url) == 10
+    code, out, err = run(spotify, host(tmp_path, "a"), tmp_path, "cache", "info")
+    assert code == 0 and "entries:   10" in out and "***" in out, out + err
+
+
+async def test_the_library_takes_the_url(spotify: ServerThread, pg_url: str) -> None:
+    from isrc_resolver import Resolver, Status
+    from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+    wanted = isrcs(12)
+    options: dict[str, Any] = dict(
+        api_url=spotify.api_url, token_url=spotify.token_url, rate=1000, cache=pg_url,
+        fallback_markets="none",
+    )  # fmt: skip
+    for _ in range(2):
+        async with Resolver(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, **options) as r:
+            assert "***" in repr(r) and PASSWORD not in repr(r)
+            got = {res.isrc: res.status async for res in r.resolve_many(wanted)}
+        assert set(got) == set(wanted) and Status.ERROR not in got.values()
+    assert spotify.stats()["search_requests"] == 12  # the second time from the database

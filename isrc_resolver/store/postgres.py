@@ -24,13 +24,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import logging
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..database import DatabaseURL, scrub
-from ..errors import CacheError, ConfigurationError, EnvironmentFailure
+from ..errors import CacheError, ConfigurationError, EnvironmentFailure, StoreLost
 from .sql import Rows
 
 if TYPE_CHECKING:
@@ -110,9 +111,11 @@ def _driver() -> Any:
 
 
 def _failure(exc: BaseException, url: DatabaseURL, doing: str) -> EnvironmentFailure:
-    """The database's refusal as the environment's failure, named by host and port."""
+    """The database's refusal as the environment's failure, named by host and port (a
+    connection lost once open: :class:`StoreLost`)."""
     cause = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
-    return EnvironmentFailure(
+    kind = StoreLost if doing == "lost" else EnvironmentFailure
+    return kind(
         f"{doing} the cache database at {url.where} ({url.masked}): {cause}; check that "
         "the server is up and reachable from here and that the URL's user, password and "
         "database are right, then run again (answers stored so far are kept)",
@@ -184,6 +187,9 @@ class _Sessions:
 
 
 _pools: dict[str, psycopg_pool.ConnectionPool[Any]] = {}
+# The pool's own reports (a connection discarded, a reconnection refused) would repeat, less
+# clearly, the one message the run gives when the database goes away.
+logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 _pools_lock = threading.Lock()
 
 
