@@ -378,3 +378,34 @@ async def test_the_library_takes_the_url(spotify: ServerThread, pg_url: str) -> 
             got = {res.isrc: res.status async for res in r.resolve_many(wanted)}
         assert set(got) == set(wanted) and Status.ERROR not in got.values()
     assert spotify.stats()["search_requests"] == 12  # the second time from the database
+
+
+def test_both_stores_answers_plan_and_clear_on_the_database(
+    spotify: ServerThread, pg_url: str, tmp_path: Path
+) -> None:
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(30)])
+    both = ["--providers", "spotify,deezer", *ONE]
+    code, _, err = run(
+        spotify, host(tmp_path, "a"), tmp_path, "in.csv", "-o", "a.csv", *both, url=pg_url
+    )
+    assert code == 0, err
+    asked = spotify.stats()["deezer"]["requests"]
+    assert asked == 30 and spotify.stats()["search_requests"] == 30
+    # Another host: neither store is asked again, and plan counts nothing to send.
+    other = host(tmp_path, "b")
+    code, out, err = run(
+        spotify, other, tmp_path, "plan", "in.csv", "--format", "json", *both, url=pg_url
+    )
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["fresh"] == 30 and plan["needed"] == 0 and plan["deezer_requests"] == 0
+    code, _, err = run(spotify, other, tmp_path, "in.csv", "-o", "b.csv", *both, url=pg_url)
+    assert code == 0, err
+    assert spotify.stats()["deezer"]["requests"] == asked
+    assert spotify.stats()["search_requests"] == 30
+    assert read_csv(tmp_path / "a.csv") == read_csv(tmp_path / "b.csv")
+    code, out, err = run(spotify, other, tmp_path, "cache", "clear", url=pg_url)
+    assert code == 0 and "cleared 30 cached results" in out, err
+    with Cache(pg_url) as cache:
+        assert cache.info().entries == 0
+        assert sum(a.requests for a in cache.info().accounts) == 30  # the ledger stays
