@@ -260,6 +260,45 @@ def test_a_catalogue_past_what_a_run_holds_streams_with_the_same_bytes(
     assert spotify.stats()["search_requests"] == 120
 
 
+def test_a_streamed_run_under_a_budget_writes_what_a_held_run_writes(
+    spotify: ServerThread, env: Callable[[ServerThread], None], cli: Cli, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A streamed run keeps the ISRCs it asks, and the outcomes the cache does not hold
+    (deferred, here), in its temporary database, asking a batch at a time: under
+    ``--max-requests`` its rows are those of a run that holds them in memory."""
+    from isrc_resolver.pipeline import plan
+    from isrc_resolver.store.runset import RunSet
+
+    env(spotify)
+    monkeypatch.setattr(plan, "ASK_BATCH", 16)  # several batches, the budget spent in the 2nd
+    kept: list[int] = []
+    keep = RunSet.keep
+
+    def spy(self: RunSet, outcomes: Any) -> None:
+        outcomes = list(outcomes)
+        kept.append(len(outcomes))
+        keep(self, outcomes)
+
+    monkeypatch.setattr(RunSet, "keep", spy)
+    codes = isrcs(90)
+    write_csv(tmp_path / "in.csv", [{"isrc": v} for v in [*codes, *codes[::4], "nope"]])
+
+    def run(name: str, held_at_most: int) -> pd.DataFrame:
+        monkeypatch.setattr(plan, "HELD_AT_MOST", held_at_most)
+        spotify.reset_stats()
+        ran = cli("in.csv", "-o", f"{name}.csv", "--cache", f"{name}.sqlite",
+                  "--max-requests", "25", "--fallback-markets", "none")  # fmt: skip
+        assert ran.code == 3, ran.err
+        assert spotify.stats()["search_requests"] == 25
+        return pd.read_csv(tmp_path / f"{name}.csv", dtype=str).drop(columns=["resolved_at"])
+
+    streamed = run("streamed", 10)
+    assert len(kept) == 6 and sum(kept) > 50  # 90 ISRCs in batches of 16; the deferred kept
+    assert streamed.equals(run("held", 250_000))
+    assert (streamed["status"] == "deferred").sum() > 50
+
+
 def test_a_full_disk_under_the_streamed_isrcs_is_the_machine_s_failure(
     spotify: ServerThread, env: Callable[[ServerThread], None], cli: Cli, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
