@@ -409,3 +409,19 @@ def test_both_stores_answers_plan_and_clear_on_the_database(
     with Cache(pg_url) as cache:
         assert cache.info().entries == 0
         assert sum(a.requests for a in cache.info().accounts) == 30  # the ledger stays
+
+
+def test_a_url_the_server_refuses_is_exit_2_naming_what_to_fix(
+    spotify: ServerThread, pg_server: PgServer, tmp_path: Path
+) -> None:
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(5)])
+    wrong = pg_server.url().replace(quote(PASSWORD, safe=""), "not-the-password")
+    for url in (wrong, pg_server.url("no_such_database")):
+        code, out, err = run(
+            spotify, host(tmp_path, "a"), tmp_path, "in.csv", "-o", "o.csv", url=url
+        )
+        assert code == 2, err
+        assert "refused this URL" in err and f"127.0.0.1:{pg_server.port}" in err
+        assert "not-the-password" not in err and not secrets_in(out + err)
+        assert "Traceback" not in err and not (tmp_path / "o.csv").exists()
+    assert spotify.stats()["search_requests"] == 0

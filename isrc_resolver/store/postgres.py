@@ -123,6 +123,24 @@ def _failure(exc: BaseException, url: DatabaseURL, doing: str) -> EnvironmentFai
     )
 
 
+# What the server says when it is up but will not take this URL: the URL is to be fixed
+# (exit 2), where a server down or unreachable is to be waited for (exit 1).
+_REFUSALS = ("authentication failed", "does not exist", "pg_hba.conf", "permission denied")
+
+
+def _refused(exc: BaseException, url: DatabaseURL) -> CacheError | None:
+    text = str(exc)
+    if not any(refusal in text for refusal in _REFUSALS):
+        return None
+    cause = scrub(text.strip().splitlines()[0], url)
+    return CacheError(
+        f"the cache database at {url.where} ({url.masked}) refused this URL: {cause}; fix "
+        "the user, password or database in --cache or ISRC_RESOLVER_CACHE (the server is "
+        "up and answering)",
+        reason="refused",
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def _marks(sql: str) -> str:
     """The store's SQL (``?`` marks) in psycopg's dialect (``%s``; a literal ``%`` doubled)."""
@@ -204,7 +222,7 @@ def _pool(url: DatabaseURL) -> psycopg_pool.ConnectionPool[Any]:
             try:
                 psycopg.connect(url.secret(), connect_timeout=_CONNECT_SECONDS).close()
             except psycopg.Error as exc:
-                raise _failure(exc, url, "cannot reach") from None
+                raise _refused(exc, url) or _failure(exc, url, "cannot reach") from None
             pool = psycopg_pool.ConnectionPool(
                 url.secret(),
                 min_size=1,
