@@ -114,11 +114,16 @@ def _failure(exc: BaseException, url: DatabaseURL, doing: str) -> EnvironmentFai
     """The database's refusal as the environment's failure, named by host and port (a
     connection lost once open: :class:`StoreLost`)."""
     cause = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
-    kind = StoreLost if doing == "lost" else EnvironmentFailure
-    return kind(
+    if doing == "lost":
+        return StoreLost(
+            f"lost the cache database at {url.where} ({url.masked}): {cause}; check that "
+            "the server is up and reachable from here, then run again (the answers "
+            "committed so far are kept, and the run goes on from them)",
+            path=url.masked,
+        )
+    return EnvironmentFailure(
         f"{doing} the cache database at {url.where} ({url.masked}): {cause}; check that "
-        "the server is up and reachable from here and that the URL's user, password and "
-        "database are right, then run again (answers stored so far are kept)",
+        "the server is up and reachable from here, then run again",
         path=url.masked,
     )
 

@@ -61,7 +61,12 @@ class RunSet:
             self._db.execute(
                 "CREATE TABLE asks (rank INTEGER, first REAL, second REAL, n INTEGER, isrc TEXT)"
             )
-            self._db.execute("CREATE TABLE kept (isrc TEXT PRIMARY KEY, outcome BLOB)")
+            # Indexed once the outcomes are in (one sort), not as each is added.
+            self._db.execute("CREATE TABLE kept (isrc TEXT, outcome BLOB)")
+            # Pages held in memory (64 MB at most): the indexes of millions of ISRCs are
+            # built and read with few trips to the file.
+            self._db.execute("PRAGMA cache_size = -65536")
+        self._indexed = False
         self._count = 0
         self.asked = 0  # ISRCs in ``asks``
 
@@ -129,13 +134,17 @@ class RunSet:
             yield [isrc for _, isrc in rows]
 
     def keep(self, outcomes: Iterable[tuple[str, bytes]]) -> None:
-        """Keep each ISRC's outcome (as the caller encodes it) until :meth:`kept`."""
+        """Keep each ISRC's outcome (as the caller encodes it, once each) until
+        :meth:`kept`."""
         with _machine(), self._db:
-            self._db.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?)", outcomes)
+            self._db.executemany("INSERT INTO kept VALUES (?, ?)", outcomes)
 
     def kept(self, isrcs: Sequence[str]) -> dict[str, bytes]:
         """The outcomes kept for those of ``isrcs`` that have one."""
         with _machine():
+            if not self._indexed:
+                self._db.execute("CREATE INDEX IF NOT EXISTS kept_by_isrc ON kept (isrc)")
+                self._indexed = True
             return dict(
                 select_in(self._db, "SELECT isrc, outcome FROM kept WHERE isrc IN ({})", (), isrcs)
             )
