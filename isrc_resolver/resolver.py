@@ -234,7 +234,10 @@ class Resolver:
         self, isrcs: list[str], emit: Callable[[Result], None], hints: Hints | None = None
     ) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
-        fetcher, since = self._open()[0], self.clock()
+        fetcher = self._open()[0]
+        # Where the cache's commits stand before it is read: the answers other processes
+        # commit after it are theirs, taken rather than asked again.
+        since = await self._cache.call(self._cache.cache.mark) if self._cache else 0
         asked = len(isrcs)
         isrcs = await self._open()[3].take(isrcs, emit)  # the pinned ones: no search
         self.pinned += asked - len(isrcs)

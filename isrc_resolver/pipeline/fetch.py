@@ -33,11 +33,6 @@ __all__ = ["Fetcher", "MarketSearch", "TitleSearch"]
 log = logging.getLogger("isrc_resolver")
 
 LEASE_SECONDS = 300.0  # how long another process waits for an ISRC this one leased
-# Another process's answers stored this long before the cache was read are taken as
-# possibly unseen by that read: a writer reads its clock under its write lock, just before
-# its commit (and on another host, a clock a little off ours), and an answer committed
-# just after our read must not be asked again.
-SETTLE_SECONDS = 2.0
 _CLAIM_AT_LEAST = 64  # ISRCs leased at a time (or 4 per worker)
 _POLL_SECONDS = 0.5  # how often to look for another process's answers
 
@@ -104,19 +99,21 @@ class Fetcher:
         emit: Callable[[Result], None],
         known: Mapping[str, Result] | None = None,
         *,
-        since: float | None = None,
+        since: int | None = None,
         partial: Mapping[str, Result] | None = None,
         hints: Hints | None = None,
     ) -> None:
         """One result for each of ``isrcs``. Where this run gets no answer (an error, a
         stop, an interrupt) and ``known`` holds an earlier one, that one is emitted, marked
-        stale: a known answer never becomes an empty row. ``since``: when the caller read
-        the cache; another process's answers from after it are taken, not asked again.
+        stale: a known answer never becomes an empty row. ``since``: the cache's mark
+        (``Cache.mark``) taken before the caller read it; the answers other processes
+        commit after it are taken, not asked again.
         ``partial``: cached misses that were not searched everywhere this run would look
         (they go on from where they stopped). ``hints``: gives the input's title and artist
         of the ISRCs missed in every market, for the title/artist round."""
-        read_at = self.clock() if since is None else since
-        run = _Run(self, emit, known or {}, read_at - SETTLE_SECONDS)
+        if since is None:
+            since = await self.cache.call(self.cache.cache.mark) if self.cache else 0
+        run = _Run(self, emit, known or {}, since)
         run.partial = dict(partial or {})
         run.durations = hints.durations if hints is not None else {}
         # A title/artist round only for an input that has titles and artists.
@@ -161,7 +158,7 @@ class _Run:
         fetcher: Fetcher,
         emit: Callable[[Result], None],
         known: Mapping[str, Result],
-        since: float,
+        since: int,
     ) -> None:
         self.f = fetcher
         self._emit = emit

@@ -36,7 +36,7 @@ from .history import History
 from .leases import Leases, Sessions
 from .ledger import Allowance, Ledger
 from .results import Results
-from .sql import Database
+from .sql import Database, mark, next_mark
 from .sqlite import SqliteBackend
 
 __all__ = ["AsyncCache", "Cache", "CacheInfo", "Location", "location_of", "set_aside"]
@@ -137,7 +137,7 @@ class Cache:
         max_age: float,
         not_found_max_age: float,
         stale: dict[str, Result] | None = None,
-        stored_since: float | None = None,
+        stored_since: int | None = None,
         light: bool = False,
     ) -> dict[str, Result]:
         """Fresh cached answers; the stale ones into ``stale`` (:meth:`Results.lookup`)."""
@@ -173,7 +173,7 @@ class Cache:
             # waited its turn does not store answers as older than they are.
             now = self.clock()
             self.history.keep_results(results, variant, now)
-            self.results.put(results, variant, now)
+            self.results.put(results, variant, now, next_mark(self._db))
             ended = [r.isrc for r in results] if release is None else release
             if owner is not None and ended:
                 self.leases.end(ended, variant, owner)
@@ -224,12 +224,18 @@ class Cache:
 
     # -- leases: who is asking what ---------------------------------------------------
 
+    def mark(self) -> int:
+        """Where the cache's commits of answers stand: taken before reading it, it tells
+        the answers committed since (``answered_since``, ``stored_since``)."""
+        return mark(self._db)
+
     def claim(
-        self, isrcs: Sequence[str], variant: str, owner: str, *, ttl: float, answered_since: float
+        self, isrcs: Sequence[str], variant: str, owner: str, *, ttl: float, answered_since: int
     ) -> tuple[list[str], list[str]]:
         """Lease those of ``isrcs`` no other process holds a live lease on and none has
-        stored an answer for after ``answered_since`` (when the caller read the cache: an
-        answer committed before that was in what it read); returns (claimed, others')."""
+        stored an answer for after the mark ``answered_since`` (taken when the caller read
+        the cache: an answer committed before it was in what it read); returns (claimed,
+        others')."""
         now = self.clock()
         with self._transaction():
             theirs = self.leases.held_by_others(isrcs, variant, owner, now)

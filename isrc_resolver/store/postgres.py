@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS results (
     stored_at DOUBLE PRECISION,
     conflict INTEGER,
     candidates TEXT,
+    stored_seq BIGINT,
     PRIMARY KEY (isrc, variant)
 );
 CREATE TABLE IF NOT EXISTS ledger (

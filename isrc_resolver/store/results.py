@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -29,11 +28,11 @@ _LIGHT = _COLUMNS.replace("track,", "NULL,")
 
 _STORED = (
     "status, track, match_count, fetched_at, method, market, searched, stored_at, conflict, "
-    "candidates"
+    "candidates, stored_seq"
 )
 # INSERT ... ON CONFLICT DO UPDATE: one statement that SQLite and PostgreSQL both take
 _PUT = (
-    f"INSERT INTO results (isrc, variant, {_STORED}) VALUES ({', '.join('?' * 12)}) "
+    f"INSERT INTO results (isrc, variant, {_STORED}) VALUES ({', '.join('?' * 13)}) "
     "ON CONFLICT (isrc, variant) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _STORED.split(", "))
 )
@@ -80,22 +79,23 @@ class Results:
         max_age: float,
         not_found_max_age: float,
         stale: dict[str, Result] | None = None,
-        stored_since: float | None = None,
+        stored_since: int | None = None,
         light: bool = False,
     ) -> dict[str, Result]:
         """Fresh cached results for those of ``isrcs`` that have one; the ones past their
         age go into ``stale`` when it is given (to be kept if they cannot be refreshed).
-        ``stored_since``: only answers committed after that time (another process's).
+        ``stored_since``: only answers committed after that mark of the cache's commits
+        (:func:`.sql.mark`: another process's, since the caller read the cache).
         ``light``: without their tracks (no JSON read): enough to tell what to ask."""
         now = self._clock()
         found_cutoff, miss_cutoff = now - max_age, now - not_found_max_age
         out: dict[str, Result] = {}
         columns = _LIGHT if light else _COLUMNS
+        since = "" if stored_since is None else "AND coalesce(stored_seq, 0) > ? "
         rows = select_in(
             self._db,
-            f"SELECT {columns} FROM results "
-            "WHERE variant = ? AND coalesce(stored_at, fetched_at) > ? AND isrc IN ({})",
-            (variant, -math.inf if stored_since is None else stored_since),
+            f"SELECT {columns} FROM results WHERE variant = ? {since}AND isrc IN ({{}})",
+            (variant,) if stored_since is None else (variant, stored_since),
             sorted(isrcs),  # in the table's order: fewer pages read, each once
         )
         for row in rows:
@@ -112,8 +112,8 @@ class Results:
                 stale[result.isrc] = result
         return out
 
-    def put(self, results: Sequence[Result], variant: str, now: float) -> None:
-        """Save the settled ones of ``results`` (found / not found)."""
+    def put(self, results: Sequence[Result], variant: str, now: float, seq: int) -> None:
+        """Save the settled ones of ``results`` (found / not found), as commit ``seq``."""
         rows = [
             (
                 r.isrc,
@@ -128,6 +128,7 @@ class Results:
                 now,
                 None if r.conflict is None else int(r.conflict),
                 _candidates_json(r),
+                seq,
             )
             for r in results
             if r.status in (Status.FOUND, Status.NOT_FOUND)
@@ -176,13 +177,13 @@ class Results:
             after = batch[-1][0]
             yield [r for r in map(_decode, batch) if r is not None]
 
-    def answered_since(self, isrcs: Sequence[str], variant: str, since: float) -> set[str]:
-        """Those of ``isrcs`` with an answer stored after ``since``."""
+    def answered_since(self, isrcs: Sequence[str], variant: str, since: int) -> set[str]:
+        """Those of ``isrcs`` with an answer committed after the mark ``since``."""
         return {
             isrc
             for (isrc,) in select_in(
                 self._db,
-                "SELECT isrc FROM results WHERE variant = ? AND stored_at > ? AND isrc IN ({})",
+                "SELECT isrc FROM results WHERE variant = ? AND stored_seq > ? AND isrc IN ({})",
                 (variant, since),
                 isrcs,
             )

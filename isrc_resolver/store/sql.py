@@ -13,7 +13,17 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-__all__ = ["ANY_ACCOUNT", "LOOKUP_BATCH", "Database", "Rows", "Transaction", "locked", "select_in"]
+__all__ = [
+    "ANY_ACCOUNT",
+    "LOOKUP_BATCH",
+    "Database",
+    "Rows",
+    "Transaction",
+    "locked",
+    "mark",
+    "next_mark",
+    "select_in",
+]
 
 
 class Rows(Protocol):
@@ -62,6 +72,25 @@ class Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def mark(db: Database) -> int:
+    """The cache's count of commits of answers: a process that takes it before it reads
+    the cache knows the answers committed since by their higher mark (``stored_seq``),
+    whatever the clocks of the hosts say."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def next_mark(db: Database) -> int:
+    """The next mark, counted: inside the write transaction that stores the answers (the
+    writers' lock orders the marks as the commits)."""
+    seq = mark(db) + 1
+    db.execute(
+        "INSERT INTO meta VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(seq),),
+    )
+    return seq
 
 
 def select_in(

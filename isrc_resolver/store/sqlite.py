@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS results (
     stored_at REAL,
     conflict INTEGER,
     candidates TEXT,
+    stored_seq INTEGER,
     PRIMARY KEY (isrc, variant)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,9 +78,10 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_by_isrc ON history (isrc, replaced_at);
 """
-VERSION = "3"  # 1: variants without the API and strategy, one cooldown for all;
+VERSION = "4"  # 1: variants without the API and strategy, one cooldown for all;
 # no record of how an answer was found and where it was looked for. 2: no candidates and
-# no ISRC conflict flag (answers of version 2 and before read back without them)
+# no ISRC conflict flag (answers of version 2 and before read back without them). 3: no
+# commit mark (stored_seq): its answers count as committed before any run's read
 
 # What every version-1 answer was, written out as version 1 knew it: the API it could
 # only have come from with real credentials, and its one search strategy. Literal on
@@ -251,7 +253,11 @@ def migrate(db: sqlite3.Connection) -> None:
                 db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
         if "stored_at" not in have:  # when it was committed (fetched_at: when answered)
             db.execute("ALTER TABLE results ADD COLUMN stored_at REAL")
-        for column, kind in (("conflict", "INTEGER"), ("candidates", "TEXT")):
+        for column, kind in (
+            ("conflict", "INTEGER"),
+            ("candidates", "TEXT"),
+            ("stored_seq", "INTEGER"),
+        ):
             if column not in have:  # the tracks a search returned, and do they conflict
                 db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
         db.execute(
