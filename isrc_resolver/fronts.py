@@ -199,8 +199,7 @@ async def resolve_file(
             rows = await _resolve_all(resolver, source, run, progress, candidates, fits, seen)
         finally:
             _count(run, resolver, before)
-        if isinstance(run.failed, StoreLost):
-            raise run.failed  # the rows would come from it: no output rather than a wrong one
+        _unless_lost(run)
         await extras.before_writing(rows)
         progress.phase("writing", run.rows, "row")
         with write_pass_rows(seen.runset, resolver.async_cache, s) as fill:
@@ -242,6 +241,13 @@ async def _resolve_all(
     )
     unique.clear()
     return rows
+
+
+def _unless_lost(run: RunReport) -> None:
+    """A cache database lost during the run: its rows would come from it, so no output
+    rather than a wrong one."""
+    if isinstance(run.failed, StoreLost):
+        raise run.failed
 
 
 def _streams(resolver: Engine, candidates: object) -> bool:

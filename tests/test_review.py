@@ -421,6 +421,8 @@ def test_answers_cached_before_candidates_were_kept_are_written_alone(
 ) -> None:
     import sqlite3
 
+    from isrc_resolver.store.sqlite import VERSION
+
     env(spotify)
     codes = isrcs(5)
     write_csv(tmp_path / "in.csv", [{"isrc": i} for i in codes])
@@ -443,7 +445,7 @@ def test_answers_cached_before_candidates_were_kept_are_written_alone(
     assert [c["isrc"] for c in cand] == sorted(codes)
     assert all(c["chosen"] == "True" and "before candidates were kept" in c["reason"] for c in cand)
     with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite")) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (VERSION,)
 
 
 def test_a_stopped_run_still_writes_its_summary_file_and_report(

@@ -142,14 +142,9 @@ class Cache:
     ) -> dict[str, Result]:
         """Fresh cached answers; the stale ones into ``stale`` (:meth:`Results.lookup`)."""
         return self.results.lookup(
-            isrcs,
-            variant,
-            max_age=max_age,
-            not_found_max_age=not_found_max_age,
-            stale=stale,
-            stored_since=stored_since,
-            light=light,
-        )
+            isrcs, variant, max_age=max_age, not_found_max_age=not_found_max_age, stale=stale,
+            stored_since=stored_since, light=light,
+        )  # fmt: skip
 
     def candidates(
         self, isrcs: Sequence[str], variant: str | None
@@ -225,8 +220,7 @@ class Cache:
     # -- leases: who is asking what ---------------------------------------------------
 
     def mark(self) -> int:
-        """Where the cache's commits of answers stand: taken before reading it, it tells
-        the answers committed since (``answered_since``, ``stored_since``)."""
+        """Where the cache's commits of answers stand (:func:`.sql.mark`)."""
         return mark(self._db)
 
     def claim(
