@@ -218,7 +218,7 @@ def startup(tmp: Path, repeats: int) -> list[Row]:
 def rate_bound(tmp: Path, n: int) -> list[Row]:
     values = isrcs(n, seed=2)
     source = write_input(tmp / "rate.csv", values)
-    with server("--window", "100/2", "--latency", "0.03") as base:
+    with server("--window", "100/2", "--latency", "0.03", "--jitter", "0.01") as base:
         run = run_cli(
             base,
             tmp,

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from isrc_resolver import Result, Settings, Status
-from isrc_resolver.http.ratelimit import SETTLING, RateLearner
+from isrc_resolver.http.ratelimit import SETTLING, RateLearner, window_of
 from isrc_resolver.matching import Hint, Hints
 from isrc_resolver.models import MatchMethod
 from isrc_resolver.pipeline.fetch import Fetcher
@@ -183,13 +183,35 @@ def test_the_learner_counts_sending_time_up_to_the_refused_request() -> None:
     rate = learner.rate
     assert learner.window == pytest.approx(0.5 + 1.5)
     assert rate == pytest.approx(100 / 2.0 * 0.99)
-    late = RateLearner(200)  # without it, the round trip counts as sending time
+    late = RateLearner(200)  # without it, a slow round trip counts as sending time
     late.admitting(0.0)
     for n in range(100):
         late.accepted(n / 200)
-    late.throttled(0.53, retry_after=2)
-    late.admitting(2.53)
-    assert late.rate < rate
+    late.throttled(1.0, retry_after=2)  # 500 ms there and back
+    late.admitting(3.0)
+    assert late.window == pytest.approx(3.0) and late.rate < rate
+
+
+def test_the_learner_leaves_room_for_requests_that_arrive_bunched() -> None:
+    """Round trips that spread over 40 ms (the way there about half of it) leave 20 ms
+    of a 2-second window's room: at 50 a second, the one request that bunching adds."""
+    even, uneven = RateLearner(200), RateLearner(200)
+    for learner, spread in ((even, 0.0), (uneven, 0.04)):
+        learner.admitting(0.0)
+        for n in range(100):
+            learner.accepted(n / 200, n / 200 + 0.03 + spread * (n % 2))
+        learner.throttled(0.5, retry_after=2, admitted_at=0.5)
+        learner.admitting(2.5)
+    assert even.rate == pytest.approx(50 * 0.99)
+    assert uneven.rate == pytest.approx(50 * 0.99 * 2 / 2.02)
+
+
+def test_the_window_is_the_whole_number_of_seconds_the_429_allows() -> None:
+    """Retry-After is rounded up: a 2-second window refused 0.45 s or 0.55 s into a burst
+    says 2 either way, and is learned as 2 s (not 1.95 s or 2.05 s)."""
+    assert window_of(0.45, 2) == window_of(0.55, 2) == 2.0
+    assert window_of(3.2, 27) == 30.0  # Spotify's 30-second window
+    assert window_of(0.1, 0.5) == pytest.approx(0.35)  # under a second: the middle
 
 
 def test_the_learner_halves_when_a_phase_shows_too_little() -> None:
