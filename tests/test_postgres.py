@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
+
 from isrc_resolver import Cache
 from isrc_resolver.database import DatabaseURL
 
@@ -425,3 +427,17 @@ def test_a_url_the_server_refuses_is_exit_2_naming_what_to_fix(
         assert "not-the-password" not in err and not secrets_in(out + err)
         assert "Traceback" not in err and not (tmp_path / "o.csv").exists()
     assert spotify.stats()["search_requests"] == 0
+
+
+def test_without_the_driver_the_advice_is_to_install_the_extra(
+    spotify: ServerThread, env: Callable[[ServerThread], None], cli: Any,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as in an install without the extra
+    env(spotify)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(3)])
+    url = "postgresql://u:not-shown@127.0.0.1:5432/db"
+    code, _, err = cli("in.csv", "-o", "o.csv", "--cache", url)
+    assert code == 2 and "pip install 'isrc-resolver[postgresql]'" in err
+    assert "not-shown" not in err and not (tmp_path / "o.csv").exists()
+    assert spotify.stats()["total_requests"] == 0
