@@ -42,7 +42,6 @@ from .settings import Settings
 from .store.cache import AsyncCache
 
 if TYPE_CHECKING:
-    from .store.runset import RunSet
     from .tables.frames import DataFrame
     from .tables.source import InputSource
 
@@ -202,7 +201,7 @@ async def resolve_file(
         _unless_lost(run)
         await extras.before_writing(rows)
         progress.phase("writing", run.rows, "row")
-        with write_pass_rows(seen.runset, resolver.async_cache, s) as fill:
+        with write_pass_rows(seen, resolver.async_cache, s) as fill:
             run.statuses, run.stale = tables.write_output(
                 output, source, rows, s.columns, output_format, progress.advance,
                 s.escape_formulas, s.min_score, fill,
@@ -232,7 +231,7 @@ async def _resolve_all(
     fits(run.rows)
     if seen.runset is not None:
         run.unique = len(seen.runset)
-        await _resolve_streaming(resolver, seen.runset, progress, hints)
+        await _resolve_streaming(resolver, seen, progress, hints)
         return {}
     run.unique = len(unique)
     kinds = resolver.settings.columns
@@ -264,21 +263,22 @@ def _streams(resolver: Engine, candidates: object) -> bool:
 
 
 async def _resolve_streaming(
-    resolver: Engine, seen: RunSet, progress: Progress, hints: Hints
+    resolver: Engine, seen: Held, progress: Progress, hints: Hints
 ) -> None:
     """Ask what the cache does not answer; every outcome stays in the cache or in
     ``seen``, read again by the write pass, and the fresh answers are counted
     (``cache_hits``)."""
-
     cache, s = resolver.async_cache, resolver.settings
-    assert cache is not None
+    assert cache is not None and seen.runset is not None
 
     async def resolve(batch: list[str]) -> dict[str, Row]:
         return await resolver.resolve_rows(
             batch, kinds=s.columns, progress=progress, distinct=True, hints=hints
         )
 
-    resolver.cache_hits += await ask_streamed(seen, cache, s, hints.titles, resolve)
+    ran = ask_streamed(seen.runset, cache, s, hints.titles, resolve, resolver.control)
+    hits, seen.unreached = await ran
+    resolver.cache_hits += hits
 
 
 class _Extras:

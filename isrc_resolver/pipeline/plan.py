@@ -23,7 +23,7 @@ import math
 import pickle
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..isrc import Normalized, count_isrcs, is_valid_isrc, normalize_value
 from ..models import TITLE_ARTIST, FallbackSearch, MatchMethod, Result, Status
@@ -177,6 +177,20 @@ async def cached_or_missing(
     return Asks(order, hits, stale, partial)
 
 
+class Stoppable(Protocol):
+    """The run's control, as far as a streamed run looks at it."""
+
+    @property
+    def halted(self) -> bool: ...
+
+    def unfinished(self, isrc: str) -> Result: ...
+
+
+# The ranks of a streamed run's asks, in the order they are asked.
+_PARTIAL, _NEW, _STALE = 0, 1, 2
+_RANKS = (_PARTIAL, _NEW, _STALE)
+
+
 async def classify(seen: RunSet, cache: AsyncCache, settings: Settings, titles: bool) -> int:
     """What :func:`cached_or_missing` decides, for a run's distinct ISRCs kept in ``seen``
     (read back a batch at a time), without reading any cached track: the ISRCs to ask go
@@ -194,10 +208,10 @@ async def classify(seen: RunSet, cache: AsyncCache, settings: Settings, titles: 
         hits += len(usable)
         seen.add_asks(
             [
-                *((0, 0.0, 0.0, r.isrc) for r in resumed),
-                *((1, 0.0, 0.0, i) for i in part if i not in cached and i not in stale),
+                *((_PARTIAL, 0.0, 0.0, r.isrc) for r in resumed),
+                *((_NEW, 0.0, 0.0, i) for i in part if i not in cached and i not in stale),
                 *(
-                    (2, float(o[0]), o[1], r.isrc)
+                    (_STALE, float(o[0]), o[1], r.isrc)
                     for r in stale.values()
                     for o in [_refresh_order(r)]
                 ),
@@ -397,25 +411,44 @@ async def ask_streamed(
     settings: Settings,
     titles: bool,
     resolve: Callable[[list[str]], Awaitable[dict[str, Row]]],
-) -> int:
+    control: Stoppable,
+) -> tuple[int, Callable[[str], Row] | None]:
     """Ask what the plan leaves to ask of the ISRCs in ``seen``, ``ASK_BATCH`` at a time
-    (``resolve``: a batch's rows); returns the fresh answers left in the cache. A fresh
-    found answer is in the cache; every other outcome (a miss, an error, a deferral, a
-    stale answer served) is kept in ``seen`` for the write pass."""
+    (``resolve``: a batch's rows), misses to go on with first, then the new ISRCs, then
+    the stale. A fresh found answer is in the cache; every other outcome (a miss, an
+    error, a deferral, a stale answer served) is kept in ``seen`` for the write pass.
+
+    Once the run has stopped (``control`` says how an unasked ISRC ends then: deferred
+    by the budget, held by a quota stop...), the new ISRCs left are not put through the
+    stages one by one, which would only say that of each: their rows are made as they are
+    written. (The stale ones still are: their known answers are served.) Returns the fresh
+    answers left in the cache, and the row of a new ISRC the run did not reach, if any."""
     hits = await classify(seen, cache, settings, titles)
-    for batch in seen.asks(ASK_BATCH):
-        rows = await resolve(batch)
-        seen.keep(
-            (isrc, pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL))
-            for isrc, row in rows.items()
-            if row.stale or row.status is not Status.FOUND
-        )
-    return hits
+    unreached: Callable[[str], Row] | None = None
+    for rank in _RANKS:
+        for batch in seen.asks(ASK_BATCH, rank):
+            if rank == _NEW and control.halted:
+                unreached = functools.partial(_unreached_row, control.unfinished)
+                break
+            rows = await resolve(batch)
+            seen.keep(
+                (isrc, pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL))
+                for isrc, row in rows.items()
+                if row.stale or row.status is not Status.FOUND
+            )
+    return hits, unreached
+
+
+def _unreached_row(unfinished: Callable[[str], Result], isrc: str) -> Row:
+    return row_of(unfinished(isrc))
 
 
 @contextlib.contextmanager
 def streamed_rows(
-    seen: RunSet, location: Location, settings: Settings
+    seen: RunSet,
+    location: Location,
+    settings: Settings,
+    unreached: Callable[[str], Row] | None = None,
 ) -> Iterator[Callable[[list[str]], dict[str, Row]]]:
     """For the write pass: the rows of some ISRCs, those this run kept in ``seen`` first,
     the rest from the cache at ``location`` (on a connection of the calling thread's
@@ -435,6 +468,8 @@ def streamed_rows(
                 not_found_max_age=settings.not_found_max_age,
             )  # fmt: skip
             out.update((isrc, row_of(r)) for isrc, r in (*fresh.items(), *stale.items()))
+            if unreached is not None:  # neither kept nor cached: new, and not reached
+                out.update((isrc, unreached(isrc)) for isrc in rest if isrc not in out)
             return out
 
         yield fill
@@ -445,6 +480,7 @@ class Held:
     (``runset`` None: the run holds its rows in memory)."""
 
     runset: RunSet | None = None
+    unreached: Callable[[str], Row] | None = None  # a new ISRC's row, the run stopped first
 
     def __enter__(self) -> Held:
         return self
@@ -455,10 +491,10 @@ class Held:
 
 
 def write_pass_rows(
-    seen: RunSet | None, cache: AsyncCache | None, settings: Settings
+    held: Held, cache: AsyncCache | None, settings: Settings
 ) -> contextlib.AbstractContextManager[Callable[[list[str]], dict[str, Row]] | None]:
     """The write pass's ``fill`` for a streamed run (:func:`streamed_rows`); None for a
     run that holds its rows."""
-    if seen is None or cache is None:
+    if held.runset is None or cache is None:
         return contextlib.nullcontext()
-    return streamed_rows(seen, cache.cache.location, settings)
+    return streamed_rows(held.runset, cache.cache.location, settings, held.unreached)

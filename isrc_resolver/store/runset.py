@@ -113,13 +113,15 @@ class RunSet:
             self._db.executemany("INSERT INTO asks VALUES (?, ?, ?, ?, ?)", rows)
             self.asked += self._db.total_changes - before
 
-    def asks(self, size: int) -> Iterator[list[str]]:
-        """The ISRCs to ask, in order, ``size`` at a time (put in that order once, then
-        read a page at a time: the caller may keep outcomes between pages)."""
+    def asks(self, size: int, rank: int) -> Iterator[list[str]]:
+        """The ISRCs of ``rank`` to ask, in order, ``size`` at a time (put in that order
+        once, then read a page at a time: the caller may keep outcomes between pages)."""
         with _machine(), self._db:
             self._db.execute("DROP TABLE IF EXISTS ordered")
             self._db.execute(
-                "CREATE TABLE ordered AS SELECT isrc FROM asks ORDER BY rank, first, second, n"
+                "CREATE TABLE ordered AS SELECT isrc FROM asks WHERE rank = ? "
+                "ORDER BY first, second, n",
+                (rank,),
             )
         after = 0
         while True:
