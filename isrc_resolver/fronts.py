@@ -221,7 +221,7 @@ async def _resolve_all(
     seen: Held,
 ) -> dict[str, Row]:
     """The rows a file's run writes from memory; a catalogue past what a run holds keeps
-    its ISRCs and outcomes on disk instead, in ``seen`` (see :mod:`.pipeline.streamed`).
+    its ISRCs and outcomes on disk instead, in ``seen`` (see :mod:`.pipeline.plan`).
     ``fits``: the output can hold the input's rows (a sheet's rows are counted), before
     any request."""
     hints = _file_hints(source)

@@ -30,6 +30,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from ..database import DatabaseURL
 from ..errors import EnvironmentFailure
 from ..models import Candidate, Result, Status
+from ..settings import cache_location
 from .copy import Copied, copy_rows
 from .details import Details
 from .history import History
@@ -39,19 +40,12 @@ from .results import Results
 from .sql import Database, mark, next_mark
 from .sqlite import SqliteBackend
 
-__all__ = ["AsyncCache", "Cache", "CacheInfo", "Location", "location_of", "set_aside"]
+__all__ = ["AsyncCache", "Cache", "CacheInfo", "Location", "set_aside"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 Location = Path | DatabaseURL  # where a cache lives: a SQLite file or a PostgreSQL database
-
-
-def location_of(given: str | os.PathLike[str] | DatabaseURL) -> Location:
-    """A cache's location from a path or a ``postgresql://`` URL."""
-    if isinstance(given, DatabaseURL):
-        return given
-    return DatabaseURL.parse(str(given)) or Path(given)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +92,7 @@ class Cache:
         *,
         clock: Callable[[], float] = time.time,
     ):
-        self.location = location_of(path)
+        self.location = cache_location(path)  # a URL that does not parse: ConfigurationError
         self.clock = clock  # the wall clock ages and the ledger are measured by
         # Either raises CacheError, with advice that fits the cause, or EnvironmentFailure
         # for a database that cannot be reached.
