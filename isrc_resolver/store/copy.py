@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from .sql import Database, select_in
+from .sql import Database, select_in, upsert
 
 __all__ = ["Copied", "copy_rows"]
 
@@ -34,19 +34,8 @@ _NEWER = (
 )
 
 
-def _upsert(table: str, columns: str, keys: str, where: str = "") -> str:
-    names = [c.strip() for c in columns.split(",")]
-    update = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys.split(", "))
-    marks = ", ".join("?" * len(names))
-    tail = f" WHERE {where}" if where else ""
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {update}{tail}"
-    )
-
-
-_PUT_RESULTS = _upsert("results", _RESULTS, "isrc, variant", _NEWER)
-_PUT_DETAILS = _upsert(
+_PUT_RESULTS = upsert("results", _RESULTS, "isrc, variant", _NEWER)
+_PUT_DETAILS = upsert(
     "details", "kind, id, data, fetched_at", "kind, id", "excluded.fetched_at >= details.fetched_at"
 )
 _PUT_LEDGER = (
@@ -54,7 +43,7 @@ _PUT_LEDGER = (
     "ON CONFLICT (account, second) DO UPDATE SET requests = CASE "
     "WHEN excluded.requests > ledger.requests THEN excluded.requests ELSE ledger.requests END"
 )
-_PUT_META = _upsert("meta", "key, value", "key")
+_PUT_META = upsert("meta", "key, value", "key")
 _HISTORY = "isrc, replaced_at, source, status, id, title, fetched_at"
 
 

@@ -6,11 +6,12 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .sql import Database, select_in
+from .sql import Database, select_in, upsert
 
 __all__ = ["PINNED_TRACK", "Details"]
 
 PINNED_TRACK = "track"  # the kind pinned tracks (overrides) are kept under
+_PUT = upsert("details", "kind, id, data, fetched_at", "kind, id")
 
 
 class Details:
@@ -33,8 +34,4 @@ class Details:
     def put(self, kind: str, items: Mapping[str, Mapping[str, Any]], now: float) -> None:
         rows = [(kind, i, json.dumps(d, ensure_ascii=False), now) for i, d in items.items()]
         if rows:
-            self._db.executemany(
-                "INSERT INTO details VALUES (?, ?, ?, ?) ON CONFLICT (kind, id) "
-                "DO UPDATE SET data = excluded.data, fetched_at = excluded.fetched_at",
-                rows,
-            )
+            self._db.executemany(_PUT, rows)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from .sql import Database, select_in
+from .sql import Database, select_in, upsert
 
 __all__ = ["HostSessions", "Leases", "Sessions", "lease_owner", "owner_alive"]
 
@@ -44,6 +44,9 @@ def owner_alive(owner: str) -> bool:
     except OSError:
         return True  # it exists, as another user's process
     return True
+
+
+_TAKE = upsert("leases", "isrc, variant, owner, expires", "isrc, variant")
 
 
 class HostSessions:
@@ -81,8 +84,7 @@ class Leases:
 
     def take(self, isrcs: Sequence[str], variant: str, owner: str, expires: float) -> None:
         self._db.executemany(
-            "INSERT INTO leases VALUES (?, ?, ?, ?) ON CONFLICT (isrc, variant) "
-            "DO UPDATE SET owner = excluded.owner, expires = excluded.expires",
+            _TAKE,
             [(isrc, variant, self._sessions.mark(owner), expires) for isrc in isrcs],
         )
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .sql import ANY_ACCOUNT, Database
+from .sql import ANY_ACCOUNT, Database, set_meta
 
 __all__ = ["ANY_ACCOUNT", "WINDOW", "Allowance", "Ledger"]
 
@@ -119,10 +119,7 @@ class Ledger:
         return until if until is not None and until > self._clock() else None
 
     def set_cooldown(self, account: str, until: float) -> None:
-        self._db.execute(
-            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (f"cooldown:{account}", repr(until)),
-        )
+        set_meta(self._db, f"cooldown:{account}", repr(until))
 
     def clear_cooldowns(self) -> int:
         return self._db.execute("DELETE FROM meta WHERE key LIKE 'cooldown:%'").rowcount

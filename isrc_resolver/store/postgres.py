@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..database import DatabaseURL, scrub
 from ..errors import CacheError, ConfigurationError, EnvironmentFailure, StoreLost
-from .sql import Rows
+from .sql import Rows, set_meta
 
 if TYPE_CHECKING:
     import psycopg
@@ -339,11 +339,7 @@ def _prepare(db: _Connection, url: DatabaseURL) -> None:
             for statement in _MIGRATIONS[version]:
                 db.execute(statement)
             version = str(int(version) + 1)
-        db.execute(
-            "INSERT INTO meta VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE "
-            "SET value = excluded.value",
-            (VERSION,),
-        )
+        set_meta(db, "schema", VERSION)
         db.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(Exception):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..models import Candidate, MatchMethod, Result, Status, Track
-from .sql import Database, select_in
+from .sql import Database, select_in, upsert
 
 __all__ = ["Results"]
 
@@ -30,12 +30,7 @@ _STORED = (
     "status, track, match_count, fetched_at, method, market, searched, stored_at, conflict, "
     "candidates, stored_seq"
 )
-# INSERT ... ON CONFLICT DO UPDATE: one statement that SQLite and PostgreSQL both take
-_PUT = (
-    f"INSERT INTO results (isrc, variant, {_STORED}) VALUES ({', '.join('?' * 13)}) "
-    "ON CONFLICT (isrc, variant) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STORED.split(", "))
-)
+_PUT = upsert("results", f"isrc, variant, {_STORED}", "isrc, variant")
 
 
 def _decode(row: tuple[Any, ...]) -> Result | None:

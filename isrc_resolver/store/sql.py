@@ -23,6 +23,8 @@ __all__ = [
     "mark",
     "next_mark",
     "select_in",
+    "set_meta",
+    "upsert",
 ]
 
 
@@ -74,6 +76,28 @@ class Transaction:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
+def upsert(table: str, columns: str, keys: str, where: str = "") -> str:
+    """``INSERT INTO table (columns) VALUES (?...) ON CONFLICT (keys) DO UPDATE`` of every
+    column but the keys, when ``where`` holds (always without it): the one statement that
+    SQLite and PostgreSQL both take for "add, or replace what is there"."""
+    names = [c.strip() for c in columns.split(",")]
+    update = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys.split(", "))
+    marks = ", ".join("?" * len(names))
+    tail = f" WHERE {where}" if where else ""
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {update}{tail}"
+    )
+
+
+_SET_META = upsert("meta", "key, value", "key")
+
+
+def set_meta(db: Database, key: str, value: str) -> None:
+    """Set ``key`` of the ``meta`` table (the schema version, a cooldown, the mark)."""
+    db.execute(_SET_META, (key, value))
+
+
 def mark(db: Database) -> int:
     """The cache's count of commits of answers: a process that takes it before it reads
     the cache knows the answers committed since by their higher mark (``stored_seq``),
@@ -86,10 +110,7 @@ def next_mark(db: Database) -> int:
     """The next mark, counted: inside the write transaction that stores the answers (the
     writers' lock orders the marks as the commits)."""
     seq = mark(db) + 1
-    db.execute(
-        "INSERT INTO meta VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (str(seq),),
-    )
+    set_meta(db, "seq", str(seq))
     return seq
 
 
