@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from .._logging import printable
 from ..database import DatabaseURL
 from ..errors import CacheError, ConfigurationError, format_time
-from ..settings import cache_location, default_cache, default_cache_path
-from .sources import cache_argument, cache_exists, environment
+from ..settings import cache_location
+from .sources import cache_exists, cache_option, chosen_cache
 
 if TYPE_CHECKING:
     from ..store.cache import CacheInfo
@@ -30,7 +30,8 @@ log = logging.getLogger("isrc_resolver")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="isrc-resolve cache",
-        description="Inspect, back up or clear the cache, or show one ISRC's history.",
+        description="Inspect, back up or clear the cache, show one ISRC's history, or copy "
+        "one cache into another.",
     )
     p.add_argument("action", choices=["info", "clear", "backup", "history", "copy"])
     p.add_argument(
@@ -58,20 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with clear: end only the quota stops' cooldowns; keep the answers and the ledger",
     )
-    p.add_argument(
-        "--cache",
-        type=cache_argument,
-        metavar="PATH|URL",
-        help="cache file or postgresql:// URL (default: $ISRC_RESOLVER_CACHE, else "
-        f"{default_cache_path()})",
-    )
+    cache_option(p, "the cache")
     return p
 
 
 def cache_command(args: argparse.Namespace) -> int:
     if args.action == "copy":
         return _copy(args.target, args.destination)
-    path = args.cache or default_cache(environment(None)[0])
+    path = chosen_cache(args.cache)
     if args.action == "backup":
         args.target = None if args.target is None else Path(args.target)
         _check_backup(args.target, path)

@@ -26,11 +26,11 @@ from ..settings import (
     DEFAULT_TOKEN_URL,
     Settings,
     default,
-    default_cache_path,
 )
 from .sources import (
     cache_argument,
     cache_exists,
+    cache_option,
     cache_path,
     credentials,
     env_file,
@@ -353,13 +353,7 @@ def _pace_arguments(pace: _Options) -> None:
 
 
 def _cache_arguments(cache: _Options) -> None:
-    cache.add_argument(
-        "--cache",
-        type=cache_argument,
-        metavar="PATH|URL",
-        help="cache file, or a postgresql://USER:PASSWORD@HOST:PORT/DB shared by several "
-        f"hosts (default: $ISRC_RESOLVER_CACHE, else {default_cache_path()})",
-    )
+    cache_option(cache, "the cache")
     cache.add_argument(
         "--no-cache",
         action="store_true",

@@ -6,8 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..settings import default_cache, default_cache_path
-from .sources import cache_argument, cache_exists, environment
+from .sources import cache_exists, cache_option, chosen_cache
 
 __all__ = ["build_parser", "review"]
 
@@ -30,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the review file (.csv, .tsv or .parquet; default: OUTPUT.review.csv beside it)",
     )
-    p.add_argument(
-        "--cache",
-        type=cache_argument,
-        metavar="PATH|URL",
-        help="where the candidates are kept: a file or a postgresql:// URL (default: "
-        f"$ISRC_RESOLVER_CACHE, else {default_cache_path()})",
-    )
+    cache_option(p, "where the candidates are kept")
     p.add_argument("--no-cache", action="store_true", help="list without the candidates")
     p.add_argument("--title-column", metavar="NAME", help="the input's title column")
     p.add_argument("--artist-column", metavar="NAME", help="the input's artist column")
@@ -52,7 +45,7 @@ def review(args: argparse.Namespace) -> int:
     target = args.to or source.with_name(source.stem + ".review.csv")
     tables.check_file(target, "review -o")
     tables.frame_format(target, "review -o")
-    path = None if args.no_cache else (args.cache or default_cache(environment(None)[0]))
+    path = None if args.no_cache else chosen_cache(args.cache)
     written = Place("review -o", target, writes=True)
     check_places([Place("review OUTPUT", source, writes=False), written, *cache_places(path)])
     scan = scan_file(source, args.title_column, args.artist_column)

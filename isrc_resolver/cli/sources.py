@@ -6,16 +6,24 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 from ..database import DatabaseURL
 from ..errors import ConfigurationError
-from ..settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, cache_location, default_cache
+from ..settings import (
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    cache_location,
+    default_cache,
+    default_cache_path,
+)
 
 __all__ = [
     "cache_argument",
     "cache_exists",
+    "cache_option",
     "cache_path",
+    "chosen_cache",
     "credentials",
     "env_file",
     "environment",
@@ -60,9 +68,26 @@ def cache_path(args: argparse.Namespace) -> Path | DatabaseURL | None:
     # The demo keeps its made-up answers out of the real cache unless told otherwise.
     if args.no_cache or (args.demo and args.cache is None):
         return None
-    if args.cache is not None:
-        return cast(Path | DatabaseURL, args.cache)
-    return default_cache(environment(getattr(args, "env_file", None))[0])
+    return chosen_cache(args.cache, getattr(args, "env_file", None))
+
+
+def chosen_cache(
+    given: Path | DatabaseURL | None, env_file: Path | None = None
+) -> Path | DatabaseURL:
+    """``given`` (a ``--cache``), else ``ISRC_RESOLVER_CACHE`` (from the environment or
+    the .env file), else the default file."""
+    return given if given is not None else default_cache(environment(env_file)[0])
+
+
+def cache_option(p: Any, what: str) -> None:
+    """``--cache PATH|URL``, ``what`` saying what it is for this command."""
+    p.add_argument(
+        "--cache",
+        type=cache_argument,
+        metavar="PATH|URL",
+        help=f"{what}: a file, or a postgresql://USER:PASSWORD@HOST:PORT/DB shared by several "
+        f"hosts (default: $ISRC_RESOLVER_CACHE, else {default_cache_path()})",
+    )
 
 
 def cache_exists(cache: Path | DatabaseURL | None) -> bool:
