@@ -160,6 +160,8 @@ class _Connection:
     def __init__(self, conn: psycopg.Connection[Any], url: DatabaseURL) -> None:
         self.conn = conn
         self._url = url
+        psycopg, psycopg_pool = _driver()  # once, not at every statement
+        self._lost = (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout)
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         with self._translated():
@@ -175,10 +177,9 @@ class _Connection:
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
-        psycopg, psycopg_pool = _driver()
         try:
             yield
-        except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as exc:
+        except self._lost as exc:
             raise _failure(exc, self._url, "lost") from None
 
 
