@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from .sql import Database, select_in, upsert
+from .sql import Database, select_in, set_meta, upsert
 
 __all__ = ["Copied", "copy_rows"]
 
@@ -43,7 +43,6 @@ _PUT_LEDGER = (
     "ON CONFLICT (account, second) DO UPDATE SET requests = CASE "
     "WHEN excluded.requests > ledger.requests THEN excluded.requests ELSE ledger.requests END"
 )
-_PUT_META = upsert("meta", "key, value", "key")
 _HISTORY = "isrc, replaced_at, source, status, id, title, fetched_at"
 
 
@@ -104,7 +103,8 @@ def copy_rows(
     cooldowns = source.execute("SELECT key, value FROM meta WHERE key LIKE 'cooldown:%'").fetchall()
     if cooldowns:
         with turn():
-            target.executemany(_PUT_META, cooldowns)
+            for key, value in cooldowns:
+                set_meta(target, key, value)
     return Copied(answers, details, seconds, requests, history, len(cooldowns))
 
 
