@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .models import Enrichment, MatchMethod, Result, Status
+from .models import MatchMethod, Result, Status
 from .overrides import Override
 from .paths import Place, cache_places, check_places
 from .pipeline.pinned import pinned_result
@@ -35,7 +35,7 @@ def export_cache(
 ) -> int:
     """Every answer of the scope ``settings`` gives (one row per ISRC,
     found and not found, with ``resolved_at``) to ``target``, Parquet or CSV by its
-    suffix, streamed: memory does not grow with the cache. With the second catalogues a
+    suffix, streamed: memory does not grow with the cache. With the other stores a
     run with ``settings`` asks, their last answers beside each (their columns, as a run
     writes them). ``overrides``: pinned ISRCs get the pinned answer, as a run gives them
     (a pinned track whose details no run has fetched yet is ``pending``, saying so).
@@ -47,7 +47,7 @@ def export_cache(
     tables.frame_format(target, "cache export PATH")
     check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.location)])
     variant, seconds = settings.variant, settings.second
-    kinds = (Enrichment.DEEZER,) if seconds else ()
+    kinds = seconds
     columns = EXPORT_COLUMNS + tuple((c.name, c.kind) for c in enrichment_columns(kinds))
     escape = [
         c.name
@@ -58,14 +58,17 @@ def export_cache(
 
     def records() -> Iterator[list[dict[str, Any]]]:
         for batch in cache.results.scan(variant):
-            listings: dict[str, Any] = {}
-            for name in seconds:  # one today: Deezer
-                isrcs = [r.isrc for r in batch]
-                now = cache.clock()
-                listings = known_listings(cache.lookup_details, now, name, isrcs, settings)
+            isrcs, now = [r.isrc for r in batch], cache.clock()
+            by_store = {
+                name: known_listings(cache.lookup_details, now, name, isrcs, settings)
+                for name in seconds
+            }
             chunk = []
             for result in _pinned(cache, batch, overrides or {}):
-                row = row_of(result, listings.get(result.isrc), kinds)
+                listings = {
+                    n: by_store[n][result.isrc] for n in seconds if result.isrc in by_store[n]
+                }
+                row = row_of(result, listings, kinds)
                 values = dict(zip(output_names_of(kinds), row.values, strict=True))
                 values["isrc"] = values.pop("isrc_normalized")
                 chunk.append({n: values[n] for n in names})
@@ -74,7 +77,7 @@ def export_cache(
     return tables.write_frames(target, records(), columns, "cache export PATH", escape=escape)
 
 
-def output_names_of(kinds: Sequence[Enrichment]) -> list[str]:
+def output_names_of(kinds: Sequence[str]) -> list[str]:
     """The names of a row's values (see :func:`~isrc_resolver.schema.row_of`)."""
     return [c.name for c in (*RESULT_COLUMNS, *enrichment_columns(kinds))]
 

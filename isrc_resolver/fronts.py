@@ -85,7 +85,7 @@ class Engine(Protocol):
         self,
         values: Iterable[object] | list[str],
         *,
-        kinds: Sequence[Enrichment] = (),
+        kinds: Sequence[str] = (),
         progress: Progress | None = None,
         distinct: bool = False,
         hints: Hints | None = None,

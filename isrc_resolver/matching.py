@@ -153,14 +153,14 @@ def different_recordings(tracks: Iterable[tuple[str, int | None]]) -> bool:
 
 
 class CrossCheck(StrEnum):
-    """Spotify's answer against a second catalogue's, for one ISRC."""
+    """The names a row shows against the other stores' tracks, for one ISRC."""
 
     AGREE = "agree"
     TITLE_DIFFERS = "title_differs"
     ARTIST_DIFFERS = "artist_differs"
     DURATION_DIFFERS = "duration_differs"
     ONLY_SPOTIFY = "only_spotify"
-    ONLY_OTHER = "only_deezer"  # the one second catalogue so far
+    ONLY_OTHER = "only_others"  # not on Spotify; another store has it
     NEITHER = "neither"
 
 

@@ -344,12 +344,11 @@ FEATURE_NAMES = (
 
 
 class Enrichment(enum.StrEnum):
-    """Groups of columns a run adds after Spotify's own: what ``--with`` can add, and a
-    second catalogue's (``deezer``, added by ``--providers spotify,deezer``)."""
+    """Groups of Spotify's columns ``--with`` adds after its own (each store beside
+    Spotify adds its group too, named by the store: see ``schema.output_columns``)."""
 
     ALBUM = "album"
     AUDIO_FEATURES = "audio-features"
-    DEEZER = "deezer"  # not a --with choice: --providers adds it
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ class RunReport:
     spent: BudgetSpent | None = None  # --max-requests or --daily-quota ended the run
     interrupted: str | None = None  # the signal's name, when a signal ended the run
     failed: EnvironmentFailure | None = None  # the machine refused (the cache's disk, say)
-    # Second catalogues (Deezer): per name, its distinct ISRCs by status (found, not_found,
+    # The stores beside Spotify: per name, its distinct ISRCs by status (found, not_found,
     # error, pending), those from the cache, its requests and its rate signals.
     second: dict[str, dict[str, int]] = field(default_factory=dict)
     # What changed since the cache's answers, every store's (see ``changes``).

@@ -44,7 +44,7 @@ from .pipeline.order import in_order
 from .pipeline.pinned import Pinned
 from .pipeline.plan import cached_or_missing
 from .pipeline.search import IsrcSearch, TitleArtistSearch
-from .pipeline.second import SecondCatalogues, hints_from
+from .pipeline.second import Listings, SecondCatalogues, hints_from
 from .pipeline.workers import RunControl, Workers
 from .progress import Progress
 from .report import RunReport
@@ -202,15 +202,15 @@ class Resolver:
     async def _collect(
         self,
         values: Iterable[object] | list[str],
-        make: Callable[[Result, Listing | None], T],
+        make: Callable[[Result, Mapping[str, Listing]], T],
         progress: Progress,
         *,
         distinct: bool = False,
         hints: Hints | None = None,
     ) -> dict[str, T]:
-        """``make(result, listing)`` for every distinct value, as each result arrives
-        (``listing``: the second catalogue's, when one is on). ``distinct``: ``values`` is
-        already a list of distinct, valid, normalised ISRCs (a file's)."""
+        """``make(result, listings)`` for every distinct value, as each result arrives
+        (``listings``: the other stores' answers, by store, when the run asks any).
+        ``distinct``: ``values`` is already a list of distinct, valid, normalised ISRCs."""
         self._open()
         out: dict[str, T] = {}
         if distinct:
@@ -218,13 +218,13 @@ class Resolver:
         else:
             normalized = normalize_values(values)
             invalid = (v for v in normalized.values if v not in normalized.unique)
-            out = {v: make(Result.invalid(v), None) for v in invalid}
+            out = {v: make(Result.invalid(v), {}) for v in invalid}
             unique = list(normalized.unique)
         listings = await self._second.lookup(unique)
         progress.phase("resolving", len(unique), "isrc")
 
         def keep(result: Result) -> None:
-            out[result.isrc] = make(result, listings.get(result.isrc))
+            out[result.isrc] = make(result, listings.get(result.isrc, {}))
             progress.advance()
 
         await self._resolve_unique(unique, keep, _with_listings(hints, listings))
@@ -272,7 +272,7 @@ class Resolver:
         self,
         values: Iterable[object] | list[str],
         *,
-        kinds: Sequence[Enrichment] = (),
+        kinds: Sequence[str] = (),
         progress: Progress | None = None,
         distinct: bool = False,
         hints: Hints | None = None,
@@ -378,7 +378,7 @@ async def _asking_all(r: Resolver, isrcs: list[str], emit: Callable[[Result], No
     await r._resolve_unique(isrcs, emit, _with_listings(None, listings))
 
 
-def _with_listings(hints: Hints | None, listings: Mapping[str, Listing]) -> Hints | None:
+def _with_listings(hints: Hints | None, listings: Listings) -> Hints | None:
     """``hints`` with a second catalogue's title and artist where the input has none: the
     title/artist search of Spotify's misses needs them (and proves its track by the ISRC)."""
     if not listings:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +27,16 @@ from .models import (
     Status,
     Track,
 )
+from .provider import catalogues
+
+SPOTIFY = "spotify"
 
 __all__ = [
-    "DEEZER_COLUMNS",
     "FORMATS",
     "FRAMES",
     "OUTPUT_COLUMNS",
     "RESULT_COLUMNS",
+    "SHARED_COLUMNS",
     "WRITTEN",
     "Column",
     "Kind",
@@ -45,6 +48,7 @@ __all__ = [
     "output_columns",
     "result_row",
     "row_of",
+    "store_columns",
 ]
 
 
@@ -75,7 +79,7 @@ class Resolved:
     result: Result
     album: AlbumDetails | None = None
     features: AudioFeatures | None = None
-    listing: Listing | None = None  # the second catalogue's answer (None: not asked)
+    listings: Mapping[str, Listing] = field(default_factory=dict)  # the other stores', by name
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +104,6 @@ def iso_time(moment: float | None) -> str | None:
     return None if moment is None else _iso_second(int(moment))
 
 
-_iso = iso_time
-
-
 @functools.lru_cache(maxsize=4096)
 def _iso_second(second: int) -> str:
     # Answers come thousands a second: those of one second share one string.
@@ -119,10 +120,6 @@ def _first_artist(t: Track) -> str | None:
     return t.artists[0].name if t.artists else None
 
 
-def _album_of(x: Listing) -> str | None:
-    return x.album
-
-
 def _first_of(x: Listing) -> str | None:
     return x.artists[0] if x.artists else None
 
@@ -130,13 +127,14 @@ def _first_of(x: Listing) -> str | None:
 def _named(
     spotify: Callable[[Track], Any], other: Callable[[Listing], Any]
 ) -> Callable[[Resolved], Any]:
-    """A name column: Spotify's when it answered, else the second catalogue's."""
+    """A name column: Spotify's when it answered, else the first other store's."""
 
     def read(row: Resolved) -> Any:
-        track, listing = row.result.track, row.listing
+        track = row.result.track
         if track is not None:
             return spotify(track)
-        return other(listing) if listing is not None and listing.found else None
+        listing = next((x for x in row.listings.values() if x.found), None)
+        return other(listing) if listing is not None else None
 
     return read
 
@@ -159,10 +157,12 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column(
         "track",
         Kind.TEXT,
-        "the track's name (Deezer's when Spotify has none and Deezer is on: see names_from)",
+        "the track's name (another store's when Spotify has none: see names_from)",
         _named(lambda t: t.name, lambda x: x.title),
     ),
-    Column("album", Kind.TEXT, "the album's name", _named(lambda t: t.album.name, _album_of)),
+    Column(
+        "album", Kind.TEXT, "the album's name", _named(lambda t: t.album.name, lambda x: x.album)
+    ),
     Column("artist", Kind.TEXT, "the first artist", _named(_first_artist, _first_of)),
     Column(
         "artists",
@@ -244,7 +244,7 @@ RESULT_COLUMNS: tuple[Column, ...] = (
         Kind.TEXT,
         "when Spotify gave this answer (UTC, ISO 8601); older than the run for a cached "
         "answer, and for a stale one that could not be refreshed",
-        lambda r: _iso(r.result.resolved_at),
+        lambda r: iso_time(r.result.resolved_at),
         from_network=False,
     ),
     Column(
@@ -270,60 +270,127 @@ def _spotify_named(r: Resolved) -> Named | None:
     return (t.name, [a.name for a in t.artists], t.duration_ms) if t is not None else None
 
 
-def _other_named(r: Resolved) -> Named | None:
-    x = r.listing
-    return (x.title or "", x.artists, x.duration_ms) if x is not None and x.found else None
+def _listing_named(x: Listing) -> Named:
+    return (x.title or "", x.artists, x.duration_ms)
 
 
 _SAME = 90.0  # the cross-check's threshold (match_check's default min_score)
 _DECIDED = frozenset({Status.FOUND, Status.NOT_FOUND})
 
 
-def _cross_check(r: Resolved) -> str | None:
-    """Empty unless both catalogues gave an answer (found or not) this run or before."""
-    if r.listing is None or not r.listing.status.settled or r.result.status not in _DECIDED:
-        return None
-    return cross_check(_spotify_named(r), _other_named(r), _SAME).value
-
-
-def _names_from(r: Resolved) -> str | None:
+def _shown(r: Resolved) -> str | None:
+    """Whose names the row shows: Spotify's when it has the track, else the first store
+    (in --providers order) that has it."""
     if r.result.track is not None:
-        return "spotify"
-    return "deezer" if r.listing is not None and r.listing.found else None
+        return SPOTIFY
+    return next((name for name, x in r.listings.items() if x.found), None)
 
 
-def _of_listing(get: Callable[[Listing], Any]) -> Callable[[Resolved], Any]:
-    return lambda r: get(r.listing) if r.listing is not None else None
+def _found_on(r: Resolved) -> str | None:
+    """The stores asked that have the ISRC, in --providers order."""
+    if not r.listings:
+        return None
+    on = [SPOTIFY] * (r.result.status is Status.FOUND and r.result.track is not None)
+    return _joined((*on, *(name for name, x in r.listings.items() if x.found)))
 
 
-DEEZER_COLUMNS: tuple[Column, ...] = (
+def _compared(r: Resolved) -> list[tuple[str, CrossCheck]]:
+    """Each other store that has a track, against the names the row shows."""
+    shown = _shown(r)
+    if shown is None:
+        return []
+    base = _spotify_named(r) if shown == SPOTIFY else _listing_named(r.listings[shown])
+    return [
+        (name, cross_check(base, _listing_named(x), _SAME))
+        for name, x in r.listings.items()
+        if x.found and name != shown
+    ]
+
+
+def _cross_check(r: Resolved) -> str | None:
+    """Empty unless Spotify and some other store gave an answer (found or not) this run
+    or before; else the first disagreement with the names shown, or how they agree."""
+    settled = [x for x in r.listings.values() if x.status.settled]
+    if not settled or r.result.status not in _DECIDED:
+        return None
+    on_spotify = r.result.track is not None
+    if not any(x.found for x in settled):
+        return (CrossCheck.ONLY_SPOTIFY if on_spotify else CrossCheck.NEITHER).value
+    differs = [check for _, check in _compared(r) if check is not CrossCheck.AGREE]
+    if not on_spotify:
+        return CrossCheck.ONLY_OTHER.value
+    return (differs[0] if differs else CrossCheck.AGREE).value
+
+
+def _disagree(r: Resolved) -> str | None:
+    return _joined(tuple(name for name, c in _compared(r) if c is not CrossCheck.AGREE))
+
+
+_ENRICHMENTS = frozenset(Enrichment)
+
+
+def _listing_of(name: str, get: Callable[[Listing], Any]) -> Callable[[Resolved], Any]:
+    def read(r: Resolved) -> Any:
+        x = r.listings.get(name)
+        return get(x) if x is not None else None
+
+    return read
+
+
+@functools.lru_cache(maxsize=16)
+def store_columns(name: str) -> tuple[Column, ...]:
+    """One store's columns: its id, its link and its status."""
+    spec = catalogues()[name]
+    id_, url, status = spec.columns
+    return (
+        Column(
+            id_,
+            Kind.TEXT,
+            f"the {spec.item}'s {spec.label} id ({spec.label}'s choice when several carry "
+            "the ISRC; the others are in --candidates)",
+            _listing_of(name, lambda x: x.id),
+        ),
+        Column(url, Kind.TEXT, f"the {spec.site} link", _listing_of(name, lambda x: x.url)),
+        Column(
+            status,
+            Kind.TEXT,
+            "found, not_found, error or pending",
+            _listing_of(name, lambda x: x.status.value),
+            from_network=False,
+        ),
+    )
+
+
+SHARED_COLUMNS: tuple[Column, ...] = (
     Column(
-        "deezer_track_id",
+        "found_on",
         Kind.TEXT,
-        "the track's Deezer id (Deezer's choice when several releases carry the ISRC)",
-        _of_listing(lambda x: x.id),
-    ),
-    Column("deezer_url", Kind.TEXT, "the track's deezer.com link", _of_listing(lambda x: x.url)),
-    Column(
-        "deezer_status",
-        Kind.TEXT,
-        "found, not_found, error or pending",
-        _of_listing(lambda x: x.status.value),
+        "the stores asked that have the ISRC, in --providers order, joined with ';'",
+        _found_on,
         from_network=False,
     ),
     Column(
         "cross_check",
         Kind.TEXT,
-        f"Spotify's track against Deezer's: {', '.join(c.value for c in CrossCheck)} "
-        "(empty when either has no answer this run)",
+        f"the names shown against the other stores' tracks: "
+        f"{', '.join(c.value for c in CrossCheck)} (the first disagreement; empty when "
+        "Spotify or every other store has no answer this run)",
         _cross_check,
+        from_network=False,
+    ),
+    Column(
+        "disagree",
+        Kind.TEXT,
+        "the stores whose track differs from the names shown (title, artist, or length "
+        "by more than 3 s), joined with ';'",
+        _disagree,
         from_network=False,
     ),
     Column(
         "names_from",
         Kind.TEXT,
-        "whose names track, album, artist and artists are: spotify, deezer or empty",
-        _names_from,
+        "whose names track, album, artist and artists are: spotify, another store or empty",
+        _shown,
         from_network=False,
     ),
 )
@@ -363,19 +430,21 @@ AUDIO_FEATURE_COLUMNS: tuple[Column, ...] = tuple(_feature(name) for name in FEA
 OUTPUT_COLUMNS: tuple[str, ...] = tuple(c.name for c in RESULT_COLUMNS)
 
 
-def enrichment_columns(kinds: Iterable[Enrichment]) -> tuple[Column, ...]:
-    """The columns of ``kinds``; a second catalogue's first (they come with the result)."""
-    by_kind = {
-        Enrichment.DEEZER: DEEZER_COLUMNS,
+def enrichment_columns(kinds: Iterable[str]) -> tuple[Column, ...]:
+    """The columns of ``kinds`` (stores by name, and :class:`Enrichment` groups): the
+    stores' first, in order, then the columns they share, then the enrichments'."""
+    by_kind: dict[str, tuple[Column, ...]] = {
         Enrichment.ALBUM: ALBUM_COLUMNS,
         Enrichment.AUDIO_FEATURES: AUDIO_FEATURE_COLUMNS,
     }
-    ordered = sorted(dict.fromkeys(kinds), key=lambda k: k is not Enrichment.DEEZER)
-    return tuple(c for kind in ordered for c in by_kind[kind])
+    ordered = list(dict.fromkeys(kinds))
+    stores = tuple(c for k in ordered if k not in by_kind for c in store_columns(k))
+    shared = SHARED_COLUMNS if stores else ()
+    return (*stores, *shared, *(c for k in ordered if k in by_kind for c in by_kind[k]))
 
 
-def output_columns(kinds: Iterable[Enrichment] = ()) -> tuple[Column, ...]:
-    """The columns a run adds, in order: the result's, then each enrichment's."""
+def output_columns(kinds: Iterable[str] = ()) -> tuple[Column, ...]:
+    """The columns a run adds, in order: the result's, then each group's."""
     return (*RESULT_COLUMNS, *enrichment_columns(kinds))
 
 
@@ -398,26 +467,30 @@ _RESULT_INDEX = {c.name: i for i, c in enumerate(RESULT_COLUMNS)}
 _NO_RESULT = Result("", Status.PENDING)
 
 
-def row_of(result: Result, listing: Listing | None = None, kinds: Iterable[Enrichment] = ()) -> Row:
-    """The result's own columns, compact; with the second catalogue's columns when
-    ``kinds`` has them (names from ``listing`` where Spotify has none)."""
-    resolved = Resolved(result, listing=listing)
-    columns = (*RESULT_COLUMNS, *DEEZER_COLUMNS) if Enrichment.DEEZER in kinds else RESULT_COLUMNS
+def row_of(
+    result: Result, listings: Mapping[str, Listing] | None = None, kinds: Iterable[str] = ()
+) -> Row:
+    """The result's own columns, compact; with the stores' columns when ``kinds`` names
+    stores (``listings``: their answers by name; names from them where Spotify has none)."""
+    resolved = Resolved(result, listings=listings or {})
+    stores = [k for k in kinds if k not in _ENRICHMENTS]
+    columns = (*RESULT_COLUMNS, *enrichment_columns(stores)) if stores else RESULT_COLUMNS
     return Row(result.status, tuple(c.value(resolved) for c in columns), result.stale)
 
 
 def enriched(
     row: Row,
-    kinds: Sequence[Enrichment],
+    kinds: Sequence[str],
     album: AlbumDetails | None = None,
     features: AudioFeatures | None = None,
 ) -> Row:
-    """``row`` with the columns of ``kinds`` appended (empty where a detail is missing)."""
-    if not kinds or list(kinds) == [Enrichment.DEEZER]:
+    """``row`` with the columns of ``kinds``' enrichments appended (empty where a detail is
+    missing; the stores' columns are :func:`row_of`'s)."""
+    wanted = [k for k in kinds if k in _ENRICHMENTS]
+    if not wanted:
         return row
     details = Resolved(_NO_RESULT, album, features)
-    added = enrichment_columns(k for k in kinds if k is not Enrichment.DEEZER)  # see row_of
-    extra = tuple(c.value(details) for c in added)
+    extra = tuple(c.value(details) for c in enrichment_columns(wanted))
     return Row(row.status, row.values + extra, row.stale)
 
 

@@ -25,6 +25,7 @@ from .database import DatabaseURL
 from .errors import ConfigurationError
 from .markets import ISRC_COUNTRY, MARKETS, isrc_market, parse_markets
 from .models import Enrichment, FallbackSearch, MatchPreference
+from .provider import catalogues, endpoint_defaults, gather, store_options
 
 __all__ = [
     "DAY",
@@ -38,6 +39,7 @@ __all__ = [
     "default",
     "default_cache",
     "default_cache_path",
+    "store_options",
 ]
 
 DAY = 86_400.0
@@ -50,11 +52,8 @@ ENV_CLIENT_ID = ("SPOTIFY_CLIENT_ID", "SPOTIPY_CLIENT_ID")
 ENV_CLIENT_SECRET = ("SPOTIFY_CLIENT_SECRET", "SPOTIPY_CLIENT_SECRET")
 ENV_API_URL = "SPOTIFY_API_URL"
 ENV_TOKEN_URL = "SPOTIFY_TOKEN_URL"
-ENV_DEEZER_API_URL = "DEEZER_API_URL"
 ENV_CACHE = "ISRC_RESOLVER_CACHE"  # the cache: a file's path or a postgresql:// URL
-DEFAULT_DEEZER_API_URL = "https://api.deezer.com"
-# The catalogues a run can ask: Spotify (always) and the second ones beside it.
-PROVIDERS = ("spotify", "deezer")
+SPOTIFY = "spotify"
 
 SPOTIFY_MAX_LIMIT = 10  # search results per request (Spotify's maximum since February 2026)
 TITLE_PAGES = 3  # pages of a title/artist search, at most (a request each)
@@ -135,9 +134,12 @@ class Settings:
     min_score: float = 90.0  # title/artist similarity (0-100) for fuzzy and for match_check
     daily_quota: int | None = None  # API requests the account may send in any 24 hours
     account: str | None = None  # the ledger's and cooldown's key (default: client id @ API)
-    providers: tuple[str, ...] = ("spotify",)  # "spotify", then any second catalogue
-    deezer_api_url: str = DEFAULT_DEEZER_API_URL
-    deezer_rate: float = 9.0  # ceiling, requests per second (Deezer allows about 10)
+    providers: tuple[str, ...] = (SPOTIFY,)  # Spotify and the stores beside it, preferred first
+    # The stores' URLs by option ("tidal_api_url"; the spec's default when absent), their
+    # ceilings in requests per second by name, and their credentials by variable.
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    rates: Mapping[str, float] = field(default_factory=dict)
+    credentials: Mapping[str, Secret] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -159,18 +161,33 @@ class Settings:
 
     @property
     def second(self) -> tuple[str, ...]:
-        """The second catalogues asked besides Spotify (before it: they have no quota)."""
-        return tuple(p for p in self.providers if p != "spotify")
+        """The stores asked besides Spotify (before it: they have no daily quota)."""
+        return tuple(p for p in self.providers if p != SPOTIFY)
 
     @property
-    def columns(self) -> tuple[Enrichment, ...]:
-        """The column groups a run adds after Spotify's own: a second catalogue's, then
+    def columns(self) -> tuple[str, ...]:
+        """The column groups a run adds after Spotify's own: each store's (by name), then
         those of ``with_``."""
-        return (Enrichment.DEEZER,) * ("deezer" in self.providers) + self.with_
+        return (*self.second, *self.with_)
+
+    def endpoint(self, option: str) -> str:
+        """A store's URL by its option (``"tidal_api_url"``): as given, else its default."""
+        given = self.endpoints.get(option)
+        return given or endpoint_defaults()[option]
+
+    def rate_of(self, provider: str) -> float:
+        """A store's ceiling, requests per second."""
+        return self.rates.get(provider) or catalogues()[provider].rate
+
+    def credential(self, env: str) -> str:
+        """A store's credential, by its environment variable (checked by :meth:`build`)."""
+        return self.credentials[env].reveal()
 
     def provider_scope(self, provider: str) -> str:
-        """Where a second catalogue's answers come from, as a cache key (see :attr:`scope`)."""
-        return f"{provider} {api_scope(self.deezer_api_url)}"
+        """Where a store's answers come from, as a cache key (see :attr:`scope`)."""
+        spec = catalogues()[provider]
+        where = f" market={self.market or DEFAULT_MARKET}" if spec.by_market else ""
+        return f"{provider} {api_scope(self.endpoint(spec.endpoints[0].option))}{where}"
 
     def markets_for(self, isrc: str) -> tuple[str | None, ...]:
         """The markets to search ``isrc`` in, in order: ``market`` (None: Spotify's default,
@@ -231,9 +248,7 @@ class Settings:
         options.setdefault("token_url", None)
         options["api_url"] = options["api_url"] or env.get(ENV_API_URL) or DEFAULT_API_URL
         options["token_url"] = options["token_url"] or env.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
-        options["deezer_api_url"] = (
-            options.get("deezer_api_url") or env.get(ENV_DEEZER_API_URL) or DEFAULT_DEEZER_API_URL
-        )
+        options = _stores(options, env, looked_in, remedy)
         return cls(
             client_id=client_id,
             client_secret=Secret(client_secret),
@@ -275,16 +290,40 @@ class Options(TypedDict, total=False):
     daily_quota: int | None
     account: str | None
     providers: str | Iterable[str]  # "spotify,deezer" or ("spotify", "deezer")
-    deezer_api_url: str | None
-    deezer_rate: float
+    # The stores' URLs by option ({"tidal_api_url": ...}) and ceilings by name ({"tidal": 1}).
+    # Each is also taken as a keyword of its own: tidal_api_url=..., deezer_rate=...
+    endpoints: Mapping[str, str]
+    rates: Mapping[str, float]
 
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.name != "client_id"}
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(Settings) if f.name not in ("client_id", "credentials")
+}
 
 
 def default(name: str) -> Any:
     """The default of one setting (for ``--help`` texts and argparse defaults)."""
     return _DEFAULTS[name]
+
+
+def _stores(
+    options: dict[str, Any], env: Mapping[str, str], looked_in: str, remedy: str | None
+) -> dict[str, Any]:
+    """``options`` with the stores' URLs, ceilings and credentials gathered: each URL as
+    given, else from its variable; the credentials of every store asked for, from the
+    environment (ConfigurationError naming the first missing variable)."""
+    endpoints, rates = gather(options, env)
+    asked = _providers(options["providers"]) if options.get("providers") else (SPOTIFY,)
+    credentials = {}
+    for name in asked[1:] if asked[0] == SPOTIFY else asked:
+        for c in catalogues()[name].credentials:
+            if not env.get(c.env):
+                raise ConfigurationError(
+                    f"{c.env} is not set (looked in {looked_in}): {name} needs {c.what}; "
+                    f"{remedy or 'set it there'}; or leave {name} out of providers="
+                )
+            credentials[c.env] = Secret(env[c.env])
+    return {**options, "endpoints": endpoints, "rates": rates, "credentials": credentials}
 
 
 def _first(env: Mapping[str, str], names: Iterable[str]) -> str | None:
@@ -293,7 +332,7 @@ def _first(env: Mapping[str, str], names: Iterable[str]) -> str | None:
 
 def _coerce(options: dict[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Caller-friendly forms into the typed ones (strings to enums, ``True`` to a path)."""
-    unknown = set(options) - set(_DEFAULTS)
+    unknown = set(options) - set(_DEFAULTS) - {"credentials"}
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     out = dict(options)
@@ -326,11 +365,10 @@ def _coerce(options: dict[str, Any], env: Mapping[str, str] | None = None) -> di
             kinds = tuple(dict.fromkeys(Enrichment(kind) for kind in given))
         except ValueError:
             kinds = ()
-        if len(kinds) != len(set(given)) or Enrichment.DEEZER in kinds:
-            choices = ", ".join(e.value for e in Enrichment if e is not Enrichment.DEEZER)
-            hint = " (Deezer's columns come with providers='spotify,deezer')"
+        if len(kinds) != len(set(given)):
+            choices = ", ".join(e.value for e in Enrichment)
             raise ConfigurationError(
-                f"with_ takes {choices}; got {given!r}" + hint * (Enrichment.DEEZER in kinds)
+                f"with_ takes {choices}; got {given!r} (a store's columns come with providers=)"
             )
         out["with_"] = kinds
     if out.get("providers", "") is None:
@@ -352,20 +390,18 @@ def _coerce(options: dict[str, Any], env: Mapping[str, str] | None = None) -> di
 
 
 def _providers(given: object) -> tuple[str, ...]:
+    """The stores asked, in the order of preference for the row's names. Spotify is
+    always asked (the rows are built on its answer); it leads unless named later."""
     names = given.split(",") if isinstance(given, str) else list(given)  # type: ignore[call-overload]
     out = tuple(dict.fromkeys(str(n).strip().lower() for n in names if str(n).strip()))
-    unknown = [n for n in out if n not in PROVIDERS]
-    if unknown or "spotify" not in out:
+    known = (SPOTIFY, *catalogues())
+    unknown = [n for n in out if n not in known]
+    if unknown:
         raise ConfigurationError(
-            f"providers= takes spotify and any of {', '.join(PROVIDERS[1:])}, comma-separated "
-            f"(spotify,deezer); got {given!r}"
-            + (
-                f": {', '.join(map(repr, unknown))} is not one"
-                if unknown
-                else ": spotify is missing"
-            )
+            f"providers= takes any of {', '.join(known)}, comma-separated "
+            f"(spotify,deezer,tidal); got {given!r}: {', '.join(map(repr, unknown))} is not one"
         )
-    return ("spotify", *(n for n in out if n != "spotify"))
+    return out if SPOTIFY in out else (SPOTIFY, *out)
 
 
 def _seconds(age: object, name: str) -> float:
@@ -387,7 +423,7 @@ def _check_url(url: str, name: str, allow_insecure_http: bool) -> None:
         return
     what = (
         "its answers would cross the network unencrypted, open to change on the way"
-        if name == "deezer_api_url"
+        if name in endpoint_defaults()
         else "the client secret and access tokens would cross the network unencrypted"
     )
     raise ConfigurationError(
@@ -409,13 +445,16 @@ def _check(s: Settings) -> None:
     """The rules every Settings obeys; messages name the parameter, not a CLI flag."""
     _check_url(s.api_url, "api_url", s.allow_insecure_http)
     _check_url(s.token_url, "token_url", s.allow_insecure_http)
-    _check_url(s.deezer_api_url, "deezer_api_url", s.allow_insecure_http)
+    for option in endpoint_defaults():
+        _check_url(s.endpoint(option), option, s.allow_insecure_http)
     if not 1 <= s.limit <= SPOTIFY_MAX_LIMIT:
         raise ConfigurationError(
             f"limit must be between 1 and {SPOTIFY_MAX_LIMIT} (Spotify's maximum), not {s.limit}"
         )
-    for name in ("rate", "max_wait", "timeout", "deezer_rate"):
-        value = getattr(s, name)
+    rates = {f"{name}_rate": value for name, value in s.rates.items()}
+    for name, value in {
+        n: getattr(s, n) for n in ("rate", "max_wait", "timeout")
+    }.items() | rates.items():
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ConfigurationError(f"{name} must be a positive, finite number, not {value!r}")
     for name in ("max_age", "not_found_max_age"):

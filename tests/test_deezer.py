@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from isrc_resolver.deezer import DeezerClient
 from isrc_resolver.deezer.answer import Refused, listing_of
+from isrc_resolver.deezer.client import DeezerClient
 from isrc_resolver.fake import FakeSpotify
 from isrc_resolver.http.transport import HttpRequest, HttpResponse, MockTransport, TransportError
 from isrc_resolver.listing import ListingStatus
@@ -58,7 +58,7 @@ def expected_check(row: dict[str, str], body: dict[str, Any] | None, case: str) 
     if not spotify or body is None:
         return {
             (True, False): "only_spotify",
-            (False, True): "only_deezer",
+            (False, True): "only_others",
             (False, False): "neither",
         }[(spotify, body is not None)]
     return {
@@ -154,12 +154,12 @@ def test_a_rerun_asks_neither_provider_and_plan_counts_deezer(
     write_csv(tmp_path / "in.csv", [{"isrc": i} for i in inputs])
     args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite", "--providers", "spotify,deezer"]
     before = cli("plan", *args)
-    assert "deezer:    40 look-ups (0 cached)" in before.out
+    assert "deezer:    40 requests for 40 ISRCs (0 cached)" in before.out
     assert cli(*args).code == 0
     first = (tmp_path / "out.csv").read_bytes()
     after = cli("plan", *args, "--format", "json")
     plan = json.loads(after.out)
-    assert plan["deezer_requests"] == 0 and plan["deezer_fresh"] == 40
+    assert plan["stores"]["deezer"] == {"fresh": 40, "isrcs": 0, "requests": 0}
     spotify.reset_stats()
     again = cli(*args)
     assert again.code == 0, again.err
@@ -266,8 +266,8 @@ def test_bad_options_stop_before_any_request(
 ) -> None:
     env(spotify)
     write_csv(tmp_path / "in.csv", [{"isrc": i} for i in codes(3)])
-    ran = cli("in.csv", "-o", "out.csv", "--providers", "spotify,tidal")
-    assert ran.code == 2 and "'tidal' is not one" in ran.err and "--providers" in ran.err
+    ran = cli("in.csv", "-o", "out.csv", "--providers", "spotify,napster")
+    assert ran.code == 2 and "'napster' is not one" in ran.err and "--providers" in ran.err
     ran = cli("in.csv", "-o", "out.csv", "--providers", "spotify,deezer",
               "--deezer-api-url", "http://deezer.example.com")  # fmt: skip
     assert ran.code == 2 and "--deezer-api-url" in ran.err and "plain http" in ran.err
@@ -371,10 +371,10 @@ def test_review_and_report_show_where_deezer_disagrees(
     for isrc, row in rows.items():
         if row["cross_check"] in ("artist_differs", "duration_differs"):
             assert reasons[isrc].startswith(f"cross_check {row['cross_check']}"), isrc
-        if row["cross_check"] == "only_deezer":
-            assert reasons[isrc].startswith("only_deezer"), isrc
+        if row["cross_check"] == "only_others":
+            assert reasons[isrc].startswith("only_others"), isrc
     # Africa: a conflict on Spotify's side too, which leads (the more doubtful reason).
     assert reasons["USSM18200360"].startswith("isrc_conflict")
     assert "GBAHS1600463" not in reasons  # agree, and the input's title checks out
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "cross-check (Deezer)" in page and "duration_differs" in page
+    assert "cross-check (the other stores)" in page and "duration_differs" in page

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..models import Enrichment, FallbackSearch, MatchPreference
+from ..provider import catalogues
 from ..settings import (
     DAY,
     DEFAULT_API_URL,
-    DEFAULT_DEEZER_API_URL,
     DEFAULT_TOKEN_URL,
     Settings,
     default,
+    store_options,
 )
 from .sources import (
     cache_argument,
@@ -64,7 +65,7 @@ _SPOKEN = {
     "client_secret=": "SPOTIFY_CLIENT_SECRET",
 }
 _PARAMETER = re.compile(r"\b([a-z][a-z_]*)=(True|False|None)?")
-_SETTINGS = frozenset(f.name for f in fields(Settings))
+_SETTINGS = frozenset(f.name for f in fields(Settings)) | frozenset(store_options())
 _FLAGGED = _SETTINGS | {"column", "input_format", "title_column", "artist_column"}
 _FLAGGED |= {"overrides", "candidates", "report", "summary_json", "env_file", "changes", "sheet"}
 
@@ -189,7 +190,7 @@ def overrides_argument(p: _Options) -> None:
 def add_settings_arguments(p: argparse.ArgumentParser) -> None:
     """The options a run and ``plan`` share, in their groups."""
     _spotify_arguments(p.add_argument_group("Spotify"))
-    _second_arguments(p.add_argument_group("a second catalogue (Deezer)"))
+    _second_arguments(p.add_argument_group("the stores beside Spotify"))
     _match_arguments(p.add_argument_group("which match"))
     _pace_arguments(p.add_argument_group("pace and retries"))
     nightly = p.add_argument_group("cache (nightly runs)")
@@ -226,7 +227,7 @@ def _spotify_arguments(api: _Options) -> None:
         dest="with_",
         action="append",
         default=[],
-        choices=[e.value for e in Enrichment if e is not Enrichment.DEEZER],
+        choices=[e.value for e in Enrichment],
         help="add columns: 'album' (label, UPC, total tracks, genres) or 'audio-features'; "
         "repeat for both. Costs extra requests, batched",
     )
@@ -251,26 +252,25 @@ def _spotify_arguments(api: _Options) -> None:
 
 
 def _second_arguments(second: _Options) -> None:
+    stores = catalogues()
     second.add_argument(
         "--providers",
         metavar="LIST",
-        help="the catalogues to ask, comma-separated: spotify (default) or spotify,deezer. "
-        "Deezer (no token, no daily quota) is asked first: names for every row it knows, "
-        "Deezer ids, a cross-check, and titles for Spotify's title/artist search",
+        help="the stores to ask, comma-separated, in the order their names are preferred: "
+        f"spotify (default) and any of {', '.join(stores)}. Spotify is always asked; the "
+        "others go first (no daily quota): ids, links and a status per store, found_on, "
+        "a cross-check, and titles for Spotify's title/artist search",
     )
-    second.add_argument(
-        "--deezer-api-url",
-        metavar="URL",
-        help=f"Deezer's API base URL (env DEEZER_API_URL; {DEFAULT_DEEZER_API_URL})",
-    )
-    second.add_argument(
-        "--deezer-rate",
-        type=_positive_float,
-        default=default("deezer_rate"),
-        metavar="N",
-        help="the most Deezer requests per second (default: %(default)g); Deezer allows "
-        "about 10, and the pace learns from its refusals",
-    )
+    for spec in stores.values():
+        for e in spec.endpoints:
+            second.add_argument(e.flag, metavar="URL", help=f"{e.what} (env {e.env}; {e.default})")
+        second.add_argument(
+            f"--{spec.name}-rate",
+            dest=spec.rate_option,
+            type=_positive_float,
+            metavar="N",
+            help=f"the most {spec.label} requests per second (default: {spec.rate:g}); {spec.note}",
+        )
 
 
 def _match_arguments(match: _Options) -> None:

@@ -38,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["text", "json", *FORMATS],
         default="text",
         help="json: one object (rows, unique, invalid, duplicates, fresh, stale, new, "
-        "partial, needed, requests, requests_max, nights, cooldown_until, deezer_requests, "
-        "...); a run's "
+        "partial, needed, requests, requests_max, nights, cooldown_until, stores: per store "
+        "beside Spotify its fresh, isrcs and requests); a run's "
         "own csv, tsv or parquet is taken and means text, so that 'plan' can go in front "
         "of any run's command",
     )
@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def plan(args: argparse.Namespace) -> int:
     """``isrc-resolve plan``: read the input and the cache, print what a run would send."""
-    forecast, settings = _forecast(args)
+    forecast, _ = _forecast(args)
     if args.format == "json":
         fields: dict[str, object] = dict(forecast.as_dict())
         fields["cooldown_until"] = _when(forecast.cooldown_until)
@@ -76,10 +76,10 @@ def plan(args: argparse.Namespace) -> int:
         ("needed", f"{f.needed} for a full run ({f.needed_max} at most)"),
         ("requests", f"{f.requests} by a run now ({f.requests_max} at most)"),
     ]
-    if "deezer" in settings.providers:
-        lines.append(
-            ("deezer", f"{f.deezer_requests} look-ups ({f.deezer_fresh} cached); no quota")
-        )
+    for name, store in f.stores.items():
+        isrcs, fresh = store["isrcs"], store["fresh"]
+        text = f"{store['requests']} requests for {isrcs} ISRCs ({fresh} cached); its own pace"
+        lines.append((name, text))
     if f.cooldown_until is not None:
         lines.append(("cooldown", f"until {_when(f.cooldown_until)}: a run sends nothing before"))
     if f.daily_quota is not None:

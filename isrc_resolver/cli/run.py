@@ -104,8 +104,9 @@ async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncItera
 
     async with FakeSpotify() as server:
         log.info("demo: local Spotify at %s with demo credentials", server.base_url)
+        endpoints = {**settings.endpoints, **server.endpoints}
         yield settings.evolve(
-            api_url=server.api_url, token_url=server.token_url, deezer_api_url=server.deezer_url
+            api_url=server.api_url, token_url=server.token_url, endpoints=endpoints
         )
 
 

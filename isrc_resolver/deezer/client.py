@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import quote
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -49,6 +49,7 @@ class DeezerClient:
     context manager, inside a running event loop."""
 
     name = PROVIDER
+    batch = 1  # one ISRC per request
 
     def __init__(
         self,
@@ -58,7 +59,7 @@ class DeezerClient:
         sleep: Sleep = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.api_url = settings.deezer_api_url.rstrip("/")
+        self.api_url = settings.endpoint("deezer_api_url").rstrip("/")
         self.policy = RetryPolicy(max_retries=settings.max_retries, backoff_cap=8.0)
         self.stats = ClientStats()
         self._settings = settings
@@ -76,7 +77,7 @@ class DeezerClient:
 
     async def __aenter__(self) -> DeezerClient:
         s = self._settings
-        self._gate = RateGate(s.deezer_rate, adaptive=s.adaptive, sleep=self._sleep)
+        self._gate = RateGate(s.rate_of(PROVIDER), adaptive=s.adaptive, sleep=self._sleep)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -90,6 +91,10 @@ class DeezerClient:
         if self._gate is None:
             raise RuntimeError("DeezerClient is not open; use `async with DeezerClient(...)`")
         return self._gate
+
+    async def ask(self, isrcs: Sequence[str]) -> dict[str, Listing]:
+        """The pipeline's way in (see ``pipeline.second.Catalogue``): one ISRC a request."""
+        return {isrc: await self.lookup(isrc) for isrc in isrcs}
 
     async def lookup(self, isrc: str) -> Listing:
         """Deezer's track for ``isrc`` (valid, normalised): found, not_found, or error."""

@@ -87,6 +87,11 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
     def token_url(self) -> str:
         return f"{self.base_url}/api/token"
 
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """The stores' URLs on this server, by their settings' names (``endpoints=``)."""
+        return {"deezer_api_url": self.deezer_url}
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeSpotify:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()

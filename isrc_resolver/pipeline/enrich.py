@@ -68,9 +68,7 @@ class Enricher:
         self._memo: dict[Enrichment, dict[str, dict[str, Any] | None]] = {}
         self._closed: set[Enrichment] = set()
 
-    async def enrich(
-        self, rows: dict[str, Row], kinds: Sequence[Enrichment], progress: Progress
-    ) -> None:
+    async def enrich(self, rows: dict[str, Row], kinds: Sequence[str], progress: Progress) -> None:
         """Append the columns of ``kinds`` to every row, in place (empty where there is
         nothing, and for every row when the run was interrupted first)."""
         if not kinds:

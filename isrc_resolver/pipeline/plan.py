@@ -32,7 +32,7 @@ from ..schema import Row, row_of
 from ..settings import TITLE_PAGES, Settings
 from ..store.cache import AsyncCache, Cache, Location
 from ..store.details import PINNED_TRACK as KIND
-from ..store.listings import fresh_listings
+from ..store.listings import stores_left
 from ..store.runset import RunSet
 
 __all__ = [
@@ -250,10 +250,10 @@ class Forecast:
     cooldown_until: float | None = None  # a quota stop's: nothing is sent before it
     overrides: int = 0  # ISRCs pinned by the overrides file: no search
     override_lookups: int = 0  # pinned tracks not in the cache: one GET /tracks/{id} each
-    deezer_fresh: int = 0  # with providers spotify,deezer: Deezer's answers in the cache
-    deezer_requests: int = 0  # Deezer look-ups a run sends (its own allowance: no quota)
+    # Each store beside Spotify: its fresh answers in the cache, the ISRCs and requests left.
+    stores: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, int | float | None]:
+    def as_dict(self) -> dict[str, object]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
 
@@ -275,9 +275,8 @@ def forecast(
     out.rows, out.invalid, unique = count_isrcs(chunks)
     out.unique = len(unique)
     out.duplicates = out.rows - out.invalid - out.unique
-    if settings.second:  # Deezer: every ISRC, pinned or not; its titles serve Spotify's misses
-        out.deezer_fresh = _second_fresh(unique, cache, settings)
-        out.deezer_requests = out.unique - out.deezer_fresh
+    if settings.second:  # every ISRC, pinned or not; their titles serve Spotify's misses
+        out.stores = stores_left(unique, None if settings.refresh else cache, settings)
         titles = True
     if overrides:
         pinned = [isrc for isrc in unique if isrc in overrides]
@@ -313,18 +312,6 @@ def forecast(
     out.needed_max = out.needed + extra
     _allowance(out, cache if ledger else None, settings)
     return out
-
-
-def _second_fresh(unique: list[str], cache: Cache | None, settings: Settings) -> int:
-    """How many of ``unique`` the second catalogue has a fresh answer for in ``cache``."""
-    if cache is None or settings.refresh:
-        return 0
-    fresh = 0
-    for start in range(0, len(unique), _CACHE_SLICE):
-        part = unique[start : start + _CACHE_SLICE]
-        read = functools.partial(fresh_listings, cache.lookup_details, cache.clock())
-        fresh += sum(len(read(n, part, settings)) for n in settings.second)
-    return fresh
 
 
 def _allowance(out: Forecast, cache: Cache | None, settings: Settings) -> None:

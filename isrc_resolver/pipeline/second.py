@@ -1,19 +1,21 @@
-"""Second catalogues: asked before Spotify (they have no daily quota), their answers cached.
+"""The stores beside Spotify: asked before it (they have no daily quota), answers cached.
 
-A second catalogue is anything with the :class:`Catalogue` shape: a name, ``lookup(isrc)``
-giving a :class:`~isrc_resolver.listing.Listing`, statistics, and an async context. The
-catalogues a run can ask are in :data:`CATALOGUES`; another one (MusicBrainz, Apple,
-TIDAL) is a folder beside ``deezer/`` and a line there.
+A store's client is anything with the :class:`Catalogue` shape: a name, a batch size,
+``ask(isrcs)`` giving a :class:`~isrc_resolver.listing.Listing` for each, statistics, and
+an async context. Which stores there are, and how to build each one's client, the
+registry says (:func:`isrc_resolver.provider.catalogues`): nothing here names one.
 
-:class:`SecondLookup` gives every distinct ISRC its listing: fresh ones from the cache's
-details (kind ``"<name> <api>"``: the answers of a proxy or the local server are not
-Deezer's), the others asked through the catalogue's own client, settled answers stored as
-they come (a kill loses at most the last few hundred), the rest ``pending`` when the run
-stops first.
+:class:`SecondLookup` gives every distinct ISRC one store's listing: fresh ones from the
+cache's details (kind ``"<name> <api>"``: the answers of a proxy or the local server are
+not the store's), the others asked through the store's own client in its batches, settled
+answers stored as they come (a kill loses at most the last few hundred), the rest
+``pending`` when the run stops first. :class:`SecondCatalogues` asks every store of the
+run at once, each at its own pace: a slow or failing one costs the others nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -24,23 +26,26 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from ..changes import Answer, Change, compare
-from ..deezer import DeezerClient
 from ..http.stats import ClientStats
 from ..http.transport import Transport
 from ..listing import Listing, ListingStatus
 from ..matching import Hint
+from ..provider import catalogues
 from ..settings import Settings
 from ..store.cache import AsyncCache
 from ..store.listings import fresh_listings, known_listings
 from .workers import Workers, finish
 
 __all__ = [
-    "CATALOGUES",
     "Catalogue",
+    "Listings",
     "SecondCatalogues",
     "SecondLookup",
     "hints_from",
 ]
+
+# Each ISRC's answers from the stores beside Spotify, by store, in --providers order.
+Listings = Mapping[str, Mapping[str, Listing]]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -48,20 +53,17 @@ _STORE_EVERY = 200  # settled answers kept in memory before they are written to 
 
 
 class Catalogue(AbstractAsyncContextManager["Catalogue"], Protocol):
-    """What the pipeline needs of a second catalogue's client."""
+    """What the pipeline needs of a store's client."""
 
     name: str
+    batch: int  # ISRCs per request
     stats: ClientStats
 
-    async def lookup(self, isrc: str) -> Listing: ...
+    async def ask(self, isrcs: Sequence[str]) -> dict[str, Listing]:
+        """A listing for each of ``isrcs`` (at most ``batch``; found, not_found or error)."""
+        ...
 
     async def aclose(self) -> None: ...
-
-
-Factory = Callable[..., Catalogue]
-
-# name -> how to build its client: (settings, transport=..., sleep=..., wall_clock=...)
-CATALOGUES: dict[str, Factory] = {"deezer": DeezerClient}
 
 
 def open_catalogue(
@@ -71,11 +73,14 @@ def open_catalogue(
     sleep: Callable[[float], Awaitable[None]],
     clock: Callable[[], float],
 ) -> Catalogue:
-    return CATALOGUES[name](settings, transport=transport, sleep=sleep, wall_clock=clock)
+    client: Catalogue = catalogues()[name].client_class()(
+        settings, transport=transport, sleep=sleep, wall_clock=clock
+    )
+    return client
 
 
 class SecondLookup:
-    """One second catalogue's listing for every ISRC a run is given."""
+    """One store's listing for every ISRC a run is given."""
 
     def __init__(
         self,
@@ -132,16 +137,24 @@ class SecondLookup:
                     cache.call(cache.cache.store_details, self.kind, items, keep_history=True)
                 )
 
-        async def ask(isrc: str) -> None:
-            listing = await self.catalogue.lookup(isrc)
-            found[isrc] = listing
-            if listing.status.settled:
-                buffer[isrc] = {**listing.to_json(), "at": listing.fetched_at or self._clock()}
-                if len(buffer) >= _STORE_EVERY:
-                    await store()
+        async def ask(batch: list[str]) -> None:
+            answers = await self.catalogue.ask(batch)
+            for isrc in batch:
+                listing = answers.get(isrc)
+                if listing is None:  # a client's slip: no answer is an error, not a miss
+                    why = f"{self.name}: no answer for this ISRC"
+                    listing = Listing.missing(self.name, isrc, ListingStatus.ERROR, why)
+                found[isrc] = listing
+                if listing.status.settled:
+                    at = listing.fetched_at or self._clock()
+                    buffer[isrc] = {**listing.to_json(), "at": at}
+            if len(buffer) >= _STORE_EVERY:
+                await store()
 
+        size = max(1, self.catalogue.batch)
+        batches = [list(missing[n : n + size]) for n in range(0, len(missing), size)]
         try:
-            await self._workers.run(missing, ask)
+            await self._workers.run(batches, ask)
         finally:
             await self._workers.control.shielded(store())
         for isrc in missing:
@@ -167,14 +180,14 @@ class SecondLookup:
 
 
 class SecondCatalogues:
-    """The second catalogues of a run (Deezer, when ``providers`` names it), opened with
-    the Resolver and asked before Spotify."""
+    """The stores beside Spotify a run asks (``providers``), opened with the Resolver and
+    asked before Spotify, all at once."""
 
     def __init__(self, changes: list[Change] | None = None) -> None:
         self._lookups: list[SecondLookup] = []
-        self.changes = [] if changes is None else changes  # every catalogue's, in one list
-        # The last call's part, per catalogue: its ISRCs by status, those from the cache,
-        # its requests and its rate signals (code 4).
+        self.changes = [] if changes is None else changes  # every store's, in one list
+        # The last call's part, per store: its ISRCs by status, those from the cache, its
+        # requests and its rate signals.
         self.counts: dict[str, dict[str, int]] = {}
 
     async def open(
@@ -198,39 +211,48 @@ class SecondCatalogues:
         for lookup in lookups:
             await lookup.catalogue.aclose()
 
-    async def lookup(self, isrcs: list[str]) -> dict[str, Listing]:
-        """The second catalogue's listing of each of ``isrcs`` (none when there is none)."""
+    async def lookup(self, isrcs: list[str]) -> dict[str, dict[str, Listing]]:
+        """Each of ``isrcs``' listings, by store (none when the run asks no other store)."""
         self.counts = {}
-        listings: dict[str, Listing] = {}
-        for second in self._lookups:  # one today: Deezer
-            stats, hits = second.catalogue.stats, second.cache_hits
-            requests, throttled = stats.total_requests, stats.throttled
-            listings = await second.lookup(isrcs)
-            counts = {status.value: 0 for status in ListingStatus}
-            counts.update(Counter(x.status.value for x in listings.values()))
-            counts["cached"] = second.cache_hits - hits
-            counts["requests"] = stats.total_requests - requests
-            counts["throttled"] = stats.throttled - throttled
-            counts["failed"], counts["stale"] = second.failed, second.stale
-            self.counts[second.name] = counts
-            log.info(
-                "%s: %d found, %d not found, %d errors (%d from the cache, %d requests)",
-                second.name, counts["found"], counts["not_found"], counts["error"],
-                counts["cached"], counts["requests"],
-            )  # fmt: skip
+        if not self._lookups:
+            return {}
+        answers = await asyncio.gather(*(self._one(second, isrcs) for second in self._lookups))
+        out: dict[str, dict[str, Listing]] = {isrc: {} for isrc in isrcs}
+        for second, listings in zip(self._lookups, answers, strict=True):
+            for isrc, listing in listings.items():
+                out[isrc][second.name] = listing
+        return out
+
+    async def _one(self, second: SecondLookup, isrcs: list[str]) -> dict[str, Listing]:
+        stats, hits = second.catalogue.stats, second.cache_hits
+        requests, throttled = stats.total_requests, stats.throttled
+        listings = await second.lookup(isrcs)
+        counts = {status.value: 0 for status in ListingStatus}
+        counts.update(Counter(x.status.value for x in listings.values()))
+        counts["cached"] = second.cache_hits - hits
+        counts["requests"] = stats.total_requests - requests
+        counts["throttled"] = stats.throttled - throttled
+        counts["failed"], counts["stale"] = second.failed, second.stale
+        self.counts[second.name] = counts
+        log.info(
+            "%s: %d found, %d not found, %d errors (%d from the cache, %d requests)",
+            second.name, counts["found"], counts["not_found"], counts["error"],
+            counts["cached"], counts["requests"],
+        )  # fmt: skip
         return listings
 
 
-def hints_from(listings: Mapping[str, Listing]) -> Callable[[list[str]], dict[str, Hint]]:
-    """The title and first artist a second catalogue gives, as hints for Spotify's
-    title/artist search (still proven by the ISRC on Spotify's track)."""
+def hints_from(listings: Listings) -> Callable[[list[str]], dict[str, Hint]]:
+    """The title and first artist the first store that has an ISRC gives, as hints for
+    Spotify's title/artist search (still proven by the ISRC on Spotify's track)."""
 
     def read(wanted: list[str]) -> dict[str, Hint]:
         out = {}
         for isrc in wanted:
-            x = listings.get(isrc)
-            if x is not None and x.found and x.title and x.artists:
-                out[isrc] = Hint(x.title, x.artists[0], x.duration_ms)
+            for x in listings.get(isrc, {}).values():
+                if x.found and x.title and x.artists:
+                    out[isrc] = Hint(x.title, x.artists[0], x.duration_ms)
+                    break
         return out
 
     return read

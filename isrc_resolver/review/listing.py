@@ -46,13 +46,13 @@ _BOTH = "both_differ: neither the title nor the artist is the input's"
 _ONE = "{}: the track's {} is not the input's"
 _FUZZY = "title_artist_fuzzy: found by title/artist similarity, no track carries the ISRC"
 _MISS = "not_found: the input names a title and an artist; find it by hand"
-_DISAGREE = "cross_check {}: Deezer's track under this ISRC is not Spotify's ({})"
+_DISAGREE = "cross_check {}: {} has another track under this ISRC ({})"
 _DISAGREEMENTS = {
     CrossCheck.TITLE_DIFFERS: "another title",
     CrossCheck.ARTIST_DIFFERS: "another artist",
     CrossCheck.DURATION_DIFFERS: "more than 3 s apart",
 }
-_ONLY_DEEZER = "only_deezer: not found on Spotify; Deezer has it (the names shown are Deezer's)"
+_ONLY_OTHERS = "only_others: not found on Spotify; {} has it (the names shown are its)"
 
 
 @dataclass
@@ -76,7 +76,7 @@ class Scan:
     methods: Counter[str] = field(default_factory=Counter)
     markets: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
-    cross_checks: Counter[str] = field(default_factory=Counter)  # with Deezer on
+    cross_checks: Counter[str] = field(default_factory=Counter)  # with other stores asked
     conflicts: int = 0
     items: dict[str, Item] = field(default_factory=dict)
 
@@ -124,11 +124,12 @@ def _why(get: Mapping[str, Any], titled: bool) -> tuple[int, str] | None:
         return 2, _ONE.format(check, "artist")
     cross = get.get("cross_check")
     if cross in _DISAGREEMENTS:
-        return 2, _DISAGREE.format(cross, _DISAGREEMENTS[cross])
+        who = get.get("disagree") or "another store"
+        return 2, _DISAGREE.format(cross, who, _DISAGREEMENTS[cross])
     if get["match_method"] == MatchMethod.TITLE_ARTIST_FUZZY:
         return 3, _FUZZY
     if get["status"] == Status.NOT_FOUND and cross == CrossCheck.ONLY_OTHER:
-        return 4, _ONLY_DEEZER
+        return 4, _ONLY_OTHERS.format(get.get("names_from") or "another store")
     if get["status"] == Status.NOT_FOUND and titled:
         return 4, _MISS
     return None

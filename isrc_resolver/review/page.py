@@ -227,7 +227,7 @@ def render_report(
             bars("found by method", scan.methods.most_common()),
             bars("found in market", scan.markets.most_common(12)),
             bars("match check (input's title and artist)", scan.checks.most_common()),
-            bars("cross-check (Deezer)", scan.cross_checks.most_common())
+            bars("cross-check (the other stores)", scan.cross_checks.most_common())
             if scan.cross_checks
             else "",
         )

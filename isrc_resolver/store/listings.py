@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ..listing import Listing
+from ..provider import catalogues
 from ..settings import Settings
 
 # The cache's ``lookup_details``: (kind, ids, max_age=...) -> {id: data}
 Lookup = Callable[..., dict[str, dict[str, Any]]]
 
-__all__ = ["fresh_listings", "known_listings"]
+__all__ = ["fresh_listings", "known_listings", "stores_left"]
+
+_SLICE = 50_000  # ISRCs looked up at a time
 
 
 def fresh_listings(
@@ -50,4 +53,27 @@ def _listings(
         age = found_age if data.get("found") else missing_age
         if isinstance(at, int | float) and now - at <= age:
             out[isrc] = Listing.from_json(name, isrc, data, at)
+    return out
+
+
+class _Cache(Protocol):
+    def lookup_details(self, kind: str, ids: Sequence[str], *, max_age: float) -> Any: ...
+
+    def clock(self) -> float: ...
+
+
+def stores_left(
+    unique: Sequence[str], cache: _Cache | None, settings: Settings
+) -> dict[str, dict[str, int]]:
+    """Per store beside Spotify a run asks: its fresh answers in ``cache`` for ``unique``
+    (distinct ISRCs), the ISRCs left to ask and the requests that takes, in its batches."""
+    out = {}
+    for name in settings.second:
+        fresh = 0
+        for start in range(0, len(unique) if cache is not None else 0, _SLICE):
+            part = unique[start : start + _SLICE]
+            fresh += len(fresh_listings(cache.lookup_details, cache.clock(), name, part, settings))  # type: ignore[union-attr]
+        left = len(unique) - fresh
+        requests = -(-left // catalogues()[name].batch)
+        out[name] = {"fresh": fresh, "isrcs": left, "requests": requests}
     return out

@@ -9,7 +9,6 @@ import pandas as pd
 
 from ..errors import InputError
 from ..matching import Hint
-from ..models import Enrichment
 from ..schema import Row, output_columns
 from .columns import (
     HintColumns,
@@ -43,7 +42,7 @@ def with_results(
     df: pd.DataFrame,
     values: Sequence[object],
     rows: dict[str, Row],
-    kinds: Sequence[Enrichment] = (),
+    kinds: Sequence[str] = (),
     hints: HintColumns | None = None,
     min_score: float = 90.0,
 ) -> pd.DataFrame:

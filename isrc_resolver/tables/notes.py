@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..models import Enrichment
 from ..schema import output_columns
 from .columns import HintColumns, output_names
 
@@ -12,7 +11,7 @@ __all__ = ["column_notes"]
 
 
 def column_notes(
-    columns: Sequence[str], hints: HintColumns, kinds: Sequence[Enrichment], display: str
+    columns: Sequence[str], hints: HintColumns, kinds: Sequence[str], display: str
 ) -> list[str]:
     """What a person should know of the columns: which give the title and artist (or that
     none do, and how to name them), and which output columns were renamed so as not to

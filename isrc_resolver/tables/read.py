@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from ..errors import EnvironmentFailure, InputError
 from ..overrides import Override, parse_overrides
-from ..schema import DEEZER_COLUMNS, OUTPUT_COLUMNS
+from ..provider import catalogues
+from ..schema import OUTPUT_COLUMNS, SHARED_COLUMNS
 from . import dataset
 from .advice import not_utf8, not_utf8_file
 from .formats import detect_format
@@ -414,12 +415,29 @@ def find_result_columns(columns: Sequence[str]) -> dict[str, str] | None:
         names = columns[start : start + width]
         if all(_bare(n) == ours for n, ours in zip(names, OUTPUT_COLUMNS, strict=True)):
             found = dict(zip(OUTPUT_COLUMNS, names, strict=True))
-            # A second catalogue's columns come right after, when the run asked one.
-            after = columns[start + width : start + width + len(DEEZER_COLUMNS)]
-            if [_bare(n) for n in after] == [c.name for c in DEEZER_COLUMNS]:
-                found.update(zip((c.name for c in DEEZER_COLUMNS), after, strict=True))
+            # The other stores' columns come right after, when the run asked any.
+            found.update(_store_columns(columns[start + width :]))
             return found
     return None
+
+
+def _store_columns(after: Sequence[str]) -> dict[str, str]:
+    """The stores' columns (three each), then the columns they share, at the start of
+    ``after``: our name -> its name in the file; none when they are not there."""
+    shared = [c.name for c in SHARED_COLUMNS]
+    at, stores = 0, list[str]()
+    while at + 3 <= len(after) and (name := _bare(after[at])).endswith("_id"):
+        store = name.split("_", 1)[0]
+        if store not in catalogues() or [_bare(n) for n in after[at : at + 3]] != list(
+            catalogues()[store].columns
+        ):
+            break
+        stores.extend(after[at : at + 3])
+        at += 3
+    if not stores or [_bare(n) for n in after[at : at + len(shared)]] != shared:
+        return {}
+    names = [*stores, *after[at : at + len(shared)]]
+    return {_bare(n): n for n in names}
 
 
 def _bare(name: str) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..isrc import is_valid_isrc, normalize_value
-from ..models import Enrichment, Result, Status
+from ..models import Result, Status
 from ..schema import Column, Kind, Row, enriched, output_columns, row_of
 from .columns import check_row, checks
 from .escape import FORMULA_STARTS, escape_formula
@@ -40,7 +40,7 @@ class BuiltRows:
         self,
         rows: dict[str, Row],
         columns: Sequence[Column],
-        kinds: Sequence[Enrichment],
+        kinds: Sequence[str],
         *,
         escape: bool,
         consume: bool = False,

@@ -16,7 +16,6 @@ import pandas as pd
 import xlsxwriter
 
 from ..errors import InputError
-from ..models import Enrichment
 from ..schema import output_columns
 from .atomic import temporary_beside, umask
 from .columns import Table, output_names
@@ -37,7 +36,7 @@ class WorkbookSink:
     writes_lines = False
     writes_arrow = False
 
-    def __init__(self, path: str, direct: bool, source: Table, kinds: Sequence[Enrichment] = ()):
+    def __init__(self, path: str, direct: bool, source: Table, kinds: Sequence[str] = ()):
         self.source = source
         self.columns = output_columns(kinds)
         self.names = output_names(source.columns, [c.name for c in self.columns])

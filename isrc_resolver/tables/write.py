@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import InputError
-from ..models import Enrichment, Status
+from ..models import Status
 from ..schema import Row, output_columns
 from .atomic import temporary_beside, umask
 from .columns import Table, output_names
@@ -65,7 +65,7 @@ def check_output(target: str | os.PathLike[str], output_format: str | None = Non
 class OutputSink:
     """Writes chunks with the output columns added, to a temporary file until complete."""
 
-    def __init__(self, target: Target, source: Table, kinds: Sequence[Enrichment] = ()):
+    def __init__(self, target: Target, source: Table, kinds: Sequence[str] = ()):
         self.target = target
         self.format = target.format
         self.source = source
@@ -278,7 +278,7 @@ def open_output(
     source: Table,
     *,
     output_format: str | None = None,
-    kinds: Sequence[Enrichment] = (),
+    kinds: Sequence[str] = (),
 ) -> Iterator[OutputSink | WorkbookSink]:
     """A sink for ``target`` (``-``: CSV on standard output). Moved into place on success."""
     checked = check_output(target, output_format)
@@ -337,7 +337,7 @@ def write_output(
     target: str | os.PathLike[str],
     source: Table,
     rows: dict[str, Row],
-    kinds: Sequence[Enrichment] = (),
+    kinds: Sequence[str] = (),
     output_format: str | None = None,
     written: Callable[[int], None] = lambda rows: None,
     escape_formulas: bool = True,
