@@ -251,8 +251,8 @@ def _unless_lost(run: RunReport) -> None:
 
 def _streams(resolver: Engine, candidates: object) -> bool:
     """May this run keep its distinct ISRCs on disk (see :mod:`.pipeline.plan`)? With a
-    cache, and when nothing needs every answer at hand: no added columns (Deezer,
-    enrichment), no candidates file, no overrides."""
+    cache, and when nothing needs every answer at hand: no added columns (other
+    stores, enrichment), no candidates file, no overrides."""
     s = resolver.settings
     return (
         resolver.async_cache is not None

@@ -1,9 +1,9 @@
-"""A second catalogue's answer for one ISRC: a :class:`Listing`.
+"""A store's answer for one ISRC, Spotify's aside: a :class:`Listing`.
 
-Spotify's answer is a :class:`~isrc_resolver.models.Result`; every other provider (Deezer
-today) answers with a Listing: whether it has the ISRC, its id and link, and the names and
-length a person or the cross-check needs. Built by a provider's own folder from its
-validated JSON; kept in the cache's details as :meth:`Listing.to_json`.
+Spotify's answer is a :class:`~isrc_resolver.models.Result`; every other store answers
+with a Listing: whether it has the ISRC, its id and link, and the names and length a
+person or the cross-check needs. Built by the store's own folder from its validated JSON;
+kept in the cache's details as :meth:`Listing.to_json`.
 """
 
 from __future__ import annotations

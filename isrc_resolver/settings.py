@@ -139,7 +139,7 @@ class Settings:
     # ceilings in requests per second by name, and their credentials by variable.
     endpoints: Mapping[str, str] = field(default_factory=dict)
     rates: Mapping[str, float] = field(default_factory=dict)
-    credentials: Mapping[str, Secret] = field(default_factory=dict, repr=False)
+    credentials: Mapping[str, Secret | str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -181,7 +181,8 @@ class Settings:
 
     def credential(self, env: str) -> str:
         """A store's credential, by its environment variable (checked by :meth:`build`)."""
-        return self.credentials[env].reveal()
+        value = self.credentials[env]
+        return value.reveal() if isinstance(value, Secret) else value
 
     def provider_scope(self, provider: str) -> str:
         """Where a store's answers come from, as a cache key (see :attr:`scope`)."""
@@ -314,7 +315,7 @@ def _stores(
     environment (ConfigurationError naming the first missing variable)."""
     endpoints, rates = gather(options, env)
     asked = _providers(options["providers"]) if options.get("providers") else (SPOTIFY,)
-    credentials = {}
+    credentials: dict[str, Secret | str] = {}
     for name in asked[1:] if asked[0] == SPOTIFY else asked:
         for c in catalogues()[name].credentials:
             if not env.get(c.env):
@@ -322,7 +323,7 @@ def _stores(
                     f"{c.env} is not set (looked in {looked_in}): {name} needs {c.what}; "
                     f"{remedy or 'set it there'}; or leave {name} out of providers="
                 )
-            credentials[c.env] = Secret(env[c.env])
+            credentials[c.env] = Secret(env[c.env]) if c.secret else env[c.env]
     return {**options, "endpoints": endpoints, "rates": rates, "credentials": credentials}
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from isrc_resolver.cli import main
 
-from .helpers import ServerThread
+from .helpers import STORE_VARIABLES, ServerThread
 
 
 @pytest.fixture
@@ -41,6 +41,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Callable[[ServerThrea
         "SPOTIFY_API_URL",
         "SPOTIFY_TOKEN_URL",
         "DEEZER_API_URL",
+        *STORE_VARIABLES,
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -80,7 +81,8 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 
     def run(*args: str) -> Ran:
         argv = list(args)
-        fast = ["--rate", "1000", "--deezer-rate", "1000"]
+        fast = ["--rate", "1000", "--deezer-rate", "1000", "--tidal-rate", "1000"]
+        fast += ["--apple-rate", "1000", "--musicbrainz-rate", "1000"]
         if argv[:1] == ["plan"]:
             argv[1:1] = fast
         elif argv[:2] == ["cache", "export"]:

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import random
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -16,6 +17,13 @@ from typing import Any
 from isrc_resolver import MatchPreference, Resolver, choose_match, normalize_isrc
 from isrc_resolver.fake import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Catalogue, FakeSpotify
 from isrc_resolver.markets import isrc_market
+
+# The other stores' variables: URLs and credentials (ServerThread.env sets them all).
+STORE_VARIABLES = (
+    "TIDAL_API_URL", "TIDAL_TOKEN_URL", "TIDAL_CLIENT_ID", "TIDAL_CLIENT_SECRET",
+    "APPLE_MUSIC_API_URL", "APPLE_MUSIC_TEAM_ID", "APPLE_MUSIC_KEY_ID",
+    "APPLE_MUSIC_PRIVATE_KEY", "MUSICBRAINZ_API_URL", "MUSICBRAINZ_CONTACT",
+)  # fmt: skip
 
 
 def resolver_for(server: FakeSpotify | ServerThread, **options: Any) -> Resolver:
@@ -41,6 +49,10 @@ class ServerThread:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._call(self.server.start())
+        self._folder = tempfile.TemporaryDirectory(prefix="fake-apple-")
+        self.apple_key = Path(self._folder.name) / "key.p8"
+        self.apple_key.write_bytes(self.server.apple_private_key)
+        self.apple_key.chmod(0o600)
 
     def _call(self, coro: Any) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -83,6 +95,23 @@ class ServerThread:
             "SPOTIFY_API_URL": self.api_url,
             "SPOTIFY_TOKEN_URL": self.token_url,
             "DEEZER_API_URL": self.deezer_url,
+            **self.store_env(),
+        }
+
+    def store_env(self) -> dict[str, str]:
+        """The other stores' URLs on this server and the credentials it takes."""
+        cfg, urls = self.server.config, self.server.endpoints
+        return {
+            "TIDAL_API_URL": urls["tidal_api_url"],
+            "TIDAL_TOKEN_URL": urls["tidal_token_url"],
+            "TIDAL_CLIENT_ID": cfg.tidal_client_id,
+            "TIDAL_CLIENT_SECRET": cfg.tidal_client_secret,
+            "APPLE_MUSIC_API_URL": urls["apple_api_url"],
+            "APPLE_MUSIC_TEAM_ID": cfg.apple_team_id,
+            "APPLE_MUSIC_KEY_ID": cfg.apple_key_id,
+            "APPLE_MUSIC_PRIVATE_KEY": str(self.apple_key),
+            "MUSICBRAINZ_API_URL": urls["musicbrainz_api_url"],
+            "MUSICBRAINZ_CONTACT": "tests@example.invalid",
         }
 
     def close(self) -> None:
@@ -90,6 +119,7 @@ class ServerThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+        self._folder.cleanup()
 
 
 def expected(

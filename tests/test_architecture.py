@@ -202,3 +202,42 @@ def test_importing_the_library_loads_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# The files besides a store's own folder, fake/ and the registry that may name it, at most
+# two each: provider.py documents the spec with examples; the settings take the old
+# keywords; the demo writes Apple's key; the shared client base explains MusicBrainz's 503.
+NAMED_ELSEWHERE = {
+    "deezer": {"provider.py", "settings.py"},
+    "tidal": {"provider.py", "settings.py"},
+    "apple": {"provider.py", "cli/run.py"},
+    "musicbrainz": {"provider.py", "http/asking.py"},
+}
+
+
+def _naming(name: str, root: Path) -> set[str]:
+    """The package files outside ``name``'s folder, fake/ and the registry that name it."""
+    found = set()
+    for path in root.rglob("*.py"):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith((f"{name}/", "fake/")) or relative == "providers.py":
+            continue
+        if name in path.read_text(encoding="utf-8").lower():
+            found.add(relative)
+    return found
+
+
+def test_a_store_is_named_only_in_its_folder_and_the_registry() -> None:
+    from isrc_resolver.provider import catalogues
+
+    assert set(catalogues()) == set(NAMED_ELSEWHERE)
+    for name, allowed in NAMED_ELSEWHERE.items():
+        assert len(allowed) <= 2
+        assert _naming(name, PACKAGE) <= allowed, name
+
+
+def test_the_store_name_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "deezer").mkdir()
+    (tmp_path / "deezer" / "client.py").write_text("DEEZER = 1\n")
+    (tmp_path / "pipeline.py").write_text("if provider == 'deezer': pass\n")
+    assert _naming("deezer", tmp_path) == {"pipeline.py"}

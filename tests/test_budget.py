@@ -190,8 +190,7 @@ def test_plan_sends_nothing_and_counts_what_the_run_sends(
         "cooldown_until": None,
         "overrides": 0,
         "override_lookups": 0,
-        "deezer_fresh": 0,  # Deezer is not asked (providers: spotify)
-        "deezer_requests": 0,
+        "stores": {},  # no other store is asked (providers: spotify)
     }
     text = main(["plan", "in.csv", *common]), capsys.readouterr().out
     assert text[0] == 0 and "needed:    7 for a full run" in text[1]

@@ -400,7 +400,8 @@ def test_both_stores_answers_plan_and_clear_on_the_database(
     )
     assert code == 0, err
     plan = json.loads(out)
-    assert plan["fresh"] == 30 and plan["needed"] == 0 and plan["deezer_requests"] == 0
+    assert plan["fresh"] == 30 and plan["needed"] == 0
+    assert plan["stores"]["deezer"]["requests"] == 0
     code, _, err = run(spotify, other, tmp_path, "in.csv", "-o", "b.csv", *both, url=pg_url)
     assert code == 0, err
     assert spotify.stats()["deezer"]["requests"] == asked

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,10 +106,18 @@ async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncItera
 
     async with FakeSpotify() as server:
         log.info("demo: local Spotify at %s with demo credentials", server.base_url)
-        endpoints = {**settings.endpoints, **server.endpoints}
-        yield settings.evolve(
-            api_url=server.api_url, token_url=server.token_url, endpoints=endpoints
-        )
+        with tempfile.TemporaryDirectory(prefix="isrc-resolver-demo-") as folder:
+            key = Path(folder) / "demo-apple-key.p8"  # the local Apple's key, 0600
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(server.apple_private_key)
+            credentials = {**settings.credentials, "APPLE_MUSIC_PRIVATE_KEY": str(key)}
+            yield settings.evolve(
+                api_url=server.api_url,
+                token_url=server.token_url,
+                endpoints={**settings.endpoints, **server.endpoints},
+                credentials=credentials,
+            )
 
 
 @dataclass

@@ -53,9 +53,10 @@ def environment(env_file: Path | None) -> tuple[dict[str, str], str]:
 def credentials(args: argparse.Namespace) -> tuple[dict[str, str], str]:
     """Where credentials come from: the demo's, or the environment and .env file."""
     if args.demo:
-        from ..fake.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+        from ..fake.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_STORES
 
         return {
+            **DEMO_STORES,
             ENV_CLIENT_ID[0]: DEMO_CLIENT_ID,
             ENV_CLIENT_SECRET[0]: DEMO_CLIENT_SECRET,
         }, "the demo"

@@ -11,10 +11,19 @@ from aiohttp import web
 
 from .records import World
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "FakeConfig", "Stats", "error"]
+__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_STORES", "FakeConfig", "Stats", "error"]
 
 DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"
+# What the demo gives the other stores (Apple's key is the server's own, written at start).
+DEMO_STORES = {
+    "TIDAL_CLIENT_ID": "demo-tidal-id",
+    "TIDAL_CLIENT_SECRET": "demo-tidal-secret",
+    "APPLE_MUSIC_TEAM_ID": "DEMOTEAM01",
+    "APPLE_MUSIC_KEY_ID": "DEMOKEY001",
+    "APPLE_MUSIC_PRIVATE_KEY": "(written by the demo)",
+    "MUSICBRAINZ_CONTACT": "isrc-resolver-demo@example.invalid",
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,28 @@ class FakeConfig:
     deezer_other_artist: float = 0.0  # credited to another artist
     deezer_busy: float = 0.0  # probability of a code 700 answer
     deezer_outage: bool = False  # every Deezer request a 503
+    # TIDAL's side (``/tidal``; see fake/tidal.py). The bucket: capacity, refill/s, cost.
+    tidal_client_id: str = DEMO_STORES["TIDAL_CLIENT_ID"]
+    tidal_client_secret: str = DEMO_STORES["TIDAL_CLIENT_SECRET"]
+    tidal_token_lifetime: float = 3600.0
+    tidal_bucket: tuple[float, float, float] | None = (10.0, 1.0, 5.0)
+    tidal_batch_limit: int = 20
+    tidal_missing: float = 0.0  # share of ISRCs TIDAL does not have
+    tidal_outage: bool = False
+    # Apple Music's side (``/apple``; see fake/apple.py).
+    apple_team_id: str = DEMO_STORES["APPLE_MUSIC_TEAM_ID"]
+    apple_key_id: str = DEMO_STORES["APPLE_MUSIC_KEY_ID"]
+    apple_private_key: bytes | None = None  # PEM; None: a new key at start
+    apple_limit: int | None = 20  # requests ...
+    apple_window: float = 1.0  # ... per sliding window of S seconds, else 429
+    apple_songs: int = 3  # songs (releases) per ISRC, at most
+    apple_missing: float = 0.0
+    apple_outage: bool = False
+    # MusicBrainz's side (``/musicbrainz``; see fake/musicbrainz.py).
+    musicbrainz_rate: float | None = 1.0  # requests a second per address, burst 1, else 503
+    musicbrainz_busy: float = 0.0  # share of "busy" 503s
+    musicbrainz_missing: float = 0.0
+    musicbrainz_outage: bool = False
     # How the world changed since (takedowns, re-links, renames, new releases), by ISRC.
     world: World = field(default_factory=World)
 

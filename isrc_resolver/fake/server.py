@@ -28,9 +28,9 @@ from aiohttp import web
 from ..markets import MARKETS
 from .catalogue import Availability, Catalogue, FakeTrack
 from .config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, FakeConfig, Stats, error
-from .deezer import DeezerSide
 from .faults import Misbehaviour
 from .shapes import Shapes
+from .sides import StoreSides
 from .tokens import Tokens
 
 __all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "FakeConfig", "FakeSpotify"]
@@ -39,10 +39,12 @@ __all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "FakeConfig", "FakeSpotify"]
 _ISRC_FILTER = re.compile(r"isrc:\s*([A-Za-z0-9]+)", re.IGNORECASE)
 _FIELD_FILTER = re.compile(r'\b(track|artist):"([^"]*)"', re.IGNORECASE)
 
+_OWN_WAYS = ("/_stats", "/deezer/", "/tidal/", "/apple/", "/musicbrainz/")
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
+class FakeSpotify(Tokens, Misbehaviour, Shapes, StoreSides):
     """The local Spotify. Use in-process as ``async with FakeSpotify(...) as server``.
 
     ``server.api_url`` (``http://127.0.0.1:PORT/v1``) and ``server.token_url`` are what
@@ -72,7 +74,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
         self._penalty_until = 0.0
         self._quota_used = 0
         self._stats = Stats()
-        self._deezer_init()
+        self._stores_init()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.app = self._build_app()
@@ -86,11 +88,6 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
     @property
     def token_url(self) -> str:
         return f"{self.base_url}/api/token"
-
-    @property
-    def endpoints(self) -> dict[str, str]:
-        """The stores' URLs on this server, by their settings' names (``endpoints=``)."""
-        return {"deezer_api_url": self.deezer_url}
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeSpotify:
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
@@ -117,11 +114,11 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
         await self.stop()
 
     def stats(self) -> dict[str, Any]:
-        return {**self._stats.as_json(), "deezer": dict(self.deezer_stats)}
+        return {**self._stats.as_json(), **self._stores_stats()}
 
     def reset_stats(self) -> None:
         self._stats = Stats()
-        self.deezer_stats = dict.fromkeys(self.deezer_stats, 0)
+        self._stores_reset()
 
     def reconfigure(self, **changes: Any) -> None:
         """Change behaviour while running (e.g. open or close an endpoint mid-test, or
@@ -139,7 +136,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
         app.router.add_get("/v1/albums", self._albums)
         app.router.add_get("/v1/albums/{id}", self._album)
         app.router.add_get("/v1/audio-features", self._audio_features)
-        app.router.add_get("/deezer/track/{key}", self._deezer_track)
+        self._stores_routes(app)
         app.router.add_get("/_stats", self._stats_handler)
         app.router.add_post("/_stats/reset", self._reset_handler)
         return app
@@ -147,7 +144,7 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, DeezerSide):
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith(("/_stats", "/deezer/")):  # Deezer misbehaves in its own ways
+        if path.startswith(_OWN_WAYS):  # the other stores misbehave in their own ways
             return await handler(request)
         endpoint = _endpoint_name(path)
         stats = self._stats

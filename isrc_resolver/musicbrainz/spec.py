@@ -19,7 +19,7 @@ SPEC = ProviderSpec(
         ),
     ),
     client="isrc_resolver.musicbrainz.client:MusicBrainzClient",
-    rate=1.0,  # the documented average: one request per second per address
+    rate=0.9,  # under the documented average of one request a second per address
     credentials=(
         Credential(
             "MUSICBRAINZ_CONTACT",

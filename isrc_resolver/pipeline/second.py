@@ -201,7 +201,11 @@ class SecondCatalogues:
     ) -> None:
         for name in settings.second:
             catalogue = open_catalogue(name, settings, transport, sleep, clock)
-            await catalogue.__aenter__()
+            try:
+                await catalogue.__aenter__()  # may refuse its credentials (exit 2)
+            except BaseException:
+                await catalogue.aclose()
+                raise
             lookup = SecondLookup(catalogue, workers, cache, settings, clock)
             lookup.changes = self.changes
             self._lookups.append(lookup)
@@ -225,12 +229,12 @@ class SecondCatalogues:
 
     async def _one(self, second: SecondLookup, isrcs: list[str]) -> dict[str, Listing]:
         stats, hits = second.catalogue.stats, second.cache_hits
-        requests, throttled = stats.total_requests, stats.throttled
+        requests, throttled = stats.api_requests, stats.throttled
         listings = await second.lookup(isrcs)
         counts = {status.value: 0 for status in ListingStatus}
         counts.update(Counter(x.status.value for x in listings.values()))
         counts["cached"] = second.cache_hits - hits
-        counts["requests"] = stats.total_requests - requests
+        counts["requests"] = stats.api_requests - requests
         counts["throttled"] = stats.throttled - throttled
         counts["failed"], counts["stale"] = second.failed, second.stale
         self.counts[second.name] = counts

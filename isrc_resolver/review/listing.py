@@ -12,6 +12,7 @@ from typing import Any
 
 from ..matching import CrossCheck, MatchCheck
 from ..models import MatchMethod, Status
+from ..provider import catalogues
 from ..schema import Kind
 from .shown import Kept, describe
 
@@ -79,6 +80,11 @@ class Scan:
     cross_checks: Counter[str] = field(default_factory=Counter)  # with other stores asked
     conflicts: int = 0
     items: dict[str, Item] = field(default_factory=dict)
+    # Where the recordings are: each store's rows by status (Spotify's and those of the
+    # stores the output has columns for), and the ISRCs some store has and another asked
+    # store lacks (found on, missing on): the ones a label chases.
+    stores: dict[str, Counter[str]] = field(default_factory=dict)
+    chase: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def sorted_items(self) -> list[Item]:
         return sorted(self.items.values(), key=lambda i: (i.priority, i.score, i.record["isrc"]))
@@ -155,10 +161,30 @@ def scan_output(
     return scan
 
 
+_CHASED = 10_000  # ISRCs to chase kept, at most (the report shows the first ones)
+
+
+def _where(scan: Scan, get: Mapping[str, Any], status: str) -> None:
+    """Count each store's answer for the row, and keep an ISRC some store lacks."""
+    said = {"spotify": status}
+    said.update(
+        {n: get[s.columns[2]] or "" for n, s in catalogues().items() if s.columns[2] in get}
+    )
+    if len(said) < 2:
+        return
+    for name, answer in said.items():
+        scan.stores.setdefault(name, Counter())[answer or "(none)"] += 1
+    on = [name for name, answer in said.items() if answer == "found"]
+    off = [name for name, answer in said.items() if answer == "not_found"]
+    if on and off and len(scan.chase) < _CHASED:
+        scan.chase[get["isrc_normalized"]] = (";".join(on), ";".join(off))
+
+
 def _count(scan: Scan, get: Mapping[str, Any], given: tuple[Any, Any]) -> None:
     scan.rows += 1
     status = get["status"] or ""
     scan.statuses[status] += 1
+    _where(scan, get, status)
     if get.get("cross_check"):
         scan.cross_checks[get["cross_check"]] += 1
     if status == Status.FOUND:

@@ -207,6 +207,31 @@ def _summary_table(summary: Mapping[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
+_CHASE_SHOWN = 200
+
+
+def _availability(scan: Scan) -> str:
+    """Where the recordings are: each store's rows by answer, and the ISRCs some store has
+    and another lacks (empty when the run asked Spotify alone)."""
+    if not scan.stores:
+        return ""
+    answers = ("found", "not_found", "error", "pending")
+    head = "".join(f"<th>{a}</th>" for a in answers)
+    body = "".join(
+        f"<tr><th>{_e(name)}</th>" + "".join(f"<td>{counts.get(a, 0)}</td>" for a in answers)
+        for name, counts in scan.stores.items()
+    )
+    chase = "".join(
+        f"<tr><td>{_e(isrc)}</td><td>{_e(on)}</td><td>{_e(off)}</td></tr>"
+        for isrc, (on, off) in list(scan.chase.items())[:_CHASE_SHOWN]
+    )
+    shown = min(len(scan.chase), _CHASE_SHOWN)
+    return f"""<h2>Where the recordings are</h2>
+<table><tr><th>store</th>{head}</tr>{body}</table>
+<h3>Live on some stores, missing on others ({len(scan.chase)}; {shown} shown)</h3>
+<table><tr><th>isrc</th><th>found on</th><th>missing on</th></tr>{chase}</table>"""
+
+
 def render_report(
     summary: Mapping[str, Any],
     scan: Scan,
@@ -248,6 +273,7 @@ def render_report(
 <h2>How matches were made</h2>
 <div class="charts">{charts}</div>
 <p>{scan.conflicts} ISRCs are carried by different recordings (isrc_conflict).</p>
+{_availability(scan)}
 <h2>What changed ({len(changes)})</h2>
 {_changes_table(changes)}
 <h2>To review ({len(items)})</h2>

@@ -1,0 +1,307 @@
+"""TIDAL, Apple Music and MusicBrainz beside Spotify and Deezer, end to end against the
+local server (which serves every store from one catalogue): batches, tokens, rate
+signals, a store that is down, missing credentials, the cache, found_on and the report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from isrc_resolver.http.transport import HttpRequest, HttpResponse, MockTransport
+from isrc_resolver.provider import catalogues
+from isrc_resolver.settings import Settings
+from isrc_resolver.tidal.answer import duration_ms
+from isrc_resolver.tidal.client import TidalClient
+
+from .conftest import Cli
+from .helpers import ServerThread, read_csv, resolver_for, write_csv
+
+Env = Callable[[ServerThread], None]
+ALL = "spotify,deezer,tidal,apple,musicbrainz"
+# The local server's own limits off, so that tests run fast (each test that is about a
+# limit turns its own on).
+FAST: dict[str, Any] = {
+    "deezer_limit": None,
+    "tidal_bucket": None,
+    "apple_limit": None,
+    "musicbrainz_rate": None,
+}
+
+
+def codes(n: int, start: int = 0) -> list[str]:
+    return [f"QZST{n_:08d}"[:12] for n_ in range(start, start + n)]
+
+
+def isrcs(n: int, start: int = 0) -> list[str]:
+    return [f"QZDZR24{k:05d}" for k in range(start, start + n)]
+
+
+def _run(cli: Cli, tmp_path: Path, inputs: list[str], *extra: str) -> Any:
+    extra = ("--no-cache", *extra)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in inputs])
+    return cli("in.csv", "-o", "out.csv", "--providers", ALL, "--summary-json", "s.json", *extra)
+
+
+def test_every_store_through_the_cli_in_batches(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    server = spotify_thread(**FAST, tidal_missing=0.2, apple_missing=0.3, musicbrainz_missing=0.4)
+    env(server)
+    inputs = isrcs(45)
+    ran = _run(cli, tmp_path, inputs)
+    assert ran.code == 0, ran.err
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["isrc"] for r in rows] == inputs
+    known = server.server
+    for row in rows:
+        isrc = row["isrc"]
+        tidal = known.tidal_answer([isrc], "US")["data"]
+        apple = known.apple_answer([isrc], "us")["data"]
+        brainz = known.musicbrainz_answer(isrc)
+        assert row["tidal_status"] == ("found" if tidal else "not_found"), isrc
+        assert row["apple_status"] == ("found" if apple else "not_found"), isrc
+        assert row["musicbrainz_status"] == ("found" if brainz else "not_found"), isrc
+        if tidal:
+            assert row["tidal_track_id"] in {t["id"] for t in tidal}
+            assert row["tidal_url"] == f"https://tidal.com/browse/track/{row['tidal_track_id']}"
+        if apple:
+            assert row["apple_song_id"] in {s["id"] for s in apple}
+            assert row["apple_url"].startswith("https://music.apple.com/us/")
+        if brainz:
+            assert row["musicbrainz_recording_id"] == brainz["recordings"][0]["id"]
+        on = [
+            name
+            for name, found in (
+                ("spotify", row["status"] == "found"),
+                ("deezer", row["deezer_status"] == "found"),
+                ("tidal", bool(tidal)),
+                ("apple", bool(apple)),
+                ("musicbrainz", bool(brainz)),
+            )
+            if found
+        ]
+        assert row["found_on"] == ";".join(on), isrc
+    stats = server.stats()
+    # 45 ISRCs: TIDAL 20 a request, Apple 25, MusicBrainz and Deezer one each.
+    assert stats["tidal"]["requests"] == 3 and stats["apple"]["requests"] == 2
+    assert stats["musicbrainz"]["requests"] == 45 and stats["deezer"]["requests"] == 45
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["exit_code"] == 0
+    assert summary["providers"]["tidal"]["requests"] == 3
+    tidal_found = sum(r["tidal_status"] == "found" for r in rows)
+    assert summary["providers"]["tidal"]["found"] == tidal_found
+    assert 0 < tidal_found < 45  # the shares the server lacks are misses, not errors
+
+
+def test_a_rerun_asks_no_store_and_plan_counts_each(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    server = spotify_thread(**FAST)
+    env(server)
+    inputs = isrcs(30)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in inputs])
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite", "--providers", ALL]
+    plan = json.loads(cli("plan", *args, "--format", "json").out)
+    assert plan["stores"]["tidal"] == {"fresh": 0, "isrcs": 30, "requests": 2}
+    assert plan["stores"]["apple"] == {"fresh": 0, "isrcs": 30, "requests": 2}
+    assert plan["stores"]["musicbrainz"]["requests"] == 30
+    assert cli(*args).code == 0
+    first = (tmp_path / "out.csv").read_bytes()
+    plan = json.loads(cli("plan", *args, "--format", "json").out)
+    assert all(store["requests"] == 0 for store in plan["stores"].values()), plan["stores"]
+    server.reset_stats()
+    again = cli(*args)
+    assert again.code == 0, again.err
+    stats = server.stats()
+    for name in ("tidal", "apple", "musicbrainz"):
+        assert stats[name].get("requests", 0) == 0, (name, stats[name])
+    assert stats["deezer"]["requests"] == 0 and stats["total_requests"] == 0
+    assert (tmp_path / "out.csv").read_bytes() == first
+
+
+def test_rate_signals_are_sat_out_and_every_answer_comes(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    # TIDAL's bucket (4 tokens, 20 a second, 2 a request), Apple's window (2 a second)
+    # and MusicBrainz's 503s (busy now and then, and a bucket of 30 a second).
+    server = spotify_thread(
+        deezer_limit=None,
+        tidal_bucket=(4.0, 20.0, 2.0),
+        apple_limit=2,
+        apple_window=0.5,
+        musicbrainz_rate=30.0,
+        musicbrainz_busy=0.2,
+    )
+    env(server)
+    inputs = isrcs(60)
+    ran = _run(cli, tmp_path, inputs, "--tidal-rate", "50", "--apple-rate", "50")
+    assert ran.code == 0, ran.err
+    rows = read_csv(tmp_path / "out.csv")
+    for name in ("tidal", "apple", "musicbrainz"):
+        assert {r[f"{name}_status"] for r in rows} <= {"found", "not_found"}, name
+    stats = server.stats()
+    assert stats["tidal"]["throttled"] > 0 and stats["apple"]["throttled"] > 0
+    assert stats["musicbrainz"]["busy"] > 0 or stats["musicbrainz"]["throttled"] > 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["providers"]["tidal"]["throttled"] > 0
+
+
+def test_a_store_that_is_down_costs_the_others_nothing(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    server = spotify_thread(**{**FAST, "apple_outage": True})
+    env(server)
+    inputs = isrcs(60)
+    ran = _run(cli, tmp_path, inputs, "--max-retries", "1", "--report", "r.html")
+    assert ran.code == 1, ran.err  # a store that could not answer is a failure
+    rows = read_csv(tmp_path / "out.csv")
+    assert {r["apple_status"] for r in rows} == {"error"}
+    assert {r["tidal_status"] for r in rows} <= {"found", "not_found"}
+    assert all(r["status"] in ("found", "not_found") for r in rows)
+    # Taken to be down after a few batches: the rest cost no request.
+    assert server.stats()["apple"]["requests"] <= 3 * 2
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["exit_code"] == 1 and summary["providers"]["apple"]["error"] == 60
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Where the recordings are" in page and "apple" in page
+
+
+def test_missing_credentials_stop_before_any_request(
+    spotify_thread: Callable[..., ServerThread],
+    env: Env,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = spotify_thread(**FAST)
+    env(server)
+    for name, variable in (
+        ("tidal", "TIDAL_CLIENT_SECRET"),
+        ("apple", "APPLE_MUSIC_KEY_ID"),
+        ("musicbrainz", "MUSICBRAINZ_CONTACT"),
+    ):
+        monkeypatch.delenv(variable)
+        write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(3)])
+        ran = cli("in.csv", "-o", "out.csv", "--providers", f"spotify,{name}")
+        assert ran.code == 2 and variable in ran.err, ran.err
+        assert not (tmp_path / "out.csv").exists()
+        monkeypatch.setenv(variable, server.store_env()[variable])
+    monkeypatch.setenv("APPLE_MUSIC_PRIVATE_KEY", str(tmp_path / "nowhere.p8"))
+    ran = cli("in.csv", "-o", "out.csv", "--providers", "spotify,apple")
+    assert ran.code == 2 and "nowhere.p8" in ran.err, ran.err
+    (tmp_path / "bad.p8").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n")
+    monkeypatch.setenv("APPLE_MUSIC_PRIVATE_KEY", str(tmp_path / "bad.p8"))
+    ran = cli("in.csv", "-o", "out.csv", "--providers", "spotify,apple")
+    assert ran.code == 2 and "bad.p8" in ran.err and "not a key" not in ran.err, ran.err
+    monkeypatch.setenv("TIDAL_CLIENT_SECRET", "wrong")
+    ran = cli("in.csv", "-o", "out.csv", "--providers", "spotify,tidal")
+    assert ran.code == 2 and "TIDAL_CLIENT_SECRET" in ran.err and "wrong" not in ran.err
+    stats = server.stats()
+    assert stats["total_requests"] == 0
+    for name in ("tidal", "apple", "musicbrainz"):
+        assert stats[name].get("requests", 0) == 0, name
+
+
+def test_musicbrainz_hears_who_asks(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    server = spotify_thread(**FAST)
+    env(server)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(3)])
+    assert (
+        cli("in.csv", "-o", "out.csv", "--no-cache", "--providers", "spotify,musicbrainz").code == 0
+    )
+    agents = [k for k in server.server.musicbrainz_stats if k.startswith("agent:")]
+    assert agents and all("( tests@example.invalid )" in a for a in agents)
+    assert all(a.removeprefix("agent:").startswith("isrc-resolver/") for a in agents)
+
+
+async def test_the_library_takes_every_store(
+    spotify_thread: Callable[..., ServerThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = spotify_thread(**FAST)
+    env = server.store_env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    df = pd.DataFrame({"isrc": [*isrcs(26), "not an isrc"]})
+    rates = {name: 1000.0 for name in catalogues()}
+    options: dict[str, Any] = {"providers": ALL, "rates": rates}
+    options["endpoints"] = {**server.server.endpoints}
+    async with resolver_for(server, **options) as resolver:
+        out = await resolver.resolve_dataframe(df)
+    for column in ("tidal_track_id", "apple_song_id", "musicbrainz_recording_id", "found_on"):
+        assert column in out.columns
+    for isrc, status in zip(df["isrc"][:-1], out["apple_status"][:-1], strict=True):
+        songs = server.server.apple_answer([isrc], "us")["data"]
+        assert status == ("found" if songs else "not_found"), isrc
+    summary = out.attrs["isrc_resolver"]
+    assert summary["providers"]["apple"]["requests"] == 2  # 26 ISRCs: 25 and 1
+
+
+async def test_tidal_renews_a_refused_token_once_while_the_others_wait() -> None:
+    sent: list[str] = []
+    tokens = iter(["t1", "t2", "t3"])
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            sent.append("token")
+            body = {"access_token": next(tokens), "expires_in": 3600}
+            return HttpResponse(200, {}, json.dumps(body).encode())
+        sent.append(request.headers["Authorization"])
+        if request.headers["Authorization"] == "Bearer t1":
+            return HttpResponse(401, {}, b'{"errors": [{"detail": "expired"}]}')
+        return HttpResponse(200, {}, b'{"data": []}')
+
+    env = {"TIDAL_CLIENT_ID": "i", "TIDAL_CLIENT_SECRET": "s"}
+    settings = Settings.build(
+        "a", "b", providers="spotify,tidal", environ=env, rates={"tidal": 1000}
+    )
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    async with TidalClient(settings, transport=MockTransport(handler), sleep=no_sleep) as client:
+        import asyncio
+
+        answers = await asyncio.gather(*(client.ask(isrcs(20, 20 * k)) for k in range(4)))
+    assert all(x.status.value == "not_found" for a in answers for x in a.values())
+    assert sent.count("token") == 2  # the first, and one renewal for every refused request
+
+
+def test_tidal_durations_are_iso_8601() -> None:
+    assert duration_ms("PT4M44S") == 284_000
+    assert duration_ms("PT1H2M5S") == 3_725_000
+    assert duration_ms("PT3M5.5S") == 185_500
+    assert duration_ms(None) is None
+    for bad in ("4:44", "PT", "P1Y", 284, "PT99999999H"):
+        with pytest.raises(ValueError):
+            duration_ms(bad)
+
+
+def test_a_hostile_answer_is_an_error_not_a_row(
+    spotify_thread: Callable[..., ServerThread],
+) -> None:
+    from isrc_resolver.apple.answer import listings_of as apple
+    from isrc_resolver.musicbrainz.answer import listing_of as brainz
+    from isrc_resolver.tidal.answer import listings_of as tidal
+
+    isrc = "QZDZR2400001"
+    with pytest.raises(ValueError):  # an id that would go into a link
+        tidal([isrc], {"data": [{"id": "1/../x", "type": "tracks",
+                                 "attributes": {"isrc": isrc}}]}, 0.0)  # fmt: skip
+    named = {"data": [{"id": "1", "type": "songs", "attributes": {"isrc": isrc, "name": [1]}}]}
+    with pytest.raises(ValueError):
+        apple([isrc], named, "us", 0.0)
+    with pytest.raises(ValueError):
+        brainz(isrc, {"isrc": isrc, "recordings": [{"id": "javascript:alert(1)"}]}, 0.0)
+    song = {"id": "5", "type": "songs", "attributes": {"isrc": "QZDZR2400002"}}
+    other = apple([isrc], {"data": [song]}, "us", 0.0)
+    assert other[isrc].status.value == "not_found"  # matched by ISRC, never by position
+    link = apple([isrc], {"data": [{"id": "5", "type": "songs", "attributes": {
+        "isrc": isrc, "url": "https://evil.example/x"}}]}, "us", 0.0)  # fmt: skip
+    assert link[isrc].url == "https://music.apple.com/us/song/5"
