@@ -461,6 +461,12 @@ def two(count: int, quota: int) -> list[Row]:
     return [Row(*row) for row in rows(count, quota)]
 
 
+def five(count: int) -> list[Row]:
+    from scenario_five import rows  # in this folder; the local server runs in this process
+
+    return [Row(*row) for row in rows(count)]
+
+
 def hosts(tmp: Path, count: int) -> list[Row]:
     from scenario_hosts import two_hosts  # in this folder; starts its own PostgreSQL
 
@@ -498,6 +504,7 @@ def main() -> int:
         ("nightly", lambda t: nightly(t, 2_000 if q else 10_000, 400 if q else 2_000)),
         ("coverage", lambda t: coverage(500 if q else 3_000)),
         ("two providers", lambda t: two(2_000 if q else 10_000, 400 if q else 2_000)),
+        ("five stores", lambda t: five(2_000 if q else 10_000)),
         (
             "warm join",
             lambda t: warm(t, [100_000] if q else [1_000_000, 3_000_000], 20_000 if q else 200_000),

@@ -30,7 +30,7 @@ from .pipeline.plan import Held, ask_streamed, distinct, write_pass_rows
 from .pipeline.workers import RunControl
 from .progress import Progress
 from .report import RunReport
-from .review.candidates import CANDIDATE_COLUMNS, candidate_records
+from .review.candidates import CANDIDATE_COLUMNS, Stores, candidate_records, stores_of
 from .review.candidates import FROM_NETWORK as CANDIDATES_FROM_NETWORK
 from .review.changed import CHANGE_COLUMNS, FROM_STORES, change_records
 from .review.listing import FROM_NETWORK as REVIEW_FROM_NETWORK
@@ -334,8 +334,8 @@ class _Extras:
             assert cache is not None
             return cache.cache.candidates(isrcs, variant)
 
-        # On the cache's own thread: its connection is used by no other.
-        count = await cache.call(write_candidates, self.candidates, rows, lookup)
+        stores = stores_of(cache.cache, self.resolver.settings)  # on the cache's thread:
+        count = await cache.call(write_candidates, self.candidates, rows, lookup, stores)
         log.info("candidates: %d rows written to %s", count, self.candidates)
 
     async def after_writing(self, run: RunReport) -> None:
@@ -475,15 +475,15 @@ def write_changes(target: str | os.PathLike[str], changes: Sequence[Change]) -> 
 
 
 def write_candidates(
-    target: str | os.PathLike[str], rows: Mapping[str, Row], lookup: Lookup
+    target: str | os.PathLike[str], rows: Mapping[str, Row], lookup: Lookup, stores: Stores
 ) -> int:
     """Every found ISRC's candidates to ``target``; returns the rows written."""
     from . import tables
 
+    records = candidate_records(rows, lookup, stores)
     return tables.write_frames(
-        target, candidate_records(rows, lookup), CANDIDATE_COLUMNS, "--candidates",
-        escape=CANDIDATES_FROM_NETWORK,
-    )  # fmt: skip
+        target, records, CANDIDATE_COLUMNS, "--candidates", escape=CANDIDATES_FROM_NETWORK
+    )
 
 
 def report_page(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["Listing", "ListingStatus"]
@@ -49,10 +49,17 @@ class Listing:
     fetched_at: float | None = None
     error: str | None = None
     stale: bool = False  # an earlier answer, served because asking again failed
+    # The store's other tracks under the same ISRC (other releases, or a label's error),
+    # in the store's order after the chosen one: for --candidates and the conflict flag.
+    others: tuple[Listing, ...] = ()
 
     @property
     def found(self) -> bool:
         return self.status is ListingStatus.FOUND
+
+    def choose(self, others: list[Listing]) -> Listing:
+        """This listing, chosen among ``others`` too (each kept without its own others)."""
+        return replace(self, others=tuple(replace(x, others=()) for x in others))
 
     @classmethod
     def missing(cls, provider: str, isrc: str, status: ListingStatus, error: str) -> Listing:
@@ -63,7 +70,7 @@ class Listing:
         """What the cache keeps of a settled answer (:meth:`from_json` reads it back)."""
         if not self.found:
             return {"found": False}
-        return {
+        out: dict[str, Any] = {
             "found": True,
             "id": self.id,
             "url": self.url,
@@ -73,6 +80,9 @@ class Listing:
             "release_date": self.release_date,
             "duration_ms": self.duration_ms,
         }
+        if self.others:
+            out["others"] = [x.to_json() for x in self.others]
+        return out
 
     @classmethod
     def from_json(
@@ -92,4 +102,7 @@ class Listing:
             release_date=data["release_date"],
             duration_ms=data["duration_ms"],
             fetched_at=fetched_at,
+            others=tuple(
+                cls.from_json(provider, isrc, x, fetched_at) for x in data.get("others") or ()
+            ),
         )

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import ModuleType
+from typing import Any, Protocol
 
 __all__ = [
     "CONFLICT_DURATION_MS",
@@ -194,6 +195,48 @@ def cross_check(spotify: Named | None, other: Named | None, threshold: float) ->
     ):
         return CrossCheck.DURATION_DIFFERS
     return CrossCheck.AGREE
+
+
+class Told(Protocol):
+    """A store's answer as the checks read it (a :class:`~isrc_resolver.listing.Listing`)."""
+
+    @property
+    def found(self) -> bool: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def artists(self) -> tuple[str, ...]: ...
+    @property
+    def duration_ms(self) -> int | None: ...
+    @property
+    def others(self) -> tuple[Any, ...]: ...
+
+
+def named(x: Told) -> Named:
+    return (x.title or "", x.artists, x.duration_ms)
+
+
+def compared(
+    base: Named | None, shown: str | None, told: Mapping[str, Told], threshold: float
+) -> list[tuple[str, CrossCheck]]:
+    """Each store of ``told`` that has a track, but ``shown``'s, against ``base`` (the
+    names the row shows)."""
+    if base is None:
+        return []
+    return [
+        (name, cross_check(base, named(x), threshold))
+        for name, x in told.items()
+        if x.found and name != shown
+    ]
+
+
+def conflicting(told: Mapping[str, Told]) -> tuple[str, ...]:
+    """The stores whose tracks under one ISRC are different recordings."""
+    return tuple(
+        name
+        for name, x in told.items()
+        if x.others and different_recordings((y.title or "", y.duration_ms) for y in (x, *x.others))
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, TypeVar, Unpack, cast
 from . import fronts
 from .changes import Change
 from .fronts import FileOptions
+from .http.budget import Budget
 from .http.stats import ClientStats
 from .http.transport import Transport
 from .isrc import normalize_values
@@ -51,7 +52,6 @@ from .report import RunReport
 from .schema import Row, row_of
 from .settings import Options, Settings
 from .spotify.auth import TokenStore
-from .spotify.budget import Budget
 from .spotify.client import SpotifyClient
 from .store.cache import AsyncCache, Cache
 
@@ -126,7 +126,9 @@ class Resolver:
         self._client = await client.__aenter__()
         workers = Workers(self.control, s.concurrency, self._cache)
         self._stages = _wire(self, client, workers, budget)
-        await self._second.open(s, self._transport, workers, self._cache, self.sleep, self.clock)
+        await self._second.open(
+            s, self._transport, workers, self._cache, self.sleep, self.clock, budget.cap
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .listing import Listing
-from .matching import CrossCheck, Named, cross_check
+from .matching import CrossCheck, Named, compared, conflicting, named
 from .models import (
     FEATURE_NAMES,
     PINNED,
@@ -270,10 +270,6 @@ def _spotify_named(r: Resolved) -> Named | None:
     return (t.name, [a.name for a in t.artists], t.duration_ms) if t is not None else None
 
 
-def _listing_named(x: Listing) -> Named:
-    return (x.title or "", x.artists, x.duration_ms)
-
-
 _SAME = 90.0  # the cross-check's threshold (match_check's default min_score)
 _DECIDED = frozenset({Status.FOUND, Status.NOT_FOUND})
 
@@ -297,14 +293,10 @@ def _found_on(r: Resolved) -> str | None:
 def _compared(r: Resolved) -> list[tuple[str, CrossCheck]]:
     """Each other store that has a track, against the names the row shows."""
     shown = _shown(r)
-    if shown is None:
-        return []
-    base = _spotify_named(r) if shown == SPOTIFY else _listing_named(r.listings[shown])
-    return [
-        (name, cross_check(base, _listing_named(x), _SAME))
-        for name, x in r.listings.items()
-        if x.found and name != shown
-    ]
+    base = _spotify_named(r) if shown == SPOTIFY else None
+    if shown is not None and shown != SPOTIFY:
+        base = named(r.listings[shown])
+    return compared(base, shown, r.listings, _SAME)
 
 
 def _cross_check(r: Resolved) -> str | None:
@@ -384,6 +376,14 @@ SHARED_COLUMNS: tuple[Column, ...] = (
         "the stores whose track differs from the names shown (title, artist, or length "
         "by more than 3 s), joined with ';'",
         _disagree,
+        from_network=False,
+    ),
+    Column(
+        "conflict_on",
+        Kind.TEXT,
+        "the stores whose tracks under this ISRC are different recordings (their others "
+        "are in --candidates), joined with ';'",
+        lambda r: _joined(conflicting(r.listings)),
         from_network=False,
     ),
     Column(

@@ -184,6 +184,11 @@ class Settings:
         value = self.credentials[env]
         return value.reveal() if isinstance(value, Secret) else value
 
+    def store_account(self, provider: str) -> str:
+        """Whose allowance a store's request spends, in the ledger: the store at its API."""
+        api = catalogues()[provider].endpoints[0].option
+        return f"{provider}@{api_scope(self.endpoint(api))}"
+
     def provider_scope(self, provider: str) -> str:
         """Where a store's answers come from, as a cache key (see :attr:`scope`)."""
         spec = catalogues()[provider]

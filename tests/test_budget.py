@@ -360,7 +360,7 @@ async def test_the_last_request_taken_while_another_worker_queued_is_budget_spen
     may have taken every request --max-requests allows: that is BudgetSpent (exit 3), not
     an internal error (it was an AssertionError, exit 70, seen in a run with a report)."""
     from isrc_resolver.errors import BudgetSpent
-    from isrc_resolver.spotify.budget import Budget, Grant
+    from isrc_resolver.http.budget import Budget, Grant
 
     class Ledger:
         async def reserve(self, wanted: int, quota: int | None) -> Grant:

@@ -305,3 +305,90 @@ def test_a_hostile_answer_is_an_error_not_a_row(
     link = apple([isrc], {"data": [{"id": "5", "type": "songs", "attributes": {
         "isrc": isrc, "url": "https://evil.example/x"}}]}, "us", 0.0)  # fmt: skip
     assert link[isrc].url == "https://music.apple.com/us/song/5"
+
+
+def test_max_requests_is_one_ceiling_and_the_ledger_counts_every_store(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    server = spotify_thread(**FAST)
+    env(server)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(40)])
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite", "--providers", ALL]
+    ran = cli(*args, "--max-requests", "30")
+    assert ran.code == 3, ran.err  # the ceiling stops the run: rows not reached are deferred
+    stats = server.stats()
+    sent = stats["total_requests"] + sum(
+        stats[name].get("requests", 0) for name in ("deezer", "tidal", "apple", "musicbrainz")
+    )
+    assert sent <= 30, stats
+    rows = read_csv(tmp_path / "out.csv")
+    assert len(rows) == 40 and {r["status"] for r in rows} <= {"found", "not_found", "deferred"}
+    assert "pending" in {r["musicbrainz_status"] for r in rows}  # one a request: not reached
+    ran = cli(*args)  # the next run goes on where this one stopped
+    assert ran.code == 0, ran.err
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:
+        counted = dict(db.execute("SELECT account, SUM(requests) FROM ledger GROUP BY account"))
+    stores = {account.split("@")[0]: n for account, n in counted.items() if "@" in account}
+    stats = server.stats()
+    for name in ("deezer", "tidal", "apple", "musicbrainz"):
+        assert stores[name] == stats[name]["requests"], (name, counted)  # each one counted
+
+
+def test_the_demo_runs_every_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from isrc_resolver.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("SPOTIFY_CLIENT_ID", "TIDAL_CLIENT_ID", "APPLE_MUSIC_PRIVATE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    code = main(["--demo", "--providers", ALL, "-o", "out.csv", "--report", "r.html"])
+    assert code == 0, capsys.readouterr().err
+    rows = read_csv(tmp_path / "out.csv")
+    for name in ("deezer", "tidal", "apple", "musicbrainz"):
+        statuses = {r[f"{name}_status"] for r in rows if r["status"] != "invalid"}
+        assert "found" in statuses and statuses <= {"found", "not_found"}, name
+    assert any(r["found_on"] == "spotify;deezer;tidal;apple;musicbrainz" for r in rows)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Where the recordings are" in page and "missing on" in page
+    assert not list(tmp_path.glob("*.p8"))  # the demo's key lived in a folder of its own
+
+
+def test_several_tracks_under_one_isrc_are_candidates_and_a_conflict(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    server = spotify_thread(**FAST, conflicting=0.4)
+    env(server)
+    inputs = isrcs(30)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in inputs])
+    providers = "spotify,apple,musicbrainz"
+    ran = cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite", "--providers", providers,
+              "--candidates", "cand.csv")  # fmt: skip
+    assert ran.code == 0, ran.err
+    rows = {r["isrc"]: r for r in read_csv(tmp_path / "out.csv")}
+    known = server.server
+    conflicts = 0
+    for isrc, row in rows.items():
+        recordings = (known.musicbrainz_answer(isrc) or {}).get("recordings", [])
+        names = {(r["title"], r["length"]) for r in recordings}
+        differ = len({t for t, _ in names}) > 1 or (
+            len(names) > 1 and max(n for _, n in names) - min(n for _, n in names) > 10_000
+        )
+        assert ("musicbrainz" in row["conflict_on"].split(";")) == differ, isrc
+        conflicts += differ
+    assert conflicts > 0
+    candidates = read_csv(tmp_path / "cand.csv")
+    by_store: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for c in candidates:
+        by_store.setdefault((c["isrc"], c["store"]), []).append(c)
+    for isrc, row in rows.items():
+        songs = known.apple_answer([isrc], "us")["data"]
+        listed = by_store.get((isrc, "apple"), [])
+        assert {c["store_id"] for c in listed} == {s["id"] for s in songs}, isrc
+        if listed:
+            chosen = [c for c in listed if c["chosen"].lower() == "true"]
+            assert [c["store_id"] for c in chosen] == [row["apple_song_id"]], isrc
+        if row["status"] == "found":
+            assert any(c["store"] == "spotify" for c in by_store.get((isrc, "spotify"), []))

@@ -41,7 +41,7 @@ def listings_of(
     for isrc in isrcs:
         found = sorted(songs.get(isrc, ()), key=_order)
         out[isrc] = (
-            found[0]
+            found[0].choose(found[1:])
             if found
             else Listing(PROVIDER, isrc, ListingStatus.NOT_FOUND, fetched_at=fetched_at)
         )

@@ -96,6 +96,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+_DEMO_MUSICBRAINZ_RATE = 10.0
+
+
 @contextlib.asynccontextmanager
 async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncIterator[Settings]:
     """``settings``, pointed at the bundled local Spotify for the length of a --demo run."""
@@ -104,7 +107,9 @@ async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncItera
         return
     from ..fake.server import FakeSpotify
 
-    async with FakeSpotify() as server:
+    # MusicBrainz's one request a second is for musicbrainz.org: the demo's is a local
+    # server, paced faster so that a first try takes seconds (unless told otherwise).
+    async with FakeSpotify(musicbrainz_rate=_DEMO_MUSICBRAINZ_RATE * 2) as server:
         log.info("demo: local Spotify at %s with demo credentials", server.base_url)
         with tempfile.TemporaryDirectory(prefix="isrc-resolver-demo-") as folder:
             key = Path(folder) / "demo-apple-key.p8"  # the local Apple's key, 0600
@@ -117,6 +122,7 @@ async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncItera
                 token_url=server.token_url,
                 endpoints={**settings.endpoints, **server.endpoints},
                 credentials=credentials,
+                rates={"musicbrainz": _DEMO_MUSICBRAINZ_RATE, **settings.rates},
             )
 
 

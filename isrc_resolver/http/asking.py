@@ -6,9 +6,11 @@ request (:meth:`StoreClient.request`) and how to read the answer
 (:meth:`StoreClient.answer`); this class sends it through its own
 :class:`~isrc_resolver.http.ratelimit.RateGate`, pauses every request on a rate signal
 (:class:`Slow`: a 429, a 503 that means "slower"), retries transient failures with backoff,
-and turns what still fails into ``error`` listings: the run goes on. After a few batches in
-a row fail that way, the store is taken to be down: the rest get ``error`` without a
-request, and the next run asks again.
+and turns what still fails into ``error`` listings: the run goes on. After a few batches
+in a row fail that way, the store is taken to be down: the rest get ``error`` without a
+request, and the next run asks again. Each request is counted by the client's
+:class:`~isrc_resolver.http.budget.Budget` (the run's ``max_requests``, shared with every
+store, and the store's ledger) before it is sent.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from ..listing import Listing, ListingStatus
+from ..provider import catalogues
+from .budget import Budget
 from .ratelimit import RateGate
 from .retry import RetryPolicy, Transient, parse_retry_after
 from .stats import ClientStats
@@ -74,7 +78,9 @@ class StoreClient:
         transport: Transport | None = None,
         sleep: Sleep = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
+        budget: Budget | None = None,
     ) -> None:
+        self.budget = budget  # the run's cap and this store's ledger (None: no count)
         self.policy = RetryPolicy(max_retries=max_retries, backoff_cap=8.0)
         self.stats = ClientStats()
         self._rate, self._adaptive = rate, adaptive
@@ -138,7 +144,8 @@ class StoreClient:
             why = f"{self.name}: {exc} (gave up after {self.policy.max_retries} retries)"
             if self._failed_in_a_row >= DOWN_AFTER and self.down is None:
                 self.down = f"{self.name}: not answering ({exc}); the next run asks again"
-                log.warning("%s is not answering (%s): its part of this run stops", self.name, exc)
+                label = catalogues()[self.name].label if self.name in catalogues() else self.name
+                log.warning("%s is not answering (%s): its part of this run stops", label, exc)
             return self.failed(isrcs, why)
         self._failed_in_a_row = 0
         return listings
@@ -184,6 +191,8 @@ class StoreClient:
         gate = self.gate
         request = await self.request(isrcs)
         admitted = await gate.wait()
+        if self.budget is not None:  # counted (in the ledger too) before it is sent
+            await self.budget.take_or_wait(self.policy.max_wait, self._sleep)
         response = await self.send(request)
         status = response.status
         try:
@@ -206,7 +215,7 @@ class StoreClient:
         return parse_retry_after(response.headers, self.slow_pause)
 
     def server_error(self, response: HttpResponse) -> None:
-        """A 5xx that is really a rate signal raises :class:`Slow` here (MusicBrainz's
+        """A 5xx that is really a rate signal raises :class:`Slow` here (one store's
         503); by default every 5xx is transient."""
 
     async def send(self, request: HttpRequest) -> HttpResponse:

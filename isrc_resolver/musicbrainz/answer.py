@@ -40,7 +40,7 @@ def listing_of(isrc: str, body: object, fetched_at: float) -> Listing:
     )
     if not found:
         return Listing(PROVIDER, isrc, ListingStatus.NOT_FOUND, fetched_at=fetched_at)
-    return found[0]
+    return found[0].choose(found[1:])
 
 
 def _recording(item: Mapping[str, Any], isrc: str, at: float) -> Listing:

@@ -50,7 +50,7 @@ class MusicBrainzClient(StoreClient):
         rate = settings.rate_of(PROVIDER)
         super().__init__(
             rate=min(rate, 1.0) if official else rate,  # a mirror sets its own pace
-            adaptive=settings.adaptive,
+            adaptive=False,  # the limit is known (one a second): nothing to learn
             max_retries=settings.max_retries,
             timeout=max(settings.timeout, 30.0),  # answers of 5 to 30 s happen
             connections=2,

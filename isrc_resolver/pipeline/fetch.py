@@ -20,10 +20,10 @@ from typing import Protocol
 
 from ..changes import Answer, Change, compare
 from ..errors import EnvironmentFailure
+from ..http.budget import Budget
 from ..matching import Hint, Hints
 from ..models import TITLE_ARTIST, MatchMethod, Result, Status
 from ..settings import Settings
-from ..spotify.budget import Budget
 from ..store.cache import AsyncCache
 from ..store.leases import lease_owner
 from .workers import Workers, finish

@@ -1,5 +1,5 @@
 """The budget's ledger: the cache's, reached on its thread (the spotify folder knows a
-ledger only as :class:`~isrc_resolver.spotify.budget.Ledger`)."""
+ledger only as :class:`~isrc_resolver.http.budget.Ledger`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..http.budget import Budget, Grant
 from ..settings import Settings
-from ..spotify.budget import Budget, Grant
 from ..store.cache import AsyncCache, Location
 from ..store.registry import register, spent_elsewhere
 

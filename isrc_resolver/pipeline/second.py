@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from ..changes import Answer, Change, compare
+from ..http.budget import Budget, Cap
 from ..http.stats import ClientStats
 from ..http.transport import Transport
 from ..listing import Listing, ListingStatus
@@ -34,6 +35,7 @@ from ..provider import catalogues
 from ..settings import Settings
 from ..store.cache import AsyncCache
 from ..store.listings import fresh_listings, known_listings
+from .ledger import CacheLedger
 from .workers import Workers, finish
 
 __all__ = [
@@ -58,6 +60,7 @@ class Catalogue(AbstractAsyncContextManager["Catalogue"], Protocol):
     name: str
     batch: int  # ISRCs per request
     stats: ClientStats
+    budget: Budget | None
 
     async def ask(self, isrcs: Sequence[str]) -> dict[str, Listing]:
         """A listing for each of ``isrcs`` (at most ``batch``; found, not_found or error)."""
@@ -72,9 +75,10 @@ def open_catalogue(
     transport: Transport | None,
     sleep: Callable[[float], Awaitable[None]],
     clock: Callable[[], float],
+    budget: Budget,
 ) -> Catalogue:
     client: Catalogue = catalogues()[name].client_class()(
-        settings, transport=transport, sleep=sleep, wall_clock=clock
+        settings, transport=transport, sleep=sleep, wall_clock=clock, budget=budget
     )
     return client
 
@@ -157,6 +161,8 @@ class SecondLookup:
             await self._workers.run(batches, ask)
         finally:
             await self._workers.control.shielded(store())
+            if self.catalogue.budget is not None:  # what was reserved and not sent
+                await self._workers.control.shielded(finish(self.catalogue.budget.settle()))
         for isrc in missing:
             if isrc not in found:  # the run stopped before it was asked
                 why = "not asked: the run stopped first"
@@ -198,9 +204,16 @@ class SecondCatalogues:
         cache: AsyncCache | None,
         sleep: Callable[[float], Awaitable[None]],
         clock: Callable[[], float],
+        cap: Cap,
     ) -> None:
+        """Open each store's client, counting its requests under ``cap`` (the run's
+        ``max_requests``, Spotify's too) and in the cache's ledger under the store's own
+        account (no daily quota: the stores have none)."""
         for name in settings.second:
-            catalogue = open_catalogue(name, settings, transport, sleep, clock)
+            account = settings.store_account(name)
+            ledger = None if cache is None else CacheLedger(cache, account)
+            budget = Budget(cap=cap, ledger=ledger, clock=clock)
+            catalogue = open_catalogue(name, settings, transport, sleep, clock, budget)
             try:
                 await catalogue.__aenter__()  # may refuse its credentials (exit 2)
             except BaseException:
@@ -230,6 +243,7 @@ class SecondCatalogues:
     async def _one(self, second: SecondLookup, isrcs: list[str]) -> dict[str, Listing]:
         stats, hits = second.catalogue.stats, second.cache_hits
         requests, throttled = stats.api_requests, stats.throttled
+        started = time.monotonic()
         listings = await second.lookup(isrcs)
         counts = {status.value: 0 for status in ListingStatus}
         counts.update(Counter(x.status.value for x in listings.values()))
@@ -237,6 +251,7 @@ class SecondCatalogues:
         counts["requests"] = stats.api_requests - requests
         counts["throttled"] = stats.throttled - throttled
         counts["failed"], counts["stale"] = second.failed, second.stale
+        counts["ms"] = round((time.monotonic() - started) * 1000)  # this store's part
         self.counts[second.name] = counts
         log.info(
             "%s: %d found, %d not found, %d errors (%d from the cache, %d requests)",

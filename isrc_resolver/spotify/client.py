@@ -28,13 +28,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from .._logging import redact
 from ..errors import ForbiddenError, RateLimitStop, RequestError, TokenError
+from ..http.budget import Budget
 from ..http.ratelimit import RateGate
 from ..http.retry import RetryPolicy, Throttled, Transient, parse_retry_after
 from ..http.stats import ClientStats
 from ..http.transport import AiohttpTransport, HttpRequest, Transport, TransportError
 from ..settings import Settings
 from .auth import TokenEndpoint, TokenProvider, TokenStore
-from .budget import Budget
 
 __all__ = ["SpotifyClient"]
 

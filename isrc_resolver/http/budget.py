@@ -29,7 +29,7 @@ from typing import Protocol
 
 from ..errors import BudgetSpent
 
-__all__ = ["Budget", "Grant", "Ledger"]
+__all__ = ["Budget", "Cap", "Grant", "Ledger"]
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -58,10 +58,24 @@ class Ledger(Protocol):
         ...
 
 
-class Budget:
-    """Requests a run may send; raises :class:`BudgetSpent` on the first one too many.
+class Cap:
+    """The run's ``max_requests``, shared by the budgets of every store it asks."""
 
-    Without a ledger (no cache), only ``max_requests`` is kept: a daily quota needs one.
+    def __init__(self, most: int | None = None) -> None:
+        self.most = most
+        self.spent = 0
+
+    @property
+    def left(self) -> int | None:
+        return None if self.most is None else self.most - self.spent
+
+
+class Budget:
+    """Requests a run may send to one account; raises :class:`BudgetSpent` on the first
+    one too many.
+
+    Without a ledger (no cache), only the cap is kept: a daily quota needs one. ``cap``:
+    the run's ``max_requests`` when several budgets share it (else one of its own).
     """
 
     def __init__(
@@ -72,10 +86,11 @@ class Budget:
         ledger: Ledger | None = None,
         block: int = 8,
         clock: Callable[[], float] = time.time,
+        cap: Cap | None = None,
     ) -> None:
         if daily_quota is not None and ledger is None:
             raise ValueError("a daily quota needs a ledger")
-        self.max_requests = max_requests
+        self.cap = cap if cap is not None else Cap(max_requests)
         self.daily_quota = daily_quota
         self.spent = 0  # API requests this run
         self._ledger = ledger
@@ -85,6 +100,10 @@ class Budget:
         self._frees_at: float | None = None
         self._clock = clock
         self._lock = asyncio.Lock()
+
+    @property
+    def max_requests(self) -> int | None:
+        return self.cap.most
 
     def __repr__(self) -> str:
         return (
@@ -98,32 +117,39 @@ class Budget:
         in the window leaves it within ``max_wait`` seconds, wait for it and look again:
         a nightly run that starts as yesterday's did finds yesterday's requests still
         counted, and they free up as they leave, at the pace they were sent."""
-        if self.max_requests is not None and self.spent >= self.max_requests:
-            raise BudgetSpent(self.max_requests)
+        left = self.cap.left
+        if left is not None and left <= 0:
+            raise BudgetSpent(self.cap.most or 0)
         while self._ledger is not None and self._held == 0:
             async with self._lock:  # one worker reserves for all at a time
                 if self._held == 0:
                     await self._reserve(max_wait, sleep)
+        left = self.cap.left
+        if left is not None and left <= 0:  # another store took the last one meanwhile
+            raise BudgetSpent(self.cap.most or 0)
         if self._ledger is not None:
             self._held -= 1
         self.spent += 1
+        self.cap.spent += 1
 
     def give_back_one(self) -> None:
         """A request taken and then not sent (a stop or an interrupt while it waited for
         the rate gate or a token): it is held again, and :meth:`settle` gives it back."""
         self.spent -= 1
+        self.cap.spent -= 1
         if self._ledger is not None:
             self._held += 1
 
     async def _reserve(self, max_wait: float, sleep: Sleep) -> None:
         assert self._ledger is not None
         wanted = self._block
-        if self.max_requests is not None:
+        left = self.cap.left
+        if left is not None:
             # Another worker may have taken the last request while this one queued for
             # the lock: nothing left to reserve is the run's budget spent.
-            wanted = min(wanted, self.max_requests - self.spent)
+            wanted = min(wanted, left)
             if wanted <= 0:
-                raise BudgetSpent(self.max_requests)
+                raise BudgetSpent(self.cap.most or 0)
         grant = await self._ledger.reserve(wanted, self.daily_quota)
         self._frees_at = grant.frees_at
         if grant.granted > 0:
