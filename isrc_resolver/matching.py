@@ -212,22 +212,36 @@ class Told(Protocol):
     def others(self) -> tuple[Any, ...]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A track's names as :class:`Told` (Spotify's, for the checks beside the stores')."""
+
+    found: bool
+    title: str | None = None
+    artists: tuple[str, ...] = ()
+    duration_ms: int | None = None
+    others: tuple[Any, ...] = ()
+
+
 def named(x: Told) -> Named:
     return (x.title or "", x.artists, x.duration_ms)
 
 
-def compared(
-    base: Named | None, shown: str | None, told: Mapping[str, Told], threshold: float
-) -> list[tuple[str, CrossCheck]]:
-    """Each store of ``told`` that has a track, but ``shown``'s, against ``base`` (the
-    names the row shows)."""
-    if base is None:
+def first_found(told: Mapping[str, Told]) -> str | None:
+    """The first store (in the order of ``told``: the preference) that has the track."""
+    return next((name for name, x in told.items() if x.found), None)
+
+
+def disagreeing(told: Mapping[str, Told], threshold: float) -> list[tuple[str, CrossCheck]]:
+    """The stores whose track differs from the one whose names the row shows (the first
+    that has it), and how, in the order of ``told``."""
+    shown = first_found(told)
+    if shown is None:
         return []
-    return [
-        (name, cross_check(base, named(x), threshold))
-        for name, x in told.items()
-        if x.found and name != shown
-    ]
+    base = named(told[shown])
+    checks = ((name, cross_check(base, named(x), threshold)) for name, x in told.items()
+              if x.found and name != shown)  # fmt: skip
+    return [(name, check) for name, check in checks if check is not CrossCheck.AGREE]
 
 
 def conflicting(told: Mapping[str, Told]) -> tuple[str, ...]:

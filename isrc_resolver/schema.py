@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .listing import Listing
-from .matching import CrossCheck, Named, compared, conflicting, named
+from .matching import Answered, CrossCheck, Told, conflicting, disagreeing, first_found
 from .models import (
     FEATURE_NAMES,
     PINNED,
@@ -80,6 +80,7 @@ class Resolved:
     album: AlbumDetails | None = None
     features: AudioFeatures | None = None
     listings: Mapping[str, Listing] = field(default_factory=dict)  # the other stores', by name
+    order: tuple[str, ...] = (SPOTIFY,)  # the stores by preference for the names shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +128,16 @@ def _first_of(x: Listing) -> str | None:
 def _named(
     spotify: Callable[[Track], Any], other: Callable[[Listing], Any]
 ) -> Callable[[Resolved], Any]:
-    """A name column: Spotify's when it answered, else the first other store's."""
+    """A name column: the first store's in --providers order that has the track."""
 
     def read(row: Resolved) -> Any:
         track = row.result.track
-        if track is not None:
+        if not row.listings:
+            return spotify(track) if track is not None else None
+        shown = _shown(row)
+        if shown == SPOTIFY and track is not None:
             return spotify(track)
-        listing = next((x for x in row.listings.values() if x.found), None)
-        return other(listing) if listing is not None else None
+        return other(row.listings[shown]) if shown is not None else None
 
     return read
 
@@ -265,38 +268,29 @@ def _pin_said(result: Result) -> str | None:
     return result.reason
 
 
-def _spotify_named(r: Resolved) -> Named | None:
-    t = r.result.track
-    return (t.name, [a.name for a in t.artists], t.duration_ms) if t is not None else None
-
-
 _SAME = 90.0  # the cross-check's threshold (match_check's default min_score)
 _DECIDED = frozenset({Status.FOUND, Status.NOT_FOUND})
 
 
+def _told(r: Resolved) -> dict[str, Told]:
+    """Every store's answer, Spotify's among them, in the order of preference."""
+    t = r.result.track
+    told: dict[str, Told] = {SPOTIFY: Answered(False)}
+    if t is not None:
+        told[SPOTIFY] = Answered(True, t.name, tuple(a.name for a in t.artists), t.duration_ms)
+    told.update(r.listings)
+    return {name: told[name] for name in r.order if name in told}
+
+
 def _shown(r: Resolved) -> str | None:
-    """Whose names the row shows: Spotify's when it has the track, else the first store
-    (in --providers order) that has it."""
-    if r.result.track is not None:
-        return SPOTIFY
-    return next((name for name, x in r.listings.items() if x.found), None)
+    """Whose names the row shows: the first store in --providers order that has it."""
+    return first_found(_told(r))
 
 
 def _found_on(r: Resolved) -> str | None:
     """The stores asked that have the ISRC, in --providers order."""
-    if not r.listings:
-        return None
-    on = [SPOTIFY] * (r.result.status is Status.FOUND and r.result.track is not None)
-    return _joined((*on, *(name for name, x in r.listings.items() if x.found)))
-
-
-def _compared(r: Resolved) -> list[tuple[str, CrossCheck]]:
-    """Each other store that has a track, against the names the row shows."""
-    shown = _shown(r)
-    base = _spotify_named(r) if shown == SPOTIFY else None
-    if shown is not None and shown != SPOTIFY:
-        base = named(r.listings[shown])
-    return compared(base, shown, r.listings, _SAME)
+    found = tuple(name for name, x in _told(r).items() if x.found)
+    return _joined(found) if r.listings else None
 
 
 def _cross_check(r: Resolved) -> str | None:
@@ -308,14 +302,14 @@ def _cross_check(r: Resolved) -> str | None:
     on_spotify = r.result.track is not None
     if not any(x.found for x in settled):
         return (CrossCheck.ONLY_SPOTIFY if on_spotify else CrossCheck.NEITHER).value
-    differs = [check for _, check in _compared(r) if check is not CrossCheck.AGREE]
     if not on_spotify:
         return CrossCheck.ONLY_OTHER.value
-    return (differs[0] if differs else CrossCheck.AGREE).value
+    differs = disagreeing(_told(r), _SAME)
+    return (differs[0][1] if differs else CrossCheck.AGREE).value
 
 
 def _disagree(r: Resolved) -> str | None:
-    return _joined(tuple(name for name, c in _compared(r) if c is not CrossCheck.AGREE))
+    return _joined(tuple(name for name, _ in disagreeing(_told(r), _SAME)))
 
 
 _ENRICHMENTS = frozenset(Enrichment)
@@ -438,7 +432,9 @@ def enrichment_columns(kinds: Iterable[str]) -> tuple[Column, ...]:
         Enrichment.AUDIO_FEATURES: AUDIO_FEATURE_COLUMNS,
     }
     ordered = list(dict.fromkeys(kinds))
-    stores = tuple(c for k in ordered if k not in by_kind for c in store_columns(k))
+    stores = tuple(
+        c for k in ordered if k not in by_kind and k != SPOTIFY for c in store_columns(k)
+    )
     shared = SHARED_COLUMNS if stores else ()
     return (*stores, *shared, *(c for k in ordered if k in by_kind for c in by_kind[k]))
 
@@ -472,8 +468,10 @@ def row_of(
 ) -> Row:
     """The result's own columns, compact; with the stores' columns when ``kinds`` names
     stores (``listings``: their answers by name; names from them where Spotify has none)."""
-    resolved = Resolved(result, listings=listings or {})
-    stores = [k for k in kinds if k not in _ENRICHMENTS]
+    stores = [k for k in kinds if k not in _ENRICHMENTS and k != SPOTIFY]
+    order = [k for k in kinds if k == SPOTIFY or k in stores]
+    order = order if SPOTIFY in order else [SPOTIFY, *order]
+    resolved = Resolved(result, listings=listings or {}, order=tuple(order))
     columns = (*RESULT_COLUMNS, *enrichment_columns(stores)) if stores else RESULT_COLUMNS
     return Row(result.status, tuple(c.value(resolved) for c in columns), result.stale)
 

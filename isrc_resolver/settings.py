@@ -166,9 +166,11 @@ class Settings:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The column groups a run adds after Spotify's own: each store's (by name), then
+        """The column groups a run adds after Spotify's own: each store's (by name; with
+        ``spotify`` among them when it is not the first, for the names' preference), then
         those of ``with_``."""
-        return (*self.second, *self.with_)
+        order = self.second if self.providers[0] == SPOTIFY else self.providers
+        return (*order, *self.with_)
 
     def endpoint(self, option: str) -> str:
         """A store's URL by its option (``"tidal_api_url"``): as given, else its default."""
@@ -321,7 +323,7 @@ def _stores(
     endpoints, rates = gather(options, env)
     asked = _providers(options["providers"]) if options.get("providers") else (SPOTIFY,)
     credentials: dict[str, Secret | str] = {}
-    for name in asked[1:] if asked[0] == SPOTIFY else asked:
+    for name in (n for n in asked if n != SPOTIFY):
         for c in catalogues()[name].credentials:
             if not env.get(c.env):
                 raise ConfigurationError(

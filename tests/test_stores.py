@@ -392,3 +392,44 @@ def test_several_tracks_under_one_isrc_are_candidates_and_a_conflict(
             assert [c["store_id"] for c in chosen] == [row["apple_song_id"]], isrc
         if row["status"] == "found":
             assert any(c["store"] == "spotify" for c in by_store.get((isrc, "spotify"), []))
+
+
+def test_no_secret_of_any_store_reaches_the_logs(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    import base64
+
+    server = spotify_thread(**{**FAST, "tidal_token_lifetime": 61.0, "apple_outage": True})
+    env(server)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(25)])
+    ran = cli("in.csv", "-o", "out.csv", "--no-cache", "--providers", ALL, "-v",
+              "--max-retries", "1", "--log-format", "json")  # fmt: skip
+    assert ran.code == 1  # Apple is down: a failure, logged
+    secret = server.server.config.tidal_client_secret
+    basic = base64.b64encode(f"{server.server.config.tidal_client_id}:{secret}".encode())
+    for leaked in (secret, basic.decode(), "eyJ"):  # the secret, its Basic form, any JWT
+        assert leaked not in ran.err and leaked not in ran.out, leaked
+        assert leaked not in (tmp_path / "out.csv").read_text(encoding="utf-8")
+    tokens = list(server.server._tidal_tokens)
+    assert tokens and not any(t in ran.err for t in tokens)
+
+
+def test_the_order_of_providers_is_the_preference_for_the_names(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    server = spotify_thread(**FAST, tidal_missing=0.3)
+    env(server)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in isrcs(30)])
+    ran = cli("in.csv", "-o", "out.csv", "--no-cache", "--providers", "tidal,spotify,deezer")
+    assert ran.code == 0, ran.err
+    rows = read_csv(tmp_path / "out.csv")
+    names = list(rows[0])
+    assert names.index("tidal_status") + 1 == names.index("deezer_track_id")  # in that order
+    for row in rows:
+        on = row["found_on"].split(";") if row["found_on"] else []
+        assert on == [s for s in ("tidal", "spotify", "deezer") if s in on]
+        assert row["names_from"] == (on[0] if on else ""), row["isrc"]
+        if row["names_from"] == "tidal":
+            tidal = server.server.tidal_answer([row["isrc"]], "US")["data"][0]
+            assert row["track"] == tidal["attributes"]["title"]
+    assert {"tidal", "spotify"} <= {r["names_from"] for r in rows}

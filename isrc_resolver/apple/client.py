@@ -69,14 +69,7 @@ class AppleClient(StoreClient):
     slow_pause = 0.5  # Apple's 429s clear within a second or two
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(
-            rate=settings.rate_of(PROVIDER),
-            adaptive=settings.adaptive,
-            max_retries=settings.max_retries,
-            timeout=settings.timeout,
-            connections=settings.concurrency + 2,
-            **kwargs,
-        )
+        super().__init__(settings, **kwargs)
         self.api_url = settings.endpoint("apple_api_url").rstrip("/")
         self.storefront = (settings.market or DEFAULT_MARKET).lower()
         self._team = settings.credential("APPLE_MUSIC_TEAM_ID")

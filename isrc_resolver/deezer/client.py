@@ -21,8 +21,8 @@ from ..http.retry import Transient
 from ..http.transport import HttpRequest, HttpResponse
 from ..listing import Listing
 from ..settings import Settings
+from ..untrusted import BadAnswer
 from .answer import PROVIDER, Busy, QuotaSignal, listing_of
-from .answer import Refused as BadAnswer
 
 __all__ = ["DeezerClient"]
 
@@ -37,14 +37,7 @@ class DeezerClient(StoreClient):
     slow_pause = QUOTA_PAUSE
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(
-            rate=settings.rate_of(PROVIDER),
-            adaptive=settings.adaptive,
-            max_retries=settings.max_retries,
-            timeout=settings.timeout,
-            connections=settings.concurrency + 2,
-            **kwargs,
-        )
+        super().__init__(settings, **kwargs)
         self.api_url = settings.endpoint("deezer_api_url").rstrip("/")
 
     def __repr__(self) -> str:

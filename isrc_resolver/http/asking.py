@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
@@ -40,6 +40,21 @@ Sleep = Callable[[float], Awaitable[None]]
 
 DOWN_AFTER = 3  # batches in a row that failed every retry: the store is down for this run
 _MAX_SLOWED = 50  # rate signals one batch sits out before it gives up
+
+
+class Paced(Protocol):
+    """What a store's client needs of the run's settings."""
+
+    @property
+    def adaptive(self) -> bool: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def concurrency(self) -> int: ...
+
+    def rate_of(self, provider: str) -> float: ...
 
 
 class Slow(Exception):
@@ -66,26 +81,30 @@ class StoreClient:
     name = ""
     batch = 1
     slow_pause = 1.0  # seconds every request waits after a rate signal without Retry-After
+    least_backoff = 0.0  # seconds, at least, before a transient failure is asked again
 
     def __init__(
         self,
+        settings: Paced,
         *,
-        rate: float,
-        adaptive: bool,
-        max_retries: int,
-        timeout: float,
-        connections: int,
         transport: Transport | None = None,
         sleep: Sleep = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
         budget: Budget | None = None,
+        rate: float | None = None,
+        adaptive: bool | None = None,
+        timeout: float | None = None,
     ) -> None:
+        """``settings``: the run's (its pace for this store, retries, timeout); ``rate``,
+        ``adaptive`` and ``timeout``: a store's own, where it knows better."""
         self.budget = budget  # the run's cap and this store's ledger (None: no count)
-        self.policy = RetryPolicy(max_retries=max_retries, backoff_cap=8.0)
+        self.policy = RetryPolicy(max_retries=settings.max_retries, backoff_cap=8.0)
         self.stats = ClientStats()
-        self._rate, self._adaptive = rate, adaptive
+        self._rate = settings.rate_of(self.name) if rate is None else rate
+        self._adaptive = settings.adaptive if adaptive is None else adaptive
         self._transport: Transport = transport or AiohttpTransport(
-            timeout=timeout, connections=connections
+            timeout=settings.timeout if timeout is None else timeout,
+            connections=settings.concurrency + 2,
         )
         self._sleep = sleep
         self.clock = wall_clock
@@ -162,7 +181,7 @@ class StoreClient:
         def wait(state: RetryCallState) -> float:
             if isinstance(failure(state), Slow):
                 return 0.0  # the gate holds every request until the pause is over
-            return self.policy.backoff(state.attempt_number)
+            return max(self.least_backoff, self.policy.backoff(state.attempt_number))
 
         def stop(state: RetryCallState) -> bool:
             if isinstance(failure(state), Slow):

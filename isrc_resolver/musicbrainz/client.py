@@ -42,6 +42,7 @@ class MusicBrainzClient(StoreClient):
     name = PROVIDER
     batch = 1
     slow_pause = BUSY_PAUSE
+    least_backoff = BUSY_PAUSE  # "busy": try again after a second, not sooner
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         api_url = settings.endpoint("musicbrainz_api_url").rstrip("/")
@@ -49,11 +50,10 @@ class MusicBrainzClient(StoreClient):
         official = host == "musicbrainz.org" or host.endswith(".musicbrainz.org")
         rate = settings.rate_of(PROVIDER)
         super().__init__(
+            settings,
             rate=min(rate, 1.0) if official else rate,  # a mirror sets its own pace
             adaptive=False,  # the limit is known (one a second): nothing to learn
-            max_retries=settings.max_retries,
             timeout=max(settings.timeout, 30.0),  # answers of 5 to 30 s happen
-            connections=2,
             **kwargs,
         )
         self.api_url = api_url

@@ -45,14 +45,7 @@ class TidalClient(StoreClient):
     slow_pause = 5.0  # TIDAL's bucket refills about a request every 5 s
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(
-            rate=settings.rate_of(PROVIDER),
-            adaptive=settings.adaptive,
-            max_retries=settings.max_retries,
-            timeout=settings.timeout,
-            connections=settings.concurrency + 2,
-            **kwargs,
-        )
+        super().__init__(settings, **kwargs)
         self.api_url = settings.endpoint("tidal_api_url").rstrip("/")
         self.token_url = settings.endpoint("tidal_token_url")
         self.country = settings.market or DEFAULT_MARKET
