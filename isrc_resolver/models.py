@@ -39,6 +39,7 @@ class Status(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     PENDING = "pending"  # not attempted: the run was interrupted first
     DEFERRED = "deferred"  # not attempted: the run's request budget (--max-requests) ran out
+    NOT_ASKED = "not_asked"  # Spotify is not among the stores asked (--providers)
 
     @property
     def settled(self) -> bool:

@@ -36,7 +36,7 @@ from .http.transport import Transport
 from .isrc import normalize_values
 from .listing import Listing
 from .matching import Hint, Hints
-from .models import AlbumDetails, AudioFeatures, Enrichment, Result
+from .models import AlbumDetails, AudioFeatures, Enrichment, Result, Status
 from .overrides import Override, overrides_from_mapping
 from .pipeline.enrich import Enricher
 from .pipeline.fetch import Fetcher
@@ -237,6 +237,10 @@ class Resolver:
     ) -> None:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
         fetcher = self._open()[0]
+        if "spotify" not in self.settings.providers:  # the other stores alone: no request
+            for isrc in isrcs:
+                emit(Result(isrc, Status.NOT_ASKED, error="Spotify is not in providers"))
+            return
         # Where the cache's commits stand before it is read: the answers other processes
         # commit after it are theirs, taken rather than asked again.
         since = await self._cache.call(self._cache.cache.mark) if self._cache else 0

@@ -153,7 +153,7 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column(
         "status",
         Kind.TEXT,
-        "found, not_found, invalid, error, rate_limited or pending",
+        "found, not_found, invalid, error, rate_limited, pending, deferred or not_asked",
         lambda r: r.result.status.value,
         from_network=False,
     ),

@@ -242,26 +242,24 @@ class Settings:
         env = os.environ if environ is None else environ
         client_id = client_id or _first(env, ENV_CLIENT_ID)
         client_secret = client_secret or _first(env, ENV_CLIENT_SECRET)
+        given = options.get("providers")
+        spotify = not given or SPOTIFY in _providers(given)  # else the other stores alone
         for value, names, param in (
             (client_id, ENV_CLIENT_ID, "client_id"),
             (client_secret, ENV_CLIENT_SECRET, "client_secret"),
         ):
-            if not value:
+            if spotify and not value:
                 raise ConfigurationError(
                     f"{names[0]} is not set (looked in {looked_in}, also for spotipy's "
                     f"{names[1]}); {remedy or f'set it there, or pass {param}=...'}"
                 )
-        assert client_id and client_secret
-        options.setdefault("api_url", None)
-        options.setdefault("token_url", None)
-        options["api_url"] = options["api_url"] or env.get(ENV_API_URL) or DEFAULT_API_URL
-        options["token_url"] = options["token_url"] or env.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
-        options = _stores(options, env, looked_in, remedy)
-        return cls(
-            client_id=client_id,
-            client_secret=Secret(client_secret),
-            **_coerce(options, env),
+        options["api_url"] = options.get("api_url") or env.get(ENV_API_URL) or DEFAULT_API_URL
+        options["token_url"] = (
+            options.get("token_url") or env.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
         )
+        options = _stores(options, env, looked_in, remedy)
+        secret = Secret(client_secret or "")
+        return cls(client_id=client_id or "", client_secret=secret, **_coerce(options, env))
 
 
 class Options(TypedDict, total=False):
@@ -398,18 +396,18 @@ def _coerce(options: dict[str, Any], env: Mapping[str, str] | None = None) -> di
 
 
 def _providers(given: object) -> tuple[str, ...]:
-    """The stores asked, in the order of preference for the row's names. Spotify is
-    always asked (the rows are built on its answer); it leads unless named later."""
+    """The stores asked, in the order of preference for the row's names."""
     names = given.split(",") if isinstance(given, str) else list(given)  # type: ignore[call-overload]
     out = tuple(dict.fromkeys(str(n).strip().lower() for n in names if str(n).strip()))
     known = (SPOTIFY, *catalogues())
     unknown = [n for n in out if n not in known]
-    if unknown:
+    if unknown or not out:
+        which = f": {', '.join(map(repr, unknown))} is not one" if unknown else ""
         raise ConfigurationError(
             f"providers= takes any of {', '.join(known)}, comma-separated "
-            f"(spotify,deezer,tidal); got {given!r}: {', '.join(map(repr, unknown))} is not one"
+            f"(spotify,deezer,tidal); got {given!r}{which}"
         )
-    return out if SPOTIFY in out else (SPOTIFY, *out)
+    return out
 
 
 def _seconds(age: object, name: str) -> float:

@@ -433,3 +433,71 @@ def test_the_order_of_providers_is_the_preference_for_the_names(
             tidal = server.server.tidal_answer([row["isrc"]], "US")["data"][0]
             assert row["track"] == tidal["attributes"]["title"]
     assert {"tidal", "spotify"} <= {r["names_from"] for r in rows}
+
+
+def test_the_other_stores_alone_need_no_spotify_credentials(
+    spotify_thread: Callable[..., ServerThread],
+    env: Env,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = spotify_thread(**FAST)
+    env(server)
+    monkeypatch.delenv("SPOTIFY_CLIENT_ID")
+    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET")
+    inputs = isrcs(30)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in inputs])
+    args = ["in.csv", "-o", "out.csv", "--cache", "c.sqlite", "--providers", "tidal,apple"]
+    plan = json.loads(cli("plan", *args, "--format", "json").out)
+    assert plan["needed"] == 0 and plan["stores"]["tidal"]["requests"] == 2
+    ran = cli(*args, "--summary-json", "s.json", "--report", "r.html")
+    assert ran.code == 0, ran.err
+    rows = read_csv(tmp_path / "out.csv")
+    assert {r["status"] for r in rows} == {"not_asked"}
+    assert all(r["spotify_track_id"] == "" for r in rows)
+    for row in rows:
+        on = [s for s in ("tidal", "apple") if row[f"{s}_status"] == "found"]
+        assert row["found_on"] == ";".join(on) and row["names_from"] == (on[0] if on else "")
+        if on:
+            assert row["track"], row["isrc"]  # the first store's names
+    stats = server.stats()
+    assert stats["total_requests"] == 0 and stats["token_requests"] == 0  # Spotify untouched
+    assert json.loads((tmp_path / "s.json").read_text())["not_asked"] == 30
+    # With Spotify asked, its credentials are needed again, and named.
+    ran = cli(*args[:-1], "tidal,spotify")
+    assert ran.code == 2 and "SPOTIFY_CLIENT_ID" in ran.err
+
+
+def test_one_isrcs_tracks_come_in_pages_and_all_are_candidates(
+    spotify_thread: Callable[..., ServerThread], env: Env, cli: Cli, tmp_path: Path
+) -> None:
+    server = spotify_thread(**FAST)
+    env(server)
+    many = next(i for i in isrcs(400) if len(server.server.tidal_answer([i], "US")["data"]) >= 3)
+    tracks = server.server.tidal_answer([many], "US")["data"]
+    write_csv(tmp_path / "in.csv", [{"isrc": many}])
+    ran = cli("in.csv", "-o", "out.csv", "--cache", "c.sqlite", "--providers", "spotify,tidal",
+              "--candidates", "cand.csv")  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert server.stats()["tidal"]["requests"] == -(-len(tracks) // 2)  # pages of two
+    listed = [c for c in read_csv(tmp_path / "cand.csv") if c["store"] == "tidal"]
+    assert sorted(c["store_id"] for c in listed) == sorted(t["id"] for t in tracks)
+
+
+async def test_a_next_page_elsewhere_is_not_followed() -> None:
+    sent: list[str] = []
+    page = {"data": [], "links": {"next": "//evil.example/tracks?x=1"}}
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        sent.append(request.url)
+        if request.method == "POST":
+            return HttpResponse(200, {}, b'{"access_token": "t", "expires_in": 3600}')
+        return HttpResponse(200, {}, json.dumps(page).encode())
+
+    env = {"TIDAL_CLIENT_ID": "i", "TIDAL_CLIENT_SECRET": "s"}
+    settings = Settings.build("a", "b", providers="tidal", environ=env)
+    async with TidalClient(settings, transport=MockTransport(handler)) as client:
+        answer = await client.ask(["QZDZR2400001"])
+    assert answer["QZDZR2400001"].status.value == "not_found"
+    assert len(sent) == 2 and not any("evil" in url for url in sent)

@@ -109,8 +109,9 @@ class AppleClient(StoreClient):
         return HttpRequest("GET", url, headers=headers)
 
     def answer(
-        self, isrcs: Sequence[str], request: HttpRequest, response: HttpResponse
+        self, isrcs: Sequence[str], request: HttpRequest, pages: Sequence[HttpResponse]
     ) -> dict[str, Listing]:
+        (response,) = pages
         status = response.status
         if status == 401:
             self._refused += 1

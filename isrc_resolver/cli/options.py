@@ -257,9 +257,10 @@ def _second_arguments(second: _Options) -> None:
         "--providers",
         metavar="LIST",
         help="the stores to ask, comma-separated, in the order their names are preferred: "
-        f"spotify (default) and any of {', '.join(stores)}. Spotify is always asked; the "
-        "others go first (no daily quota): ids, links and a status per store, found_on, "
-        "a cross-check, and titles for Spotify's title/artist search",
+        f"any of spotify (the default), {', '.join(stores)}. The others go before Spotify "
+        "(no daily quota): ids, links and a status per store, found_on, a cross-check, and "
+        "titles for Spotify's title/artist search; without spotify, no Spotify credentials "
+        "are needed and every row's status is not_asked",
     )
     for spec in stores.values():
         for e in spec.endpoints:

@@ -52,8 +52,9 @@ class DeezerClient(StoreClient):
         return HttpRequest("GET", f"{self.api_url}/track/isrc:{quote(isrc)}")
 
     def answer(
-        self, isrcs: Sequence[str], request: HttpRequest, response: HttpResponse
+        self, isrcs: Sequence[str], request: HttpRequest, pages: Sequence[HttpResponse]
     ) -> dict[str, Listing]:
+        (response,) = pages
         (isrc,) = isrcs
         if response.status != 200:
             raise Refused(f"HTTP {response.status}")

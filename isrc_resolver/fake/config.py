@@ -73,6 +73,7 @@ class FakeConfig:
     tidal_token_lifetime: float = 3600.0
     tidal_bucket: tuple[float, float, float] | None = (10.0, 1.0, 5.0)
     tidal_batch_limit: int = 20
+    tidal_page_size: int = 2  # one ISRC's tracks a page
     tidal_missing: float = 0.0  # share of ISRCs TIDAL does not have
     tidal_outage: bool = False
     # Apple Music's side (``/apple``; see fake/apple.py).

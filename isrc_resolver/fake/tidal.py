@@ -4,8 +4,9 @@
   that expire (``tidal_token_lifetime``); a wrong client is ``401 invalid_client``;
 * ``GET /tidal/v2/tracks``: a live Bearer token (else a JSON:API 401), the JSON:API media
   type (else 406), ``filter[isrc]`` repeated: at most 20, each a valid upper-case ISRC
-  (else 400); one ISRC gives every track carrying it, several one track each; the
-  included albums and artists;
+  (else 400); one ISRC gives every track carrying it, in pages of ``tidal_page_size``
+  with ``links.next`` (relative to ``/v2``), several one track each; the included
+  albums and artists;
 * a token bucket per client (``tidal_bucket``: capacity, refill a second, cost a request;
   ``None``: no limit) with its ``x-ratelimit-*`` headers, a 429 JSON:API error without
   ``Retry-After`` when empty; an outage (``tidal_outage``: every request a 503).
@@ -101,7 +102,11 @@ class TidalSide:
             detail = f"Invalid ISRC: Must be 3 groups, 12 symbols in total ({bad[0][:20]})"
             return _errors(400, "INVALID_REQUEST", detail, headers, "filter[isrc]")
         stats["isrcs"] += len(isrcs)
-        body = self.tidal_answer(isrcs, request.query.get("countryCode", "US"))
+        cursor = request.query.get("page[cursor]", "0")
+        if not cursor.isdigit():
+            return _errors(400, "INVALID_REQUEST", "bad page[cursor]", headers, "page[cursor]")
+        country = request.query.get("countryCode", "US")
+        body = self.tidal_answer(isrcs, country, int(cursor), cfg.tidal_page_size)
         return web.json_response(body, headers=headers, content_type=JSON_API)
 
     def _tidal_rate(self) -> tuple[bool, dict[str, str]]:
@@ -120,21 +125,31 @@ class TidalSide:
         }
         return not allowed, headers
 
-    def tidal_answer(self, isrcs: list[str], country: str) -> dict[str, Any]:
-        """TIDAL's JSON:API document for ``isrcs`` in ``country``."""
+    def tidal_answer(
+        self, isrcs: list[str], country: str, cursor: int = 0, size: int | None = None
+    ) -> dict[str, Any]:
+        """TIDAL's JSON:API document for ``isrcs`` in ``country``: one track each, or for
+        one ISRC all its tracks, ``size`` a page from ``cursor`` (None: all at once)."""
         data: list[dict[str, Any]] = []
         included: dict[tuple[str, str], dict[str, Any]] = {}
+        links: dict[str, Any] = {"self": "/tracks"}
         for isrc in dict.fromkeys(isrcs):
             if not has("tidal", self.config.seed, isrc, self.config.tidal_missing):
                 continue
-            tracks = [
-                t
-                for t in [t for t in self.catalogue.tracks_of(isrc) if t.available]
-                if _sold(t, country)
-            ]
-            for track in tracks if len(isrcs) == 1 else tracks[:1]:
-                data.append(_track(isrc, track, included))
-        return {"data": data, "included": list(included.values()), "links": {"self": "/tracks"}}
+            tracks = [t for t in self.catalogue.tracks_of(isrc) if t.available]
+            tracks = [t for t in tracks if _sold(t, country)]
+            if len(isrcs) > 1:
+                tracks = tracks[:1]
+            elif size is not None:
+                if cursor + size < len(tracks):
+                    links["next"] = (
+                        f"/tracks?countryCode={country}&filter%5Bisrc%5D={isrc}"
+                        f"&include=albums,artists&page%5Bcursor%5D={cursor + size}"
+                    )
+                    links["meta"] = {"nextCursor": str(cursor + size)}
+                tracks = tracks[cursor : cursor + size]
+            data.extend(_track(isrc, track, included) for track in tracks)
+        return {"data": data, "included": list(included.values()), "links": links}
 
 
 def _sold(track: FakeTrack, country: str) -> bool:

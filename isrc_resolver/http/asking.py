@@ -38,6 +38,7 @@ log = logging.getLogger("isrc_resolver")
 
 Sleep = Callable[[float], Awaitable[None]]
 
+MAX_PAGES = 10  # pages of one answer followed, at most
 DOWN_AFTER = 3  # batches in a row that failed every retry: the store is down for this run
 _MAX_SLOWED = 50  # rate signals one batch sits out before it gives up
 
@@ -135,10 +136,11 @@ class StoreClient:
         raise NotImplementedError
 
     def answer(
-        self, isrcs: Sequence[str], request: HttpRequest, response: HttpResponse
+        self, isrcs: Sequence[str], request: HttpRequest, pages: Sequence[HttpResponse]
     ) -> dict[str, Listing]:
-        """A listing for each of ``isrcs`` from a response that is not a 429 or 5xx;
-        raises :class:`Slow`, :class:`Refused` or ``Transient``."""
+        """A listing for each of ``isrcs`` from the answer's pages (one, unless the store
+        pages: see :meth:`next_page`), none a 429 or a 5xx; raises :class:`Slow`,
+        :class:`Refused` or ``Transient``."""
         raise NotImplementedError
 
     # -- asking ----------------------------------------------------------------------
@@ -207,8 +209,27 @@ class StoreClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, isrcs: Sequence[str]) -> dict[str, Listing]:
-        gate = self.gate
+        """One request for ``isrcs`` and the pages that follow it (:meth:`next_page`)."""
         request = await self.request(isrcs)
+        pages: list[HttpResponse] = []
+        page: HttpRequest | None = request
+        while page is not None:
+            response, admitted = await self._exchange(page)
+            pages.append(response)
+            try:
+                page = self.next_page(request, response) if len(pages) < MAX_PAGES else None
+                if page is None:
+                    listings = self.answer(isrcs, request, pages)
+            except Slow as slow:
+                self.stats.throttled += 1
+                self.gate.pause(slow.pause, admitted_at=admitted)
+                raise
+            self.gate.record_success(admitted)
+        return listings
+
+    async def _exchange(self, request: HttpRequest) -> tuple[HttpResponse, float]:
+        """Send ``request`` through the gate, counted first; a 429 or a 5xx raised."""
+        gate = self.gate
         admitted = await gate.wait()
         if self.budget is not None:  # counted (in the ledger too) before it is sent
             await self.budget.take_or_wait(self.policy.max_wait, self._sleep)
@@ -220,13 +241,15 @@ class StoreClient:
             if status >= 500 or status == 408:
                 self.server_error(response)
                 raise Transient(f"HTTP {status}", status=status)
-            listings = self.answer(isrcs, request, response)
         except Slow as slow:
             self.stats.throttled += 1
             gate.pause(slow.pause, admitted_at=admitted)
             raise
-        gate.record_success(admitted)
-        return listings
+        return response, admitted
+
+    def next_page(self, request: HttpRequest, response: HttpResponse) -> HttpRequest | None:
+        """The request for the answer's next page, if it has one (none by default)."""
+        return None
 
     def pause_for(self, response: HttpResponse) -> float:
         """How long every request waits after this 429: its ``Retry-After``, else

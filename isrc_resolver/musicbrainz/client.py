@@ -78,8 +78,9 @@ class MusicBrainzClient(StoreClient):
             raise Slow("503", max(BUSY_PAUSE, parse_retry_after(response.headers, BUSY_PAUSE)))
 
     def answer(
-        self, isrcs: Sequence[str], request: HttpRequest, response: HttpResponse
+        self, isrcs: Sequence[str], request: HttpRequest, pages: Sequence[HttpResponse]
     ) -> dict[str, Listing]:
+        (response,) = pages
         (isrc,) = isrcs
         if response.status == 404:
             return {isrc: Listing(PROVIDER, isrc, ListingStatus.NOT_FOUND, fetched_at=self.clock())}

@@ -278,6 +278,8 @@ def forecast(
     if settings.second:  # every ISRC, pinned or not; their titles serve Spotify's misses
         out.stores = stores_left(unique, None if settings.refresh else cache, settings)
         titles = True
+    if "spotify" not in settings.providers:  # the other stores alone: nothing for Spotify
+        return out
     if overrides:
         pinned = [isrc for isrc in unique if isrc in overrides]
         unique = [isrc for isrc in unique if isrc not in overrides]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +26,7 @@ from ..http.retry import Transient
 from ..http.transport import HttpRequest, HttpResponse, TransportError
 from ..listing import Listing
 from ..settings import DEFAULT_MARKET, Settings
-from ..untrusted import BadAnswer, obj, text, whole
+from ..untrusted import BadAnswer, items, obj, text, whole
 from .answer import PROVIDER, listings_of
 
 __all__ = ["TidalClient"]
@@ -129,9 +129,37 @@ class TidalClient(StoreClient):
             return self.slow_pause
         return min(max(cost / refill, 0.1), 60.0) if refill > 0 else self.slow_pause
 
+    def next_page(self, request: HttpRequest, response: HttpResponse) -> HttpRequest | None:
+        """One ISRC's answer comes in pages: ``links.next``, a path below the API base
+        (anything else is not followed: an answer never sends us elsewhere)."""
+        if response.status != 200:
+            return None
+        try:
+            links = obj(obj(json_body(response), "the answer").get("links"), "links")
+            path = text(links.get("next"), "links.next")
+        except (BadAnswer, Transient):
+            return None
+        if not path.startswith("/") or path.startswith("//") or not path.isprintable():
+            return None
+        return HttpRequest("GET", f"{self.api_url}{path}", headers=dict(request.headers))
+
     def answer(
-        self, isrcs: Sequence[str], request: HttpRequest, response: HttpResponse
+        self, isrcs: Sequence[str], request: HttpRequest, pages: Sequence[HttpResponse]
     ) -> dict[str, Listing]:
+        """Every page's tracks and included resources, read as one answer."""
+        data: list[object] = []
+        included: list[object] = []
+        bodies = [self._page(request, response) for response in pages]
+        self._renewed_without_success = 0
+        try:
+            for body in bodies:
+                data += items(body.get("data"), "data")
+                included += items(body.get("included"), "included")
+            return listings_of(isrcs, {"data": data, "included": included}, self.clock())
+        except BadAnswer as exc:
+            raise Refused(str(exc)) from None
+
+    def _page(self, request: HttpRequest, response: HttpResponse) -> Mapping[str, object]:
         status = response.status
         if status == 401:
             self._refused(request.headers.get("Authorization", ""))
@@ -139,9 +167,8 @@ class TidalClient(StoreClient):
             raise BatchRefused(f"HTTP 400 ({_detail(response)})")
         if status != 200:
             raise Refused(f"HTTP {status} ({_detail(response)})")
-        self._renewed_without_success = 0
         try:
-            return listings_of(isrcs, json_body(response), self.clock())
+            return obj(json_body(response), "the answer")
         except BadAnswer as exc:
             raise Refused(str(exc)) from None
 
