@@ -126,9 +126,8 @@ class Resolver:
         self._client = await client.__aenter__()
         workers = Workers(self.control, s.concurrency, self._cache)
         self._stages = _wire(self, client, workers, budget)
-        await self._second.open(
-            s, self._transport, workers, self._cache, self.sleep, self.clock, budget.cap
-        )
+        stores = (s, self._transport, workers, self._cache, self.sleep, self.clock, budget.cap)
+        await self._second.open(*stores)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -155,8 +154,7 @@ class Resolver:
         return self._cache
 
     @property
-    def second_counts(self) -> dict[str, dict[str, int]]:
-        """The second catalogues' part of the last call (see ``RunReport.second``)."""
+    def second_counts(self) -> dict[str, dict[str, int]]:  # the stores' (RunReport.second)
         return self._second.counts
 
     @property
@@ -238,9 +236,7 @@ class Resolver:
         """Emit exactly one Result for each of ``isrcs`` (valid, normalised, distinct)."""
         fetcher = self._open()[0]
         if "spotify" not in self.settings.providers:  # the other stores alone: no request
-            for isrc in isrcs:
-                emit(Result(isrc, Status.NOT_ASKED, error="Spotify is not in providers"))
-            return
+            return _not_asked(isrcs, emit)
         # Where the cache's commits stand before it is read: the answers other processes
         # commit after it are theirs, taken rather than asked again.
         since = await self._cache.call(self._cache.cache.mark) if self._cache else 0
@@ -382,6 +378,11 @@ async def _asking_all(r: Resolver, isrcs: list[str], emit: Callable[[Result], No
     Spotify's title/artist search), as every other way in does."""
     listings = await r._second.lookup(isrcs)
     await r._resolve_unique(isrcs, emit, _with_listings(None, listings))
+
+
+def _not_asked(isrcs: list[str], emit: Callable[[Result], None]) -> None:
+    for isrc in isrcs:
+        emit(Result(isrc, Status.NOT_ASKED, error="Spotify is not in providers"))
 
 
 def _with_listings(hints: Hints | None, listings: Listings) -> Hints | None:

@@ -139,7 +139,8 @@ def test_rate_signals_are_sat_out_and_every_answer_comes(
     )
     env(server)
     inputs = isrcs(60)
-    ran = _run(cli, tmp_path, inputs, "--tidal-rate", "50", "--apple-rate", "50")
+    ran = _run(cli, tmp_path, inputs, "--tidal-rate", "50", "--apple-rate", "50",
+               "--musicbrainz-rate", "25")  # fmt: skip
     assert ran.code == 0, ran.err
     rows = read_csv(tmp_path / "out.csv")
     for name in ("tidal", "apple", "musicbrainz"):

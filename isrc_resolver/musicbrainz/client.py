@@ -52,7 +52,7 @@ class MusicBrainzClient(StoreClient):
         super().__init__(
             settings,
             rate=min(rate, 1.0) if official else rate,  # a mirror sets its own pace
-            adaptive=False,  # the limit is known (one a second): nothing to learn
+            adaptive=False if official else None,  # its limit is known: nothing to learn
             timeout=max(settings.timeout, 30.0),  # answers of 5 to 30 s happen
             **kwargs,
         )
