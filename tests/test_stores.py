@@ -502,3 +502,28 @@ async def test_a_next_page_elsewhere_is_not_followed() -> None:
         answer = await client.ask(["QZDZR2400001"])
     assert answer["QZDZR2400001"].status.value == "not_found"
     assert len(sent) == 2 and not any("evil" in url for url in sent)
+
+
+@pytest.mark.parametrize(("parameter", "requests"), [("filter[isrc]", 7), ("countryCode", 1)])
+async def test_a_refused_batch_is_halved_only_when_its_isrcs_are_the_cause(
+    parameter: str, requests: int
+) -> None:
+    sent: list[int] = []
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            return HttpResponse(200, {}, b'{"access_token": "t", "expires_in": 3600}')
+        count = request.url.count("filter%5Bisrc%5D")
+        sent.append(count)
+        if count > 5 or parameter != "filter[isrc]":
+            error = {"status": "400", "detail": "no", "source": {"parameter": parameter}}
+            return HttpResponse(400, {}, json.dumps({"errors": [error]}).encode())
+        return HttpResponse(200, {}, b'{"data": []}')
+
+    env = {"TIDAL_CLIENT_ID": "i", "TIDAL_CLIENT_SECRET": "s"}
+    settings = Settings.build("a", "b", providers="tidal", environ=env, rates={"tidal": 1000})
+    async with TidalClient(settings, transport=MockTransport(handler)) as client:
+        answer = await client.ask(isrcs(20))
+    assert len(sent) == requests, sent
+    expected = "not_found" if parameter == "filter[isrc]" else "error"
+    assert {x.status.value for x in answer.values()} == {expected}

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import ConfigurationError
-from ..http.asking import BatchRefused, Refused, StoreClient, json_body
+from ..http.asking import Refused, StoreClient, json_body, refusal
 from ..http.retry import Transient
 from ..http.transport import HttpRequest, HttpResponse
 from ..listing import Listing
@@ -120,7 +120,7 @@ class AppleClient(StoreClient):
             self._token = None
             raise Transient("HTTP 401: a new token was signed", status=401)
         if status == 400:
-            raise BatchRefused("HTTP 400 (a parameter Apple refused)")
+            raise refusal(response, "filter[isrc]")
         if status != 200:
             raise Refused(f"HTTP {status}")
         self._refused = 0

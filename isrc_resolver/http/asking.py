@@ -32,7 +32,16 @@ from .retry import RetryPolicy, Transient, parse_retry_after
 from .stats import ClientStats
 from .transport import AiohttpTransport, HttpRequest, HttpResponse, Transport, TransportError
 
-__all__ = ["BatchRefused", "Refused", "Slow", "StoreClient", "json_body", "split"]
+__all__ = [
+    "BatchRefused",
+    "Refused",
+    "Slow",
+    "StoreClient",
+    "first_error",
+    "json_body",
+    "refusal",
+    "split",
+]
 
 log = logging.getLogger("isrc_resolver")
 
@@ -276,6 +285,28 @@ def split(isrcs: Sequence[str]) -> tuple[list[str], list[str]]:
     """A batch in two halves (a store that refuses a batch is asked each half)."""
     half = (len(isrcs) + 1) // 2
     return list(isrcs[:half]), list(isrcs[half:])
+
+
+def first_error(response: HttpResponse) -> tuple[str, str]:
+    """A JSON:API error answer's first error: its detail (200 characters at most) and the
+    parameter it names (empty when it names none, or the body is not such an answer)."""
+    try:
+        errors = json.loads(response.body).get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        detail, source = first.get("detail"), first.get("source")
+        parameter = source.get("parameter") if isinstance(source, dict) else None
+    except (ValueError, AttributeError):
+        return "no detail", ""
+    detail = detail[:200] if isinstance(detail, str) else ""
+    return detail or "no detail", parameter[:40] if isinstance(parameter, str) else ""
+
+
+def refusal(response: HttpResponse, batch_parameter: str) -> Refused:
+    """A 400's refusal: of the batch (asked again in halves) when it names
+    ``batch_parameter``, else of the request as it is (not worth asking again)."""
+    detail, parameter = first_error(response)
+    kind = BatchRefused if parameter == batch_parameter else Refused
+    return kind(f"HTTP 400 ({detail})")
 
 
 def json_body(response: HttpResponse) -> Any:

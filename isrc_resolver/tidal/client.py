@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..errors import ConfigurationError
-from ..http.asking import BatchRefused, Refused, StoreClient, json_body
+from ..http.asking import Refused, StoreClient, first_error, json_body, refusal
 from ..http.retry import Transient
 from ..http.transport import HttpRequest, HttpResponse, TransportError
 from ..listing import Listing
@@ -164,9 +164,9 @@ class TidalClient(StoreClient):
         if status == 401:
             self._refused(request.headers.get("Authorization", ""))
         if status == 400:
-            raise BatchRefused(f"HTTP 400 ({_detail(response)})")
+            raise refusal(response, "filter[isrc]")
         if status != 200:
-            raise Refused(f"HTTP {status} ({_detail(response)})")
+            raise Refused(f"HTTP {status} ({first_error(response)[0]})")
         try:
             return obj(json_body(response), "the answer")
         except BadAnswer as exc:
@@ -180,12 +180,3 @@ class TidalClient(StoreClient):
         if self._renewed_without_success > 1:
             raise Refused("HTTP 401 with a new token: check TIDAL_CLIENT_ID and the app's access")
         raise Transient("HTTP 401: the token was renewed", status=401)
-
-
-def _detail(response: HttpResponse) -> str:
-    try:
-        errors = obj(json_body(response), "errors").get("errors")
-        first = obj(errors[0], "error") if isinstance(errors, list) and errors else {}
-        return text(first.get("detail"), "detail")[:200] or "no detail"
-    except (Transient, BadAnswer):
-        return "no detail"
