@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import tempfile
 from collections.abc import AsyncIterator
@@ -96,33 +95,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-_DEMO_MUSICBRAINZ_RATE = 10.0
-
-
 @contextlib.asynccontextmanager
 async def _endpoints(args: argparse.Namespace, settings: Settings) -> AsyncIterator[Settings]:
-    """``settings``, pointed at the bundled local Spotify for the length of a --demo run."""
+    """``settings``, pointed at the bundled local server for the length of a --demo run
+    (every store's URL, its own credentials, the demo's paces unless given)."""
     if not args.demo:
         yield settings
         return
     from ..fake.server import FakeSpotify
 
-    # MusicBrainz's one request a second is for musicbrainz.org: the demo's is a local
-    # server, paced faster so that a first try takes seconds (unless told otherwise).
-    async with FakeSpotify(musicbrainz_rate=_DEMO_MUSICBRAINZ_RATE * 2) as server:
+    async with FakeSpotify.demo() as server:
         log.info("demo: local Spotify at %s with demo credentials", server.base_url)
         with tempfile.TemporaryDirectory(prefix="isrc-resolver-demo-") as folder:
-            key = Path(folder) / "demo-apple-key.p8"  # the local Apple's key, 0600
-            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(server.apple_private_key)
-            credentials = {**settings.credentials, "APPLE_MUSIC_PRIVATE_KEY": str(key)}
+            credentials, rates = server.demo_credentials(Path(folder)), server.demo_rates
             yield settings.evolve(
                 api_url=server.api_url,
                 token_url=server.token_url,
                 endpoints={**settings.endpoints, **server.endpoints},
-                credentials=credentials,
-                rates={"musicbrainz": _DEMO_MUSICBRAINZ_RATE, **settings.rates},
+                credentials={**settings.credentials, **credentials},
+                rates={**rates, **settings.rates},
             )
 
 

@@ -79,6 +79,11 @@ class FakeSpotify(Tokens, Misbehaviour, Shapes, StoreSides):
         self.base_url = ""
         self.app = self._build_app()
 
+    @classmethod
+    def demo(cls) -> FakeSpotify:
+        """The server ``--demo`` runs against: the stores paced for a quick first try."""
+        return cls(**cls.DEMO_LIMITS)
+
     # -- lifecycle -------------------------------------------------------------------
 
     @property

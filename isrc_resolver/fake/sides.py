@@ -3,7 +3,9 @@ and counters (see each store's module)."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -41,6 +43,23 @@ class StoreSides(DeezerSide, TidalSide, AppleSide, MusicBrainzSide):
         stores["musicbrainz"] = self.musicbrainz_stats
         counts = {k: {n: v for n, v in c.items() if ":" not in n} for k, c in stores.items()}
         return {"deezer": dict(self.deezer_stats), **counts}
+
+    # The demo's stores, paced for a first try that takes seconds: MusicBrainz's one
+    # request a second and TIDAL's bucket are the real services' (see the spec's defaults).
+    demo_rates: ClassVar[dict[str, float]] = {"musicbrainz": 10.0, "tidal": 2.0}
+    DEMO_LIMITS: ClassVar[dict[str, Any]] = {
+        "musicbrainz_rate": 20.0,
+        "tidal_bucket": (10.0, 10.0, 5.0),
+    }
+
+    def demo_credentials(self, folder: Path) -> dict[str, str]:
+        """The stores' credentials a demo run takes: the local Apple's key, written to a
+        file of its own (mode 0600) in ``folder``."""
+        key = folder / "demo-apple-key.p8"
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(self.apple_private_key)
+        return {"APPLE_MUSIC_PRIVATE_KEY": str(key)}
 
     def _stores_reset(self) -> None:
         self.deezer_stats = dict.fromkeys(self.deezer_stats, 0)
