@@ -33,10 +33,6 @@ FAST: dict[str, Any] = {
 }
 
 
-def codes(n: int, start: int = 0) -> list[str]:
-    return [f"QZST{n_:08d}"[:12] for n_ in range(start, start + n)]
-
-
 def isrcs(n: int, start: int = 0) -> list[str]:
     return [f"QZDZR24{k:05d}" for k in range(start, start + n)]
 
