@@ -46,8 +46,7 @@ def export_cache(
     tables.check_file(target, "cache export PATH")
     tables.frame_format(target, "cache export PATH")
     check_places([Place("cache export PATH", target, writes=True), *cache_places(cache.location)])
-    variant, seconds = settings.variant, settings.second
-    kinds = seconds
+    kinds = seconds = settings.second
     columns = EXPORT_COLUMNS + tuple((c.name, c.kind) for c in enrichment_columns(kinds))
     escape = [
         c.name
@@ -57,7 +56,7 @@ def export_cache(
     names = [name for name, _ in columns]
 
     def records() -> Iterator[list[dict[str, Any]]]:
-        for batch in cache.results.scan(variant):
+        for batch in _answers(cache, settings):
             isrcs, now = [r.isrc for r in batch], cache.clock()
             by_store = {
                 name: known_listings(cache.lookup_details, now, name, isrcs, settings)
@@ -75,6 +74,18 @@ def export_cache(
             yield chunk
 
     return tables.write_frames(target, records(), columns, "cache export PATH", escape=escape)
+
+
+def _answers(cache: Cache, settings: Settings) -> Iterator[list[Result]]:
+    """Spotify's answers of the scope, a page at a time; a run that asks the other stores
+    alone: every ISRC they have answered, Spotify ``not_asked``."""
+    if "spotify" in settings.providers:
+        yield from cache.results.scan(settings.variant)
+        return
+    kinds = [settings.provider_scope(name) for name in settings.second]
+    why = "Spotify is not in providers"
+    for isrcs in cache.details.ids(kinds):
+        yield [Result(isrc, Status.NOT_ASKED, error=why) for isrc in isrcs]
 
 
 def output_names_of(kinds: Sequence[str]) -> list[str]:

@@ -523,3 +523,44 @@ async def test_a_refused_batch_is_halved_only_when_its_isrcs_are_the_cause(
     assert len(sent) == requests, sent
     expected = "not_found" if parameter == "filter[isrc]" else "error"
     assert {x.status.value for x in answer.values()} == {expected}
+
+
+def test_the_other_stores_alone_are_exported_from_the_cache(
+    spotify_thread: Callable[..., ServerThread],
+    env: Env,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = spotify_thread(**FAST)
+    env(server)
+    monkeypatch.delenv("SPOTIFY_CLIENT_ID")
+    monkeypatch.delenv("SPOTIFY_CLIENT_SECRET")
+    inputs = isrcs(30)
+    write_csv(tmp_path / "in.csv", [{"isrc": i} for i in [*inputs, *inputs[:5]]])
+    both = ["--cache", "c.sqlite", "--providers", "tidal,apple"]
+    assert cli("in.csv", "-o", "out.csv", *both).code == 0
+    ran = cli("cache", "export", "all.csv", *both)
+    assert ran.code == 0, ran.err
+    exported = {r["isrc"]: r for r in read_csv(tmp_path / "all.csv")}
+    assert sorted(exported) == sorted(inputs)  # each ISRC once, every one the stores answered
+    out = {r["isrc_normalized"]: r for r in read_csv(tmp_path / "out.csv")}
+    for isrc, row in exported.items():
+        assert row["status"] == "not_asked"
+        for column in ("tidal_track_id", "apple_song_id", "found_on", "names_from", "track"):
+            assert row[column] == out[isrc][column], (isrc, column)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_ids_the_stores_answered_are_read_in_pages(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from isrc_resolver import Cache
+
+    where = tmp_path / "c.sqlite" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    with Cache(where) as cache:
+        cache.store_details("tidal x", {i: {"found": False} for i in isrcs(5)})
+        cache.store_details("apple y", {i: {"found": False} for i in isrcs(5, 3)})
+        cache.store_details("deezer z", {i: {"found": False} for i in isrcs(3, 20)})
+        pages = list(cache.details.ids(["tidal x", "apple y"], size=3))
+    assert pages == [isrcs(3), isrcs(3, 3), isrcs(2, 6)]  # each id once, in order

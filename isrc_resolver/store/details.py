@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .sql import Database, select_in, upsert
@@ -30,6 +30,25 @@ class Details:
             ids,
         )
         return {row_id: json.loads(data) for row_id, data in rows}
+
+    def ids(self, kinds: Sequence[str], size: int = 20_000) -> Iterator[list[str]]:
+        """Every id that has details of any of ``kinds``, in order, ``size`` at a time
+        (a page after the last id read each time: memory does not grow with the table)."""
+        marks = ", ".join("?" * len(kinds))
+        after = ""
+        while kinds:
+            page = [
+                row[0]
+                for row in self._db.execute(
+                    f"SELECT DISTINCT id FROM details WHERE kind IN ({marks}) AND id > ? "
+                    "ORDER BY id LIMIT ?",
+                    (*kinds, after, size),
+                ).fetchall()
+            ]
+            if not page:
+                return
+            after = page[-1]
+            yield page
 
     def put(self, kind: str, items: Mapping[str, Mapping[str, Any]], now: float) -> None:
         rows = [(kind, i, json.dumps(d, ensure_ascii=False), now) for i, d in items.items()]
