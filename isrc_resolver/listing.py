@@ -9,7 +9,7 @@ kept in the cache's details as :meth:`Listing.to_json`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,9 +57,23 @@ class Listing:
     def found(self) -> bool:
         return self.status is ListingStatus.FOUND
 
-    def choose(self, others: list[Listing]) -> Listing:
-        """This listing, chosen among ``others`` too (each kept without its own others)."""
-        return replace(self, others=tuple(replace(x, others=()) for x in others))
+    @classmethod
+    def pick(
+        cls,
+        provider: str,
+        isrc: str,
+        found: Iterable[Listing],
+        fetched_at: float,
+        key: Callable[[Listing], Any] | None = None,
+    ) -> Listing:
+        """The store's answer for ``isrc`` among the tracks it ``found``: the first by
+        ``key`` (default: the earliest release, then the id), the others kept with it
+        (for --candidates and the conflict flag); a miss when it found none."""
+        ordered = sorted(found, key=key or _earliest)
+        if not ordered:
+            return cls(provider, isrc, ListingStatus.NOT_FOUND, fetched_at=fetched_at)
+        others = tuple(replace(x, others=()) for x in ordered[1:])
+        return replace(ordered[0], others=others)
 
     @classmethod
     def missing(cls, provider: str, isrc: str, status: ListingStatus, error: str) -> Listing:
@@ -106,3 +120,7 @@ class Listing:
                 cls.from_json(provider, isrc, x, fetched_at) for x in data.get("others") or ()
             ),
         )
+
+
+def _earliest(x: Listing) -> tuple[str, str]:
+    return (x.release_date or "9999", x.id or "")

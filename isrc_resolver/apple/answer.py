@@ -39,12 +39,7 @@ def listings_of(
             songs[listing.isrc].append(listing)
     out = {}
     for isrc in isrcs:
-        found = sorted(songs.get(isrc, ()), key=_order)
-        out[isrc] = (
-            found[0].choose(found[1:])
-            if found
-            else Listing(PROVIDER, isrc, ListingStatus.NOT_FOUND, fetched_at=fetched_at)
-        )
+        out[isrc] = Listing.pick(PROVIDER, isrc, songs.get(isrc, ()), fetched_at, _order)
     return out
 
 

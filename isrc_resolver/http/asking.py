@@ -230,8 +230,7 @@ class StoreClient:
                 if page is None:
                     listings = self.answer(isrcs, request, pages)
             except Slow as slow:
-                self.stats.throttled += 1
-                self.gate.pause(slow.pause, admitted_at=admitted)
+                self._slowed(slow, admitted)
                 raise
             self.gate.record_success(admitted)
         return listings
@@ -251,10 +250,14 @@ class StoreClient:
                 self.server_error(response)
                 raise Transient(f"HTTP {status}", status=status)
         except Slow as slow:
-            self.stats.throttled += 1
-            gate.pause(slow.pause, admitted_at=admitted)
+            self._slowed(slow, admitted)
             raise
         return response, admitted
+
+    def _slowed(self, slow: Slow, admitted: float) -> None:
+        """A rate signal heard: every request waits, and the gate learns from it."""
+        self.stats.throttled += 1
+        self.gate.pause(slow.pause, admitted_at=admitted)
 
     def next_page(self, request: HttpRequest, response: HttpResponse) -> HttpRequest | None:
         """The request for the answer's next page, if it has one (none by default)."""
@@ -269,9 +272,10 @@ class StoreClient:
         """A 5xx that is really a rate signal raises :class:`Slow` here (one store's
         503); by default every 5xx is transient."""
 
-    async def send(self, request: HttpRequest) -> HttpResponse:
-        """One request, counted (``stats``), a failed connection as ``Transient``."""
-        self.stats.requests[self.name] += 1
+    async def send(self, request: HttpRequest, endpoint: str | None = None) -> HttpResponse:
+        """One request, counted in ``stats`` under ``endpoint`` (default: the store's API;
+        ``"token"`` is no API request), a failed connection as ``Transient``."""
+        self.stats.requests[endpoint or self.name] += 1
         try:
             response = await self._transport.send(request)
         except TransportError as exc:

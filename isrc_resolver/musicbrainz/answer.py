@@ -31,16 +31,9 @@ def listing_of(isrc: str, body: object, fetched_at: float) -> Listing:
     answered = text(top.get("isrc"), "isrc")
     if answered and answered != isrc:
         raise BadAnswer(f"answered for another ISRC ({answered[:20]!r})")
-    found = sorted(
-        (
-            _recording(obj(r, "recording"), isrc, fetched_at)
-            for r in items(top.get("recordings"), "recordings")
-        ),
-        key=lambda x: (x.release_date or "9999", x.id or ""),
-    )
-    if not found:
-        return Listing(PROVIDER, isrc, ListingStatus.NOT_FOUND, fetched_at=fetched_at)
-    return found[0].choose(found[1:])
+    recordings = items(top.get("recordings"), "recordings")
+    found = [_recording(obj(r, "recording"), isrc, fetched_at) for r in recordings]
+    return Listing.pick(PROVIDER, isrc, found, fetched_at)
 
 
 def _recording(item: Mapping[str, Any], isrc: str, at: float) -> Listing:

@@ -56,12 +56,7 @@ def listings_of(isrcs: Sequence[str], body: object, fetched_at: float) -> dict[s
             tracks[listing.isrc].append(listing)
     out = {}
     for isrc in isrcs:
-        found = sorted(tracks.get(isrc, ()), key=lambda x: (x.release_date or "9999", x.id))
-        out[isrc] = (
-            found[0].choose(found[1:])
-            if found
-            else Listing(PROVIDER, isrc, ListingStatus.NOT_FOUND, fetched_at=fetched_at)
-        )
+        out[isrc] = Listing.pick(PROVIDER, isrc, tracks.get(isrc, ()), fetched_at)
     return out
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from ..errors import ConfigurationError
 from ..http.asking import Refused, StoreClient, first_error, json_body, refusal
 from ..http.retry import Transient
-from ..http.transport import HttpRequest, HttpResponse, TransportError
+from ..http.transport import HttpRequest, HttpResponse
 from ..listing import Listing
 from ..settings import DEFAULT_MARKET, Settings
 from ..untrusted import BadAnswer, items, obj, text, whole
@@ -103,11 +103,7 @@ class TidalClient(StoreClient):
             headers={"Authorization": self._basic, "Accept": "application/json"},
             data={"grant_type": "client_credentials"},
         )
-        self.stats.requests["token"] += 1
-        try:
-            return await self._transport.send(request)
-        except TransportError as exc:
-            raise Transient(f"token endpoint: connection failed ({exc})") from None
+        return await self.send(request, endpoint="token")
 
     async def request(self, isrcs: Sequence[str]) -> HttpRequest:
         query = [("countryCode", self.country)]
