@@ -81,6 +81,14 @@ class Resolved:
     features: AudioFeatures | None = None
     listings: Mapping[str, Listing] = field(default_factory=dict)  # the other stores', by name
     order: tuple[str, ...] = (SPOTIFY,)  # the stores by preference for the names shown
+    told: Mapping[str, Told] = field(init=False, default_factory=dict)  # each store, by preference
+    differ: tuple[tuple[str, CrossCheck], ...] = field(init=False, default=())  # unlike the shown
+
+    def __post_init__(self) -> None:  # derived once: several columns read them
+        if self.listings:
+            told = _told(self)
+            object.__setattr__(self, "told", told)
+            object.__setattr__(self, "differ", tuple(disagreeing(told, _SAME)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +142,7 @@ def _named(
         track = row.result.track
         if not row.listings:
             return spotify(track) if track is not None else None
-        shown = _shown(row)
+        shown = first_found(row.told)  # the first store in --providers order that has it
         if shown == SPOTIFY and track is not None:
             return spotify(track)
         return other(row.listings[shown]) if shown is not None else None
@@ -282,14 +290,9 @@ def _told(r: Resolved) -> dict[str, Told]:
     return {name: told[name] for name in r.order if name in told}
 
 
-def _shown(r: Resolved) -> str | None:
-    """Whose names the row shows: the first store in --providers order that has it."""
-    return first_found(_told(r))
-
-
 def _found_on(r: Resolved) -> str | None:
     """The stores asked that have the ISRC, in --providers order."""
-    found = tuple(name for name, x in _told(r).items() if x.found)
+    found = tuple(name for name, x in r.told.items() if x.found)
     return _joined(found) if r.listings else None
 
 
@@ -304,12 +307,11 @@ def _cross_check(r: Resolved) -> str | None:
         return (CrossCheck.ONLY_SPOTIFY if on_spotify else CrossCheck.NEITHER).value
     if not on_spotify:
         return CrossCheck.ONLY_OTHER.value
-    differs = disagreeing(_told(r), _SAME)
-    return (differs[0][1] if differs else CrossCheck.AGREE).value
+    return (r.differ[0][1] if r.differ else CrossCheck.AGREE).value
 
 
 def _disagree(r: Resolved) -> str | None:
-    return _joined(tuple(name for name, _ in disagreeing(_told(r), _SAME)))
+    return _joined(tuple(name for name, _ in r.differ))
 
 
 _ENRICHMENTS = frozenset(Enrichment)
@@ -384,7 +386,7 @@ SHARED_COLUMNS: tuple[Column, ...] = (
         "names_from",
         Kind.TEXT,
         "whose names track, album, artist and artists are: spotify, another store or empty",
-        _shown,
+        lambda r: first_found(r.told),
         from_network=False,
     ),
 )
