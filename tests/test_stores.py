@@ -461,6 +461,8 @@ def test_the_other_stores_alone_need_no_spotify_credentials(
     stats = server.stats()
     assert stats["total_requests"] == 0 and stats["token_requests"] == 0  # Spotify untouched
     assert json.loads((tmp_path / "s.json").read_text())["not_asked"] == 30
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<th>tidal</th>" in page and "<th>spotify</th>" not in page  # not asked: not a row
     # With Spotify asked, its credentials are needed again, and named.
     ran = cli(*args[:-1], "tidal,spotify")
     assert ran.code == 2 and "SPOTIFY_CLIENT_ID" in ran.err

@@ -5,6 +5,7 @@ wrong, and pass it to the next run with ``--overrides``; rows left empty are ski
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -164,14 +165,20 @@ def scan_output(
 _CHASED = 10_000  # ISRCs to chase kept, at most (the report shows the first ones)
 
 
+@functools.cache
+def _status_columns() -> tuple[tuple[str, str], ...]:
+    """Each other store's status column, by store (read once: a scan reads every row)."""
+    return tuple((name, spec.columns[2]) for name, spec in catalogues().items())
+
+
 def _where(scan: Scan, get: Mapping[str, Any], status: str) -> None:
-    """Count each store's answer for the row, and keep an ISRC some store lacks."""
-    said = {"spotify": status}
-    said.update(
-        {n: get[s.columns[2]] or "" for n, s in catalogues().items() if s.columns[2] in get}
-    )
-    if len(said) < 2:
+    """Count each store's answer for the row, and keep an ISRC some store lacks (Spotify
+    among them unless the run did not ask it)."""
+    stores = {name: get[column] or "" for name, column in _status_columns() if column in get}
+    if not stores:
         return
+    said = {} if status == Status.NOT_ASKED else {"spotify": status}
+    said.update(stores)
     for name, answer in said.items():
         scan.stores.setdefault(name, Counter())[answer or "(none)"] += 1
     on = [name for name, answer in said.items() if answer == "found"]
