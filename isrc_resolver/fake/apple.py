@@ -54,7 +54,7 @@ class AppleSide:
 
     def _apple_init(self) -> None:
         self.apple_private_key = self.config.apple_private_key or demo_key()
-        self._apple_window = Window(self.config.apple_limit, self.config.apple_window, self._clock)
+        self._apple_window = Window(self._clock)
         self.apple_stats: Counter[str] = Counter()
 
     @property
@@ -99,7 +99,7 @@ class AppleSide:
         if not self._apple_token_ok(request.headers.get("Authorization", ""), self._wall()):
             stats["unauthorized"] += 1
             return web.Response(status=401)
-        if not self._apple_window.take():
+        if not self._apple_window.take(cfg.apple_limit, cfg.apple_window):
             stats["throttled"] += 1
             return _errors(429, "42900", "Rate Limit Exceeded", None)
         storefront = request.match_info["storefront"]

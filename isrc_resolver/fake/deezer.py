@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from aiohttp import web
 from .catalogue import Catalogue, FakeTrack
 from .config import FakeConfig
 from .generate import ARTISTS
+from .stores import Window
 
 __all__ = ["DEMO", "DeezerSide"]
 
@@ -59,7 +59,7 @@ class DeezerSide:
     _clock: Callable[[], float]
 
     def _deezer_init(self) -> None:
-        self._deezer_window: deque[float] = deque()
+        self._deezer_window = Window(self._clock)
         self._deezer_rng = random.Random(f"{self.config.seed}:deezer-faults")
         self.deezer_stats: dict[str, int] = {
             "requests": 0, "found": 0, "not_found": 0, "quota": 0, "busy": 0, "outage": 0,
@@ -75,7 +75,7 @@ class DeezerSide:
         if cfg.deezer_outage:
             stats["outage"] += 1
             return web.Response(status=503, text="<html>Service Unavailable</html>")
-        if self._deezer_throttled():
+        if not self._deezer_window.take(cfg.deezer_limit, cfg.deezer_window):
             stats["quota"] += 1
             return _error("Exception", "Quota limit exceeded", 4)
         if cfg.deezer_busy and self._deezer_rng.random() < cfg.deezer_busy:
@@ -87,18 +87,6 @@ class DeezerSide:
         body = self.deezer_answer(key[5:].upper())
         stats["found" if body else "not_found"] += 1
         return web.json_response(body or {"error": _no_data()})
-
-    def _deezer_throttled(self) -> bool:
-        limit = self.config.deezer_limit
-        if limit is None:
-            return False
-        now, window = self._clock(), self._deezer_window
-        while window and window[0] <= now - self.config.deezer_window:
-            window.popleft()
-        if len(window) >= limit:
-            return True  # refused requests do not count, as Deezer's window seems to work
-        window.append(now)
-        return False
 
     def deezer_answer(self, isrc: str) -> dict[str, Any] | None:
         """Deezer's track JSON for ``isrc``, or None (code 800)."""

@@ -46,20 +46,22 @@ class Bucket:
 
 
 class Window:
-    """At most ``limit`` requests in any ``seconds`` (refused ones do not count)."""
+    """A sliding window of the requests let through (refused ones do not count, as
+    Deezer's window seems to work). The limit is given with each request: a server
+    reconfigured while running applies it."""
 
-    def __init__(self, limit: int | None, seconds: float, clock: Callable[[], float]):
-        self.limit, self.seconds = limit, seconds
+    def __init__(self, clock: Callable[[], float]):
         self._clock = clock
         self._sent: deque[float] = deque()
 
-    def take(self) -> bool:
-        if self.limit is None:
+    def take(self, limit: int | None, seconds: float) -> bool:
+        """Let one more through unless ``limit`` were sent in the last ``seconds``."""
+        if limit is None:
             return True
         now = self._clock()
-        while self._sent and self._sent[0] <= now - self.seconds:
+        while self._sent and self._sent[0] <= now - seconds:
             self._sent.popleft()
-        if len(self._sent) >= self.limit:
+        if len(self._sent) >= limit:
             return False
         self._sent.append(now)
         return True
